@@ -1,0 +1,44 @@
+# Airbyte orchestration from Apache Airflow. `make` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export PYTHONPATH := $(CURDIR)
+export AIRFLOW_HOME ?= $(CURDIR)/.airflow
+
+.DEFAULT_GOAL := help
+.PHONY: help install test lint format demo standin clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	$(BIN)/python -m pip check
+	@touch $(STAMP)
+
+install: $(STAMP) ## Create .venv with Python 3.11 and install the pinned dependencies
+
+test: install ## Run the test suite (pytest's "no tests collected" counts as a failure)
+	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+lint: install ## Run ruff
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install ## Format the code with ruff
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+demo: install ## Run the DAGs end to end against the local Airbyte stand-in
+	$(BIN)/python -m dev.demo
+
+standin: install ## Run the local Airbyte stand-in in the foreground
+	$(BIN)/python -m dev.airbyte_standin
+
+clean: ## Remove the venv, the local Airflow home and generated files
+	rm -rf $(VENV) .airflow .pytest_cache .ruff_cache build
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
