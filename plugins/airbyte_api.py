@@ -1,0 +1,443 @@
+"""The two Airbyte API flavours behind one interface.
+
+``ConfigApi`` speaks the Configuration API (``<server>/api/v1``, every call a POST),
+``PublicApi`` the Public API (``<server>/api/public/v1`` or Airbyte Cloud's
+``https://api.airbyte.com/v1``). Each builds ``ApiRequest`` objects and parses answers
+into the shared models; the raw contract shapes are validated with pydantic so a body
+that breaks the contract is caught at the edge, naming the endpoint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from plugins.airbyte_errors import AirbyteResponseError
+from plugins.airbyte_models import (
+    AirbyteConnection,
+    AirbyteJob,
+    JobStatus,
+    JobType,
+    StreamStats,
+)
+
+#: Both flavours exchange client credentials for a token at ``<api root>/applications/token``.
+TOKEN_PATH = "/applications/token"  # noqa: S105 - a URL path
+
+
+class ApiFlavour(StrEnum):
+    CONFIG = "config"
+    PUBLIC = "public"
+
+
+@dataclass(frozen=True)
+class ApiRequest:
+    """One HTTP call, relative to the API root."""
+
+    method: str
+    path: str
+    json: dict[str, Any] | None = None
+    params: dict[str, Any] | None = field(default=None)
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+class _Contract(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+Model = TypeVar("Model", bound=_Contract)
+
+
+def _parse(model: type[Model], body: Any, request: ApiRequest) -> Model:
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '<body>'}: {err['msg']}"
+            for err in exc.errors()[:5]
+        )
+        raise AirbyteResponseError(
+            f"Airbyte answered {request.endpoint} with a body that breaks the API contract "
+            f"({problems}). Check that the API URL points at an Airbyte server of a supported "
+            "version and that no proxy rewrites its answers.",
+            endpoint=request.endpoint,
+        ) from None
+
+
+def _epoch(value: int | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, tz=UTC)
+
+
+# --- Configuration API contract (config.yaml) -------------------------------------------
+
+
+class _ConfigAggregatedStats(_Contract):
+    recordsEmitted: int = 0
+    bytesEmitted: int = 0
+    recordsCommitted: int | None = None
+    bytesCommitted: int | None = None
+
+
+class _ConfigStreamStats(_Contract):
+    streamName: str
+    streamNamespace: str | None = None
+    recordsCommitted: int | None = None
+    recordsEmitted: int = 0
+    bytesCommitted: int | None = None
+    bytesEmitted: int = 0
+
+
+class _ConfigFailure(_Contract):
+    externalMessage: str | None = None
+    failureOrigin: str | None = None
+    failureType: str | None = None
+
+
+class _ConfigFailureSummary(_Contract):
+    failures: list[_ConfigFailure]
+
+
+class _ConfigAttempt(_Contract):
+    id: int
+    status: str
+    createdAt: int
+    updatedAt: int
+    endedAt: int | None = None
+    failureSummary: _ConfigFailureSummary | None = None
+
+
+class _ConfigAttemptInfo(_Contract):
+    attempt: _ConfigAttempt
+
+
+class _ConfigJob(_Contract):
+    id: int
+    configType: str
+    configId: str
+    createdAt: int
+    updatedAt: int
+    startedAt: int | None = None
+    status: JobStatus
+    aggregatedStats: _ConfigAggregatedStats | None = None
+    streamAggregatedStats: list[_ConfigStreamStats] | None = None
+
+
+class _ConfigJobInfo(_Contract):
+    job: _ConfigJob
+    attempts: list[_ConfigAttemptInfo]
+
+
+class _ConfigJobWithAttempts(_Contract):
+    job: _ConfigJob
+    attempts: list[_ConfigAttempt] | None = None
+
+
+class _ConfigJobList(_Contract):
+    jobs: list[_ConfigJobWithAttempts]
+
+
+class _ConfigStream(_Contract):
+    name: str
+    namespace: str | None = None
+
+
+class _ConfigStreamAndConfig(_Contract):
+    stream: _ConfigStream
+
+
+class _ConfigCatalog(_Contract):
+    streams: list[_ConfigStreamAndConfig]
+
+
+class _ConfigConnection(_Contract):
+    connectionId: str
+    name: str
+    sourceId: str
+    destinationId: str
+    status: str
+    syncCatalog: _ConfigCatalog
+    scheduleType: str | None = None
+    workspaceId: str | None = None
+
+
+class _ConfigConnectionList(_Contract):
+    connections: list[_ConfigConnection]
+
+
+class _ConfigWorkspace(_Contract):
+    workspaceId: str
+
+
+class _ConfigWorkspaceList(_Contract):
+    workspaces: list[_ConfigWorkspace]
+
+
+_CONFIG_TYPE_TO_JOB_TYPE = {
+    "sync": JobType.SYNC,
+    "reset_connection": JobType.RESET,
+    "clear": JobType.CLEAR,
+    "refresh": JobType.REFRESH,
+}
+_JOB_TYPE_TO_CONFIG_TYPE = {v: k for k, v in _CONFIG_TYPE_TO_JOB_TYPE.items()}
+_CONFIG_TRIGGER_PATH = {
+    JobType.SYNC: "/connections/sync",
+    JobType.RESET: "/connections/reset",
+    JobType.CLEAR: "/connections/clear",
+}
+
+
+def _config_job(job: _ConfigJob, attempts: list[_ConfigAttempt]) -> AirbyteJob:
+    job_type = _CONFIG_TYPE_TO_JOB_TYPE.get(job.configType)
+    if job_type is None:
+        raise AirbyteResponseError(
+            f"Airbyte job {job.id} has unexpected configType {job.configType!r}"
+        )
+    stats = job.aggregatedStats
+    rows = bytes_ = 0
+    if stats is not None:
+        rows = (
+            stats.recordsCommitted if stats.recordsCommitted is not None else stats.recordsEmitted
+        )
+        bytes_ = stats.bytesCommitted if stats.bytesCommitted is not None else stats.bytesEmitted
+    streams = tuple(
+        StreamStats(
+            name=s.streamName,
+            namespace=s.streamNamespace,
+            rows=s.recordsCommitted if s.recordsCommitted is not None else s.recordsEmitted,
+            bytes=s.bytesCommitted if s.bytesCommitted is not None else s.bytesEmitted,
+        )
+        for s in job.streamAggregatedStats or ()
+    )
+    failure = next(
+        (
+            f.externalMessage
+            for a in reversed(attempts)
+            if a.failureSummary
+            for f in a.failureSummary.failures
+            if f.externalMessage
+        ),
+        None,
+    )
+    start = job.startedAt or job.createdAt
+    return AirbyteJob(
+        job_id=job.id,
+        connection_id=job.configId,
+        job_type=job_type,
+        status=job.status,
+        rows=rows,
+        bytes=bytes_,
+        created_at=_epoch(job.createdAt),
+        updated_at=_epoch(job.updatedAt),
+        duration_seconds=float(max(job.updatedAt - start, 0)),
+        attempts=len(attempts),
+        failure_reason=failure,
+        streams=streams,
+    )
+
+
+class ConfigApi:
+    """Configuration API v1: ``<server>/api/v1``, JSON POSTs."""
+
+    flavour = ApiFlavour.CONFIG
+    health = ApiRequest("GET", "/health")
+    token_as_form = False
+
+    def trigger(self, connection_id: str, job_type: JobType) -> ApiRequest:
+        return ApiRequest("POST", _CONFIG_TRIGGER_PATH[job_type], {"connectionId": connection_id})
+
+    def get_job(self, job_id: int) -> ApiRequest:
+        return ApiRequest("POST", "/jobs/get", {"id": job_id})
+
+    def cancel_job(self, job_id: int) -> ApiRequest:
+        return ApiRequest("POST", "/jobs/cancel", {"id": job_id})
+
+    def recent_jobs(self, connection_id: str, job_type: JobType, limit: int) -> ApiRequest:
+        return ApiRequest(
+            "POST",
+            "/jobs/list",
+            {
+                "configTypes": [_JOB_TYPE_TO_CONFIG_TYPE[job_type]],
+                "configId": connection_id,
+                "pagination": {"pageSize": limit, "rowOffset": 0},
+            },
+        )
+
+    def get_connection(self, connection_id: str) -> ApiRequest:
+        return ApiRequest("POST", "/connections/get", {"connectionId": connection_id})
+
+    def list_workspaces(self) -> ApiRequest:
+        return ApiRequest("POST", "/workspaces/list", {})
+
+    def list_connections(self, workspace_id: str) -> ApiRequest:
+        return ApiRequest("POST", "/connections/list", {"workspaceId": workspace_id})
+
+    def parse_job(self, body: Any, request: ApiRequest) -> AirbyteJob:
+        info = _parse(_ConfigJobInfo, body, request)
+        return _config_job(info.job, [a.attempt for a in info.attempts])
+
+    def parse_jobs(self, body: Any, request: ApiRequest) -> list[AirbyteJob]:
+        listing = _parse(_ConfigJobList, body, request)
+        return [_config_job(j.job, j.attempts or []) for j in listing.jobs]
+
+    def parse_connection(self, body: Any, request: ApiRequest) -> AirbyteConnection:
+        return self._connection(_parse(_ConfigConnection, body, request))
+
+    def parse_connections(self, body: Any, request: ApiRequest) -> list[AirbyteConnection]:
+        return [
+            self._connection(c) for c in _parse(_ConfigConnectionList, body, request).connections
+        ]
+
+    def parse_workspaces(self, body: Any, request: ApiRequest) -> list[str]:
+        return [w.workspaceId for w in _parse(_ConfigWorkspaceList, body, request).workspaces]
+
+    @staticmethod
+    def _connection(c: _ConfigConnection) -> AirbyteConnection:
+        return AirbyteConnection(
+            connection_id=c.connectionId,
+            name=c.name,
+            status=c.status,
+            source_id=c.sourceId,
+            destination_id=c.destinationId,
+            workspace_id=c.workspaceId,
+            streams=tuple(s.stream.name for s in c.syncCatalog.streams),
+            schedule_type=c.scheduleType,
+        )
+
+
+# --- Public API contract (public-api.yaml) ----------------------------------------------
+
+
+class _PublicJob(_Contract):
+    jobId: int
+    status: JobStatus
+    jobType: JobType
+    startTime: datetime
+    connectionId: str
+    lastUpdatedAt: datetime | None = None
+    duration: timedelta | None = None
+    bytesSynced: int | None = None
+    rowsSynced: int | None = None
+
+
+class _PublicJobs(_Contract):
+    data: list[_PublicJob]
+
+
+class _PublicSchedule(_Contract):
+    scheduleType: str | None = None
+
+
+class _PublicStream(_Contract):
+    name: str
+
+
+class _PublicConfigurations(_Contract):
+    streams: list[_PublicStream] | None = None
+
+
+class _PublicConnection(_Contract):
+    connectionId: str
+    name: str
+    sourceId: str
+    destinationId: str
+    workspaceId: str
+    status: str
+    schedule: _PublicSchedule
+    configurations: _PublicConfigurations
+
+
+class _PublicConnections(_Contract):
+    data: list[_PublicConnection]
+    next: str | None = None
+
+
+class PublicApi:
+    """Public API v1: ``<server>/api/public/v1`` or ``https://api.airbyte.com/v1``."""
+
+    flavour = ApiFlavour.PUBLIC
+    health = ApiRequest("GET", "/health")
+    token_as_form = True
+
+    def trigger(self, connection_id: str, job_type: JobType) -> ApiRequest:
+        return ApiRequest(
+            "POST", "/jobs", {"connectionId": connection_id, "jobType": str(job_type)}
+        )
+
+    def get_job(self, job_id: int) -> ApiRequest:
+        return ApiRequest("GET", f"/jobs/{job_id}")
+
+    def cancel_job(self, job_id: int) -> ApiRequest:
+        return ApiRequest("DELETE", f"/jobs/{job_id}")
+
+    def recent_jobs(self, connection_id: str, job_type: JobType, limit: int) -> ApiRequest:
+        params = {
+            "connectionId": connection_id,
+            "jobType": str(job_type),
+            "limit": limit,
+            "orderBy": "createdAt|DESC",
+        }
+        return ApiRequest("GET", "/jobs", params=params)
+
+    def get_connection(self, connection_id: str) -> ApiRequest:
+        return ApiRequest("GET", f"/connections/{connection_id}")
+
+    def list_connections(
+        self, workspace_id: str | None, offset: int = 0, limit: int = 100
+    ) -> ApiRequest:
+        params: dict[str, Any] = {"limit": limit, "offset": offset}
+        if workspace_id:
+            params["workspaceIds"] = workspace_id
+        return ApiRequest("GET", "/connections", params=params)
+
+    def parse_job(self, body: Any, request: ApiRequest) -> AirbyteJob:
+        return self._job(_parse(_PublicJob, body, request))
+
+    def parse_jobs(self, body: Any, request: ApiRequest) -> list[AirbyteJob]:
+        return [self._job(j) for j in _parse(_PublicJobs, body, request).data]
+
+    def parse_connection(self, body: Any, request: ApiRequest) -> AirbyteConnection:
+        return self._connection(_parse(_PublicConnection, body, request))
+
+    def parse_connections(
+        self, body: Any, request: ApiRequest
+    ) -> tuple[list[AirbyteConnection], bool]:
+        page = _parse(_PublicConnections, body, request)
+        return [self._connection(c) for c in page.data], bool(page.next)
+
+    @staticmethod
+    def _job(j: _PublicJob) -> AirbyteJob:
+        return AirbyteJob(
+            job_id=j.jobId,
+            connection_id=j.connectionId,
+            job_type=j.jobType,
+            status=j.status,
+            rows=j.rowsSynced or 0,
+            bytes=j.bytesSynced or 0,
+            created_at=j.startTime,
+            updated_at=j.lastUpdatedAt,
+            duration_seconds=None if j.duration is None else j.duration.total_seconds(),
+        )
+
+    @staticmethod
+    def _connection(c: _PublicConnection) -> AirbyteConnection:
+        return AirbyteConnection(
+            connection_id=c.connectionId,
+            name=c.name,
+            status=c.status,
+            source_id=c.sourceId,
+            destination_id=c.destinationId,
+            workspace_id=c.workspaceId,
+            streams=tuple(s.name for s in c.configurations.streams or ()),
+            schedule_type=c.schedule.scheduleType,
+        )
+
+
+def api_for(flavour: ApiFlavour) -> ConfigApi | PublicApi:
+    return ConfigApi() if flavour is ApiFlavour.CONFIG else PublicApi()

@@ -1,0 +1,529 @@
+"""Airbyte client for Airflow: trigger, watch and cancel Airbyte jobs.
+
+``AirbyteHook`` speaks both Airbyte API flavours (Configuration API ``/api/v1`` and Public API
+``/api/public/v1`` or Airbyte Cloud) with basic, client-credentials, bearer or no auth. It
+retries with exponential backoff and jitter only where a retry is safe (connection errors,
+timeouts, 5xx, 429), never re-sends a sync blindly (it first looks for the job the lost
+request may have started), validates every answer against the API contract and raises
+exceptions whose messages say what to check. No password, client secret or token ever
+reaches a log line or an exception text.
+
+Configuration: the Airflow Connection ``airbyte_default`` (host, login, password; extras
+``api_type``, ``auth_type``, ``workspace_id``, timeouts, retry and poll tunables), or the
+Variables ``AIRBYTE_API_URL``, ``AIRBYTE_API_USERNAME`` and ``AIRBYTE_API_PASSWORD``.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from functools import cached_property
+from typing import Any, Literal, TypeVar
+
+import requests
+import tenacity
+from airflow.providers.http.hooks.http import HttpHook
+from requests.auth import AuthBase, HTTPBasicAuth
+
+from plugins.airbyte_api import TOKEN_PATH, ApiFlavour, ApiRequest, ConfigApi, PublicApi, api_for
+from plugins.airbyte_auth import BearerAuth, ClientCredentialsAuth
+from plugins.airbyte_errors import (
+    AirbyteApiError,
+    AirbyteAuthError,
+    AirbyteConfigError,
+    AirbyteConflictError,
+    AirbyteJobCancelledError,
+    AirbyteJobFailedError,
+    AirbyteJobStuckPendingError,
+    AirbyteJobTimeoutError,
+    AirbyteNotFoundError,
+    AirbytePermissionError,
+    AirbyteRequestError,
+    AirbyteResponseError,
+    AirbyteTransientApiError,
+    AirbyteUnreachableError,
+)
+from plugins.airbyte_models import AirbyteConnection, AirbyteJob, JobStatus, JobType
+from plugins.airbyte_polling import PollSchedule
+from plugins.airbyte_settings import AirbyteSettings, AuthType, resolve_settings
+
+T = TypeVar("T")
+OnConflict = Literal["attach", "fail"]
+
+#: Errors worth another try: the request may succeed if sent again a little later.
+TRANSIENT_ERRORS = (AirbyteUnreachableError, AirbyteTransientApiError)
+RECENT_JOBS_LOOKED_AT = 10
+#: What ``requests`` raises when the server cannot be reached or the answer is cut short.
+CONNECTION_FAILURES = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+)
+
+
+class AirbyteHook(HttpHook):
+    """Client for one Airbyte server, configured by an Airflow Connection or Variables.
+
+    :param airbyte_conn_id: Airflow Connection id; when it does not exist the Variables
+        ``AIRBYTE_API_URL``/``AIRBYTE_API_USERNAME``/``AIRBYTE_API_PASSWORD`` are used.
+    :param on_conflict: what a trigger does when Airbyte answers 409 (a sync is already
+        running): ``attach`` to the running job, or ``fail``.
+    :param overrides: tunables that win over the Connection extras, e.g. ``poll_interval``,
+        ``max_poll_interval``, ``max_retries``, ``retry_min_wait``, ``read_timeout``.
+    """
+
+    conn_name_attr = "airbyte_conn_id"
+    default_conn_name = "airbyte_default"
+    conn_type = "airbyte"
+    hook_name = "Airbyte"
+
+    def __init__(
+        self,
+        airbyte_conn_id: str = default_conn_name,
+        *,
+        on_conflict: OnConflict = "attach",
+        **overrides: Any,
+    ) -> None:
+        super().__init__(method="POST", http_conn_id=airbyte_conn_id)
+        if on_conflict not in ("attach", "fail"):
+            raise AirbyteConfigError(f"on_conflict must be 'attach' or 'fail', not {on_conflict!r}")
+        self.airbyte_conn_id = airbyte_conn_id
+        self.on_conflict = on_conflict
+        self._overrides = overrides
+
+    # --- configuration and session ------------------------------------------------------
+
+    @cached_property
+    def settings(self) -> AirbyteSettings:
+        return resolve_settings(self.airbyte_conn_id).with_overrides(**self._overrides)
+
+    @cached_property
+    def api(self) -> ConfigApi | PublicApi:
+        return api_for(self.settings.flavour)
+
+    @cached_property
+    def _auth(self) -> AuthBase | None:
+        s = self.settings
+        if s.auth_type is AuthType.BASIC:
+            return HTTPBasicAuth(s.login or "", s.secret or "")
+        if s.auth_type is AuthType.BEARER:
+            return BearerAuth(s.secret or "")
+        if s.auth_type is AuthType.CLIENT_CREDENTIALS:
+            return ClientCredentialsAuth(
+                s.api_root + TOKEN_PATH,
+                s.login or "",
+                s.secret or "",
+                as_form=self.api.token_as_form,
+                source=s.source,
+                timeout=(s.connect_timeout, s.read_timeout),
+            )
+        return None
+
+    def get_conn(
+        self, headers: dict[Any, Any] | None = None, extra_options: dict[str, Any] | None = None
+    ) -> requests.Session:
+        """A ``requests`` session with auth, keep-alive and JSON headers set.
+
+        The HTTP hook's own ``get_conn`` would turn Connection extras into request headers;
+        ours hold settings (some secret), so the session is built here instead.
+        """
+        session = requests.Session()
+        self.base_url = self.settings.api_root
+        session.auth = self._auth
+        session.headers.update({"Accept": "application/json", "User-Agent": "airflow-airbyte"})
+        session.headers.update(headers or {})
+        return self._configure_session_from_mount_adapters(session)
+
+    @cached_property
+    def session(self) -> requests.Session:
+        return self.get_conn()
+
+    # --- low-level calls -----------------------------------------------------------------
+
+    def _call(self, request: ApiRequest) -> Any:
+        """Send one request (replaying it once after a token refresh on 401); parse JSON."""
+        s = self.settings
+        url = s.api_root + request.path
+        for replay in (False, True):
+            try:
+                response = self.session.request(
+                    request.method,
+                    url,
+                    json=request.json,
+                    params=request.params,
+                    timeout=(s.connect_timeout, s.read_timeout),
+                )
+            except CONNECTION_FAILURES as exc:
+                raise AirbyteUnreachableError(s.api_root, _describe(exc)) from None
+            if (
+                response.status_code == 401
+                and not replay
+                and isinstance(self._auth, ClientCredentialsAuth)
+            ):
+                self.log.info("Airbyte answered 401 to %s; refreshing the token", request.endpoint)
+                self._auth.invalidate()
+                continue
+            break
+        self._raise_for_status(response, request)
+        try:
+            return response.json()
+        except ValueError:
+            raise AirbyteResponseError(
+                f"Airbyte answered {request.endpoint} with HTTP {response.status_code} and a body "
+                "that is not JSON. Check that the API URL points at the Airbyte server API "
+                "and not at its web app or a proxy error page.",
+                status_code=response.status_code,
+                endpoint=request.endpoint,
+            ) from None
+
+    def _raise_for_status(self, response: requests.Response, request: ApiRequest) -> None:
+        status = response.status_code
+        if status < 400:
+            return
+        endpoint = request.endpoint
+        detail = _error_detail(response) if status != 401 else ""
+        kwargs = {"status_code": status, "endpoint": endpoint}
+        if status == 401:
+            raise AirbyteAuthError(
+                f"Authentication failed: Airbyte answered 401 to {endpoint}. Check the "
+                f"credentials in {self.settings.source} (auth_type={self.settings.auth_type}), "
+                "e.g. AIRBYTE_API_USERNAME and AIRBYTE_API_PASSWORD in External Secrets.",
+                **kwargs,
+            )
+        if status == 403:
+            raise AirbytePermissionError(
+                f"Airbyte answered 403 to {endpoint}: the credentials in {self.settings.source} "
+                f"may not do this.{detail}",
+                **kwargs,
+            )
+        if status == 404:
+            raise AirbyteNotFoundError(
+                f"Airbyte answered 404 to {endpoint}: no such connection or job on "
+                f"{self.settings.api_root}.{detail} Check the connection id (Airbyte UI URL, or "
+                "list them with the hook's list_connections()).",
+                **kwargs,
+            )
+        if status == 409:
+            raise AirbyteConflictError(
+                f"Airbyte answered 409 to {endpoint}: a job is already running on this "
+                f"connection.{detail}",
+                **kwargs,
+            )
+        if status == 429 or status >= 500:
+            raise AirbyteTransientApiError(
+                f"Airbyte answered HTTP {status} to {endpoint}.{detail}",
+                **kwargs,
+            )
+        if status in (400, 422):
+            raise AirbyteRequestError(
+                f"Airbyte rejected {endpoint} as invalid (HTTP {status}).{detail}", **kwargs
+            )
+        raise AirbyteApiError(f"Airbyte answered HTTP {status} to {endpoint}.{detail}", **kwargs)
+
+    def _retrying(self, what: str) -> tenacity.Retrying:
+        s = self.settings
+        return tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(TRANSIENT_ERRORS),
+            stop=tenacity.stop_after_attempt(s.max_retries + 1),
+            wait=tenacity.wait_exponential_jitter(initial=s.retry_min_wait, max=s.retry_max_wait),
+            before_sleep=lambda state: self.log.warning(
+                "Airbyte %s failed (attempt=%d/%d): %s; retrying in %.2fs",
+                what,
+                state.attempt_number,
+                s.max_retries + 1,
+                state.outcome.exception() if state.outcome else "?",
+                state.next_action.sleep if state.next_action else 0.0,
+            ),
+            reraise=True,
+        )
+
+    def _request(self, request: ApiRequest, parse: Callable[[Any, ApiRequest], T]) -> T:
+        """An idempotent call, retried on transient errors, parsed with ``parse``."""
+        for attempt in self._retrying(request.endpoint):
+            with attempt:
+                return parse(self._call(request), request)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # --- jobs ----------------------------------------------------------------------------
+
+    def submit_job(self, connection_id: str, job_type: JobType | str = JobType.SYNC) -> AirbyteJob:
+        """Start a sync, reset or clear job on the connection and return it.
+
+        A trigger is never re-sent blindly: before each retry (and on 409 when
+        ``on_conflict='attach'``) the connection's running job is looked up and returned
+        instead, so a request that reached Airbyte but lost its answer starts one job only.
+        """
+        connection_id = validate_connection_id(connection_id)
+        job_type = JobType(job_type)
+        request = self.api.trigger(connection_id, job_type)
+        started = time.time()
+        first = True
+
+        def attempt_trigger() -> AirbyteJob:
+            nonlocal first
+            if not first:
+                existing = self.find_running_job(connection_id, job_type, created_since=started)
+                if existing is not None:
+                    self.log.warning(
+                        "Airbyte %s answer was lost but the job exists; attaching: %s",
+                        request.endpoint,
+                        existing.summary(),
+                    )
+                    return existing
+            first = False
+            return self.api.parse_job(self._call(request), request)
+
+        try:
+            for attempt in self._retrying(request.endpoint):
+                with attempt:
+                    job = attempt_trigger()
+        except AirbyteConflictError:
+            if self.on_conflict == "fail":
+                raise
+            running = self.find_running_job(connection_id, job_type)
+            if running is None:
+                raise
+            self.log.info("A %s is already running; attaching: %s", job_type, running.summary())
+            return running
+        self.log.info("Airbyte job submitted: %s", job.summary())
+        return job
+
+    def trigger_sync(self, connection_id: str) -> AirbyteJob:
+        """Start a sync of the connection."""
+        return self.submit_job(connection_id, JobType.SYNC)
+
+    def trigger_reset(self, connection_id: str) -> AirbyteJob:
+        """Reset the connection: delete the synced data so the next sync starts over."""
+        return self.submit_job(connection_id, JobType.RESET)
+
+    def trigger_clear(self, connection_id: str) -> AirbyteJob:
+        """Clear the connection's data (the newer name of reset)."""
+        return self.submit_job(connection_id, JobType.CLEAR)
+
+    def get_job(self, job_id: int) -> AirbyteJob:
+        """The job's current state and figures."""
+        return self._request(self.api.get_job(int(job_id)), self.api.parse_job)
+
+    def cancel_job(self, job_id: int) -> AirbyteJob:
+        """Ask Airbyte to cancel the job; returns it as Airbyte reports it afterwards."""
+        job = self._request(self.api.cancel_job(int(job_id)), self.api.parse_job)
+        self.log.warning("Airbyte job cancelled: %s", job.summary())
+        return job
+
+    def recent_jobs(
+        self, connection_id: str, job_type: JobType | str = JobType.SYNC
+    ) -> list[AirbyteJob]:
+        """The connection's latest jobs of that type, newest first."""
+        request = self.api.recent_jobs(
+            validate_connection_id(connection_id), JobType(job_type), RECENT_JOBS_LOOKED_AT
+        )
+        jobs = self._request(request, self.api.parse_jobs)
+        return sorted(jobs, key=lambda j: j.job_id, reverse=True)
+
+    def find_running_job(
+        self,
+        connection_id: str,
+        job_type: JobType | str = JobType.SYNC,
+        *,
+        created_since: float | None = None,
+    ) -> AirbyteJob | None:
+        """The connection's job that is still running, if any.
+
+        With ``created_since`` (epoch seconds), a job created since then counts too even if it
+        already finished: it is the job a lost trigger request started.
+        """
+        for job in self.recent_jobs(connection_id, job_type):
+            if not job.is_terminal:
+                return job
+            if (
+                created_since is not None
+                and job.created_at is not None
+                and job.created_at.timestamp() >= int(created_since)
+            ):
+                return job
+        return None
+
+    def wait_for_job_completion(
+        self,
+        job_id: int,
+        timeout_minutes: float = 60.0,
+        *,
+        cancel_on_timeout: bool = False,
+        raise_on_failure: bool = True,
+    ) -> AirbyteJob:
+        """Poll the job until it ends; return it when it succeeded.
+
+        The poll interval adapts (``poll_interval`` growing to ``max_poll_interval``) and
+        transient API errors are ridden out until the deadline. Raises
+        ``AirbyteJobFailedError``/``AirbyteJobCancelledError`` when the job ends badly (unless
+        ``raise_on_failure`` is false), ``AirbyteJobStuckPendingError`` when it never left
+        ``pending`` and ``AirbyteJobTimeoutError`` when it ran past ``timeout_minutes``
+        (cancelling it first when ``cancel_on_timeout``).
+        """
+        s = self.settings
+        schedule = PollSchedule(s.poll_interval, s.max_poll_interval)
+        start = time.monotonic()
+        deadline = start + timeout_minutes * 60.0
+        job: AirbyteJob | None = None
+        last_status: JobStatus | None = None
+        polls = 0
+        while True:
+            try:
+                job = self.get_job(job_id)
+                polls += 1
+            except TRANSIENT_ERRORS as exc:
+                if job is None and time.monotonic() >= deadline:
+                    raise
+                self.log.warning("Polling Airbyte job %s failed (%s); still waiting", job_id, exc)
+            elapsed = time.monotonic() - start
+            changed = job is not None and job.status != last_status
+            if changed and job is not None:
+                self.log.info(
+                    "Airbyte job_id=%s connection_id=%s status=%s attempts=%s elapsed=%.1fs",
+                    job.job_id,
+                    job.connection_id,
+                    job.status,
+                    job.attempts,
+                    elapsed,
+                )
+                last_status = job.status
+            if job is not None and job.is_terminal:
+                return self._finish(job, raise_on_failure, polls)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            time.sleep(schedule.next_delay(status_changed=changed, remaining=remaining))
+        return self._time_out(job_id, job, timeout_minutes, cancel_on_timeout)
+
+    def _finish(self, job: AirbyteJob, raise_on_failure: bool, polls: int) -> AirbyteJob:
+        self.log.info("Airbyte job finished after %d polls: %s", polls, job.summary())
+        if raise_on_failure and job.status is JobStatus.FAILED:
+            reason = (
+                job.failure_reason or "Airbyte gave no reason; see the job's logs in the Airbyte UI"
+            )
+            raise AirbyteJobFailedError(
+                f"Airbyte job {job.job_id} on connection {job.connection_id} failed: {reason}", job
+            )
+        if raise_on_failure and job.status is JobStatus.CANCELLED:
+            raise AirbyteJobCancelledError(
+                f"Airbyte job {job.job_id} on connection {job.connection_id} was cancelled.", job
+            )
+        return job
+
+    def _time_out(
+        self, job_id: int, job: AirbyteJob | None, timeout_minutes: float, cancel: bool
+    ) -> AirbyteJob:
+        if job is None:
+            raise AirbyteUnreachableError(
+                self.settings.api_root, f"no answer about job {job_id} within {timeout_minutes} min"
+            )
+        action = "It is still running on Airbyte."
+        never_started = job.status.is_waiting_for_capacity
+        if cancel:
+            job = self.cancel_job(job_id)
+            action = "It was cancelled (cancel_on_timeout)."
+        if never_started:
+            raise AirbyteJobStuckPendingError(
+                f"Airbyte job {job_id} stayed {job.status} for {timeout_minutes} min: no Airbyte "
+                "worker picked it up. Check that workers are available "
+                "(kubectl get pods -n integration -l app=airbyte,component=worker) and that the "
+                f"cluster has CPU/memory for them. {action}",
+                job,
+            )
+        raise AirbyteJobTimeoutError(
+            f"Job timed out: Airbyte job {job_id} had not finished after {timeout_minutes} "
+            f"min. Raise timeout_minutes or check the Airbyte workers' resources. {action}",
+            job,
+        )
+
+    # --- connections ---------------------------------------------------------------------
+
+    def get_connection_info(self, connection_id: str) -> AirbyteConnection:
+        """Name, status, streams and ids of the connection."""
+        request = self.api.get_connection(validate_connection_id(connection_id))
+        return self._request(request, self.api.parse_connection)
+
+    def list_connections(
+        self, workspace_id: str | None = None, *, page_size: int = 100
+    ) -> list[AirbyteConnection]:
+        """Every connection visible to the credentials (all pages, all workspaces)."""
+        workspace_id = workspace_id or self.settings.workspace_id
+        api = self.api
+        if isinstance(api, PublicApi):
+            found: list[AirbyteConnection] = []
+            while True:
+                page, more = self._request(
+                    api.list_connections(workspace_id, offset=len(found), limit=page_size),
+                    api.parse_connections,
+                )
+                found.extend(page)
+                if not more or not page:
+                    return found
+        workspaces = (
+            [workspace_id]
+            if workspace_id
+            else self._request(api.list_workspaces(), api.parse_workspaces)
+        )
+        return [
+            connection
+            for workspace in workspaces
+            for connection in self._request(api.list_connections(workspace), api.parse_connections)
+        ]
+
+    def test_connection(self) -> tuple[bool, str]:
+        """For the Airflow UI's Test button: reachability, health and credentials."""
+        try:
+            health = self._request(self.api.health, lambda body, _: body)
+            connections = self.list_connections()
+        except Exception as exc:
+            return False, str(exc)
+        return True, (
+            f"Connected to Airbyte at {self.settings.api_root} ({self.settings.flavour} API, "
+            f"health={health}); {len(connections)} connections visible."
+        )
+
+
+def validate_connection_id(connection_id: Any) -> str:
+    """Airbyte connection ids are UUIDs; refuse anything else before calling the API."""
+    text = str(connection_id or "").strip()
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        raise AirbyteConfigError(
+            f"{text!r} is not an Airbyte connection id (a UUID such as "
+            "'9e1a6d0c-2f6e-4c1a-9a55-0d9d5c2b7e11'). Copy it from the connection's URL in the "
+            "Airbyte UI or from list_connections()."
+        ) from None
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, requests.Timeout):
+        return "timed out"
+    text = str(exc)
+    for marker in (
+        "Connection refused",
+        "Name or service not known",
+        "Connection reset",
+        "RemoteDisconnected",
+        "IncompleteRead",
+        "Connection aborted",
+    ):
+        if marker in text:
+            return marker
+    return type(exc).__name__
+
+
+def _error_detail(response: requests.Response) -> str:
+    """The server's own explanation, from a problem body or a config-API error body."""
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    if not isinstance(body, dict):
+        return ""
+    text = body.get("detail") or body.get("message") or body.get("title")
+    return f" Airbyte says: {str(text)[:300]}" if text else ""
+
+
+__all__ = ["AirbyteHook", "ApiFlavour", "validate_connection_id"]

@@ -1,0 +1,110 @@
+"""Typed results of the Airbyte client, shared by both API flavours.
+
+Every answer from Airbyte is parsed into these models; the raw contract shapes of the
+Configuration API and the Public API live in ``plugins.airbyte_api``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+class JobStatus(StrEnum):
+    """Airbyte job status; only ``failed``, ``succeeded`` and ``cancelled`` are terminal."""
+
+    PENDING = "pending"
+    QUEUED = "queued"
+    RUNNING = "running"
+    INCOMPLETE = "incomplete"
+    FAILED = "failed"
+    SUCCEEDED = "succeeded"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+    @property
+    def is_waiting_for_capacity(self) -> bool:
+        """True while Airbyte has not given the job to a worker yet."""
+        return self in (JobStatus.PENDING, JobStatus.QUEUED)
+
+
+TERMINAL_STATUSES = frozenset({JobStatus.FAILED, JobStatus.SUCCEEDED, JobStatus.CANCELLED})
+
+
+class JobType(StrEnum):
+    """What a job does to the connection (the Public API's names)."""
+
+    SYNC = "sync"
+    RESET = "reset"
+    CLEAR = "clear"
+    REFRESH = "refresh"
+
+
+class StreamStats(BaseModel):
+    """Per-stream figures of a job, where the API reports them."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    namespace: str | None = None
+    rows: int = 0
+    bytes: int = 0
+
+
+class AirbyteJob(BaseModel):
+    """One Airbyte job as last seen: id, state and the figures of what it moved."""
+
+    model_config = ConfigDict(frozen=True)
+
+    job_id: int
+    connection_id: str
+    job_type: JobType
+    status: JobStatus
+    rows: int = 0
+    bytes: int = 0
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    duration_seconds: float | None = None
+    attempts: int = 0
+    failure_reason: str | None = None
+    streams: tuple[StreamStats, ...] = ()
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status.is_terminal
+
+    def summary(self) -> str:
+        """One log line: ``job_id=12 status=succeeded rows=150 bytes=20480 duration=31.0s``."""
+        duration = "?" if self.duration_seconds is None else f"{self.duration_seconds:.1f}s"
+        return (
+            f"job_id={self.job_id} connection_id={self.connection_id} type={self.job_type} "
+            f"status={self.status} rows={self.rows} bytes={self.bytes} duration={duration}"
+        )
+
+    def to_xcom(self) -> dict[str, Any]:
+        """A JSON-serialisable dict for XCom."""
+        return self.model_dump(mode="json")
+
+
+class AirbyteConnection(BaseModel):
+    """An Airbyte connection (source → destination) as the API describes it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    connection_id: str
+    name: str
+    status: str
+    source_id: str
+    destination_id: str
+    workspace_id: str | None = None
+    streams: tuple[str, ...] = ()
+    schedule_type: str | None = None
+
+    def to_xcom(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
