@@ -1,0 +1,1 @@
+"""Local development tooling (not deployed): the Airbyte server stand-in and helpers."""

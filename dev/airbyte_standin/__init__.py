@@ -1,0 +1,28 @@
+"""A local stand-in for a self-managed Airbyte server (Configuration and Public APIs).
+
+Start it with ``python -m dev.airbyte_standin`` or, in tests, ``testing.run_standin``.
+"""
+
+from dev.airbyte_standin.config import StandinConfig
+from dev.airbyte_standin.seed import (
+    CONNECTIONS_BY_ID,
+    HUBSPOT_CONNECTION_ID,
+    SALESFORCE_CONNECTION_ID,
+    SEED,
+    STRIPE_CONNECTION_ID,
+    TABLE_NAMES,
+    WORKSPACE_ID,
+    SeedConnection,
+)
+
+__all__ = [
+    "CONNECTIONS_BY_ID",
+    "HUBSPOT_CONNECTION_ID",
+    "SALESFORCE_CONNECTION_ID",
+    "SEED",
+    "STRIPE_CONNECTION_ID",
+    "TABLE_NAMES",
+    "WORKSPACE_ID",
+    "SeedConnection",
+    "StandinConfig",
+]

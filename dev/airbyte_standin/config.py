@@ -1,0 +1,45 @@
+"""Settings of one stand-in server."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+AuthMode = Literal["basic", "token", "none"]
+
+DEFAULT_USERNAME = "airbyte"
+DEFAULT_PASSWORD = "password"
+DEFAULT_CLIENT_ID = "standin-client"
+DEFAULT_CLIENT_SECRET = "standin-secret"
+DEFAULT_WAREHOUSE_PATH = Path(".airflow") / "warehouse.db"
+
+
+def default_warehouse_url() -> str:
+    """SQLite file under ``./.airflow`` (relative to the working directory)."""
+    return f"sqlite:///{DEFAULT_WAREHOUSE_PATH.resolve()}"
+
+
+@dataclass
+class StandinConfig:
+    """Everything the stand-in can be told at start."""
+
+    host: str = "127.0.0.1"
+    port: int = 8001
+    auth: AuthMode = "basic"
+    username: str = DEFAULT_USERNAME
+    password: str = DEFAULT_PASSWORD
+    client_id: str = DEFAULT_CLIENT_ID
+    client_secret: str = DEFAULT_CLIENT_SECRET
+    token_expires_in: int = 900
+    pending_seconds: float = 0.2
+    running_seconds: float = 1.0
+    rows_per_stream: int = 50
+    warehouse_url: str = field(default_factory=default_warehouse_url)
+    faults: list[dict[str, Any]] = field(default_factory=list)
+    validate_contract: bool = True
+    tick_seconds: float = 0.02
+
+    def __post_init__(self) -> None:
+        if self.auth not in ("basic", "token", "none"):
+            raise ValueError(f"unknown auth mode {self.auth!r}")

@@ -1,0 +1,167 @@
+"""Configuration API (``/api/v1``): every call a POST with a JSON body, plus GET health."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+
+from dev.airbyte_standin import views
+from dev.airbyte_standin.auth import check_authorization
+from dev.airbyte_standin.errors import ApiError
+from dev.airbyte_standin.jobs import ConflictError, JobType, UnknownJobError
+from dev.airbyte_standin.seed import SEED, WORKSPACE_ID
+from dev.airbyte_standin.state import (
+    Standin,
+    find_connection,
+    get_standin,
+    json_object,
+    require_int,
+    require_uuid,
+)
+
+INVALID = 422
+DEFAULT_PAGE_SIZE = 200
+
+
+async def body(request: Request) -> dict[str, Any]:
+    """The JSON object body of a Configuration API call (422 otherwise)."""
+    return await json_object(request, INVALID)
+
+
+StandinDep = Annotated[Standin, Depends(get_standin)]
+Body = Annotated[dict[str, Any], Depends(body)]
+
+
+def authorized(request: Request, standin: StandinDep) -> None:
+    """Dependency enforcing the configured auth mode."""
+    check_authorization(standin.config, standin.tokens, request.headers.get("authorization"))
+
+
+open_router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", dependencies=[Depends(authorized)])
+
+
+@open_router.get("/health")
+def health() -> dict[str, bool]:
+    return {"available": True}
+
+
+@open_router.post("/applications/token")
+def application_token(payload: Body, standin: StandinDep) -> dict[str, Any]:
+    client_id, client_secret = payload.get("client_id"), payload.get("client_secret")
+    if not isinstance(client_id, str) or not isinstance(client_secret, str):
+        raise ApiError(
+            INVALID, "'client_id' and 'client_secret' are required.", property_path="client_id"
+        )
+    token = standin.tokens.issue(client_id, client_secret)
+    return {"access_token": token, "token_type": "Bearer", "expires_in": standin.tokens.expires_in}
+
+
+@router.post("/workspaces/list")
+def list_workspaces() -> dict[str, Any]:
+    return {"workspaces": [views.workspace_read()]}
+
+
+@router.post("/connections/list")
+def list_connections(payload: Body) -> dict[str, Any]:
+    workspace_id = require_uuid(payload.get("workspaceId"), "workspaceId", INVALID)
+    if workspace_id != WORKSPACE_ID:
+        raise ApiError(
+            404, f"Could not find workspace with id: {workspace_id}", resource_id=workspace_id
+        )
+    return {"connections": [views.connection_read(conn) for conn in SEED]}
+
+
+@router.post("/connections/get")
+def get_connection(payload: Body) -> dict[str, Any]:
+    connection_id = require_uuid(payload.get("connectionId"), "connectionId", INVALID)
+    return views.connection_read(find_connection(connection_id))
+
+
+def _start_job(payload: dict[str, Any], standin: Standin, job_type: JobType) -> dict[str, Any]:
+    connection_id = require_uuid(payload.get("connectionId"), "connectionId", INVALID)
+    find_connection(connection_id)
+    try:
+        job = standin.jobs.create(connection_id, job_type)
+    except ConflictError as exc:
+        raise ApiError(409, str(exc)) from None
+    with standin.jobs.lock:
+        return views.job_info_read(job)
+
+
+@router.post("/connections/sync")
+def sync_connection(payload: Body, standin: StandinDep) -> dict[str, Any]:
+    return _start_job(payload, standin, "sync")
+
+
+@router.post("/connections/reset")
+def reset_connection(payload: Body, standin: StandinDep) -> dict[str, Any]:
+    return _start_job(payload, standin, "reset")
+
+
+@router.post("/connections/clear")
+def clear_connection(payload: Body, standin: StandinDep) -> dict[str, Any]:
+    return _start_job(payload, standin, "clear")
+
+
+def _job_id(payload: dict[str, Any]) -> int:
+    return require_int(payload.get("id"), "id", INVALID)
+
+
+def _not_found(job_id: int) -> ApiError:
+    return ApiError(
+        404, f"Could not find job with id: {job_id}", resource_id=str(job_id), resource_type="job"
+    )
+
+
+@router.post("/jobs/get")
+def get_job(payload: Body, standin: StandinDep) -> dict[str, Any]:
+    job_id = _job_id(payload)
+    try:
+        with standin.jobs.lock:
+            return views.job_info_read(standin.jobs.get(job_id))
+    except UnknownJobError:
+        raise _not_found(job_id) from None
+
+
+@router.post("/jobs/cancel")
+def cancel_job(payload: Body, standin: StandinDep) -> dict[str, Any]:
+    job_id = _job_id(payload)
+    try:
+        with standin.jobs.lock:
+            return views.job_info_read(standin.jobs.cancel(job_id))
+    except UnknownJobError:
+        raise _not_found(job_id) from None
+
+
+@router.post("/jobs/list")
+def list_jobs(payload: Body, standin: StandinDep) -> dict[str, Any]:
+    config_types = payload.get("configTypes")
+    if not isinstance(config_types, list) or not all(isinstance(t, str) for t in config_types):
+        raise ApiError(
+            INVALID, "'configTypes' is required and must be a list.", property_path="configTypes"
+        )
+    config_id = payload.get("configId")
+    statuses = payload.get("statuses")
+    pagination = payload.get("pagination") or {}
+    if not isinstance(pagination, dict):
+        raise ApiError(INVALID, "'pagination' must be an object.", property_path="pagination")
+    page_size = pagination.get("pageSize", DEFAULT_PAGE_SIZE)
+    offset = pagination.get("rowOffset", 0)
+    for name, value in (("pageSize", page_size), ("rowOffset", offset)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ApiError(INVALID, f"'pagination.{name}' must be a non-negative integer.")
+    with standin.jobs.lock:
+        jobs = [
+            job
+            for job in reversed(standin.jobs.list())
+            if views.CONFIG_TYPES[job.job_type] in config_types
+            and (config_id is None or job.connection_id == config_id)
+            and (not statuses or job.status in statuses)
+        ]
+        page = jobs[offset : offset + page_size]
+        return {
+            "jobs": [views.job_with_attempts_read(job) for job in page],
+            "totalJobCount": len(jobs),
+        }

@@ -1,0 +1,284 @@
+"""Jobs: creation, lifecycle (pending -> running -> terminal), behaviours and the ticker."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+from dev.airbyte_standin.seed import CONNECTIONS_BY_ID
+from dev.airbyte_standin.warehouse import StreamResult, Warehouse
+
+log = logging.getLogger(__name__)
+
+JobType = Literal["sync", "reset", "clear"]
+JOB_TYPES: tuple[str, ...] = ("sync", "reset", "clear")
+TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
+BEHAVIOURS = ("normal", "stuck_pending", "stuck_running", "fail", "incomplete_then_succeed")
+DEFAULT_FAILURE = "Simulated failure: source connector exited with code 1"
+
+
+class ConflictError(Exception):
+    """A job is already running on the connection."""
+
+
+class UnknownJobError(KeyError):
+    """No job with that id."""
+
+
+@dataclass
+class Attempt:
+    """One try at running a job."""
+
+    number: int
+    created_at: float
+    updated_at: float
+    status: str = "running"
+    ended_at: float | None = None
+    streams: list[StreamResult] = field(default_factory=list)
+    failure_reason: str | None = None
+
+    @property
+    def records(self) -> int:
+        return sum(s.records for s in self.streams)
+
+    @property
+    def bytes(self) -> int:
+        return sum(s.bytes for s in self.streams)
+
+
+@dataclass
+class Job:
+    """A sync/reset/clear job of a connection."""
+
+    id: int
+    connection_id: str
+    job_type: JobType
+    created_at: float
+    updated_at: float
+    behaviour: str = "normal"
+    failure_reason: str = DEFAULT_FAILURE
+    status: str = "pending"
+    started_at: float | None = None
+    attempts: list[Attempt] = field(default_factory=list)
+    phase_started: float = field(default_factory=time.monotonic)
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    @property
+    def streams(self) -> list[StreamResult]:
+        """Per-stream results of the succeeded attempt (empty otherwise)."""
+        return next((a.streams for a in self.attempts if a.status == "succeeded"), [])
+
+    @property
+    def records(self) -> int:
+        return sum(s.records for s in self.streams)
+
+    @property
+    def bytes(self) -> int:
+        return sum(s.bytes for s in self.streams)
+
+    def summary(self) -> dict:
+        """Compact description for the admin API."""
+        return {
+            "id": self.id,
+            "connection_id": self.connection_id,
+            "job_type": self.job_type,
+            "status": self.status,
+            "attempts": len(self.attempts),
+            "behaviour": self.behaviour,
+            "records": self.records,
+        }
+
+
+@dataclass
+class BehaviourRule:
+    """``behaviour`` for the next ``count`` jobs (on ``connection_id`` if set)."""
+
+    behaviour: str
+    count: int = 1
+    connection_id: str | None = None
+    failure_reason: str | None = None
+
+
+class JobStore:
+    """All jobs, guarded by one lock; ``tick`` advances them in time."""
+
+    def __init__(
+        self,
+        warehouse: Warehouse,
+        pending_seconds: float,
+        running_seconds: float,
+        rows_per_stream: int,
+    ) -> None:
+        self.warehouse = warehouse
+        self.pending_seconds = pending_seconds
+        self.running_seconds = running_seconds
+        self.rows_per_stream = rows_per_stream
+        self.lock = threading.RLock()
+        self.jobs: dict[int, Job] = {}
+        self.rules: list[BehaviourRule] = []
+        self._next_id = 1
+
+    # -- commands -------------------------------------------------------------------------
+    def create(self, connection_id: str, job_type: JobType) -> Job:
+        """Queue a new job; ConflictError if the connection has a non-terminal job."""
+        with self.lock:
+            running = [
+                j for j in self.jobs.values() if j.connection_id == connection_id and not j.terminal
+            ]
+            if running:
+                raise ConflictError(
+                    f"A sync is already running for connection {connection_id} "
+                    f"(job {running[0].id}, status {running[0].status})."
+                )
+            now = time.time()
+            job = Job(
+                id=self._next_id,
+                connection_id=connection_id,
+                job_type=job_type,
+                created_at=now,
+                updated_at=now,
+            )
+            self._apply_rule(job)
+            self._next_id += 1
+            self.jobs[job.id] = job
+            return job
+
+    def get(self, job_id: int) -> Job:
+        """The job, or UnknownJobError."""
+        with self.lock:
+            if job_id not in self.jobs:
+                raise UnknownJobError(job_id)
+            return self.jobs[job_id]
+
+    def cancel(self, job_id: int) -> Job:
+        """Cancel a non-terminal job; a terminal job is returned unchanged."""
+        with self.lock:
+            job = self.get(job_id)
+            if job.terminal:
+                return job
+            now = time.time()
+            for attempt in job.attempts:
+                if attempt.status == "running":
+                    attempt.status, attempt.ended_at, attempt.updated_at = "failed", now, now
+                    attempt.failure_reason = "Job was cancelled."
+            job.status, job.updated_at = "cancelled", now
+            return job
+
+    def list(self) -> list[Job]:
+        """Every job, oldest first."""
+        with self.lock:
+            return sorted(self.jobs.values(), key=lambda j: j.id)
+
+    def add_rule(self, rule: BehaviourRule) -> None:
+        """Queue a behaviour for the next matching jobs."""
+        if rule.behaviour not in BEHAVIOURS:
+            raise ValueError(f"unknown behaviour {rule.behaviour!r}; use one of {BEHAVIOURS}")
+        with self.lock:
+            self.rules.append(rule)
+
+    def reset(self) -> None:
+        """Forget jobs and behaviours (job ids keep increasing)."""
+        with self.lock:
+            self.jobs.clear()
+            self.rules.clear()
+
+    # -- time -----------------------------------------------------------------------------
+    def tick(self) -> None:
+        """Advance every non-terminal job whose current phase is over."""
+        with self.lock:
+            for job in list(self.jobs.values()):
+                if not job.terminal:
+                    self._advance(job, time.monotonic())
+
+    def _advance(self, job: Job, mono: float) -> None:
+        elapsed = mono - job.phase_started
+        if job.status == "pending" and job.behaviour == "stuck_pending":
+            return
+        if (job.status == "pending" and elapsed >= self.pending_seconds) or (
+            job.status == "incomplete" and elapsed >= self.running_seconds
+        ):
+            self._start_attempt(job, mono)
+        elif (
+            job.status == "running"
+            and elapsed >= self.running_seconds
+            and job.behaviour != "stuck_running"
+        ):
+            self._finish_attempt(job, mono)
+
+    def _start_attempt(self, job: Job, mono: float) -> None:
+        now = time.time()
+        job.attempts.append(Attempt(number=len(job.attempts), created_at=now, updated_at=now))
+        job.status, job.updated_at, job.phase_started = "running", now, mono
+        job.started_at = job.started_at or now
+
+    def _finish_attempt(self, job: Job, mono: float) -> None:
+        attempt = job.attempts[-1]
+        retry = job.behaviour == "incomplete_then_succeed" and len(job.attempts) == 1
+        if job.behaviour == "fail" or retry:
+            self._fail_attempt(
+                job, attempt, job.failure_reason, "incomplete" if retry else "failed"
+            )
+        else:
+            try:
+                attempt.streams = self._perform(job)
+            except Exception as exc:  # the destination failed: the job fails like in Airbyte
+                log.exception("job %s failed writing to the warehouse", job.id)
+                self._fail_attempt(job, attempt, f"Destination write failed: {exc}", "failed")
+                return
+            now = time.time()
+            attempt.status, attempt.ended_at, attempt.updated_at = "succeeded", now, now
+            job.status, job.updated_at = "succeeded", now
+        job.phase_started = mono
+
+    @staticmethod
+    def _fail_attempt(job: Job, attempt: Attempt, reason: str, job_status: str) -> None:
+        now = time.time()
+        attempt.status, attempt.ended_at, attempt.updated_at = "failed", now, now
+        attempt.failure_reason = reason
+        job.status, job.updated_at = job_status, now
+
+    def _perform(self, job: Job) -> list[StreamResult]:
+        connection = CONNECTIONS_BY_ID[job.connection_id]
+        if job.job_type == "sync":
+            return self.warehouse.sync(connection, self.rows_per_stream)
+        self.warehouse.clear(connection)
+        return [StreamResult(stream=s, records=0, bytes=0) for s in connection.streams]
+
+    def _apply_rule(self, job: Job) -> None:
+        for rule in self.rules:
+            if rule.count > 0 and rule.connection_id in (None, job.connection_id):
+                rule.count -= 1
+                job.behaviour = rule.behaviour
+                job.failure_reason = rule.failure_reason or DEFAULT_FAILURE
+                break
+        self.rules = [r for r in self.rules if r.count > 0]
+
+
+class Ticker:
+    """Background thread calling ``JobStore.tick`` every ``interval`` seconds."""
+
+    def __init__(self, store: JobStore, interval: float) -> None:
+        self.store = store
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="standin-ticker", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.store.tick()
+            except Exception:  # keep ticking whatever one job did
+                log.exception("ticker failed")

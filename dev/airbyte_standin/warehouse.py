@@ -1,0 +1,118 @@
+"""The destination database a sync really writes to (any SQLAlchemy URL)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from dev.airbyte_standin.records import STREAM_SPECS, generate_rows, raw_id, to_json_value
+from dev.airbyte_standin.seed import SeedConnection
+
+SQL_TYPES: dict[str, type[sa.types.TypeEngine]] = {
+    "text": sa.Text,
+    "integer": sa.BigInteger,
+    "date": sa.Date,
+}
+
+
+@dataclass(frozen=True)
+class StreamResult:
+    """What a sync wrote to one stream's table."""
+
+    stream: str
+    records: int
+    bytes: int
+
+
+def _sql_type(name: str) -> sa.types.TypeEngine:
+    if name == "timestamp":
+        return sa.DateTime(timezone=True)
+    return SQL_TYPES[name]()
+
+
+def record_bytes(record: dict) -> int:
+    """Size of a record serialised as compact JSON (what Airbyte counts as bytes emitted)."""
+    data = {key: to_json_value(value) for key, value in record.items()}
+    return len(json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+class Warehouse:
+    """Creates the seeded streams' tables on demand, appends synced rows, clears on reset."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        _ensure_sqlite_dir(url)
+        self.engine = sa.create_engine(url, future=True)
+        self.metadata = sa.MetaData()
+
+    def table(self, connection: SeedConnection, stream: str) -> sa.Table:
+        """The SQLAlchemy table of a stream (defined once per process)."""
+        name = connection.table_name(stream)
+        if name in self.metadata.tables:
+            return self.metadata.tables[name]
+        spec = STREAM_SPECS[connection.source][stream]
+        columns = [
+            sa.Column(col.name, _sql_type(col.type), primary_key=col.name == "id")
+            for col in spec.columns
+        ]
+        columns += [
+            sa.Column("_airbyte_raw_id", sa.Text, nullable=False),
+            sa.Column("_airbyte_extracted_at", sa.DateTime(timezone=True), nullable=False),
+        ]
+        return sa.Table(name, self.metadata, *columns)
+
+    def sync(self, connection: SeedConnection, rows_per_stream: int) -> list[StreamResult]:
+        """Append the next ``rows_per_stream`` rows to every stream's table, in one transaction."""
+        tables = {stream: self.table(connection, stream) for stream in connection.streams}
+        extracted_at = datetime.now(UTC)
+        results = []
+        with self.engine.begin() as db:
+            self.metadata.create_all(db, tables=list(tables.values()))
+            starts = {
+                stream: db.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+                for stream, table in tables.items()
+            }
+            totals = {stream: start + rows_per_stream for stream, start in starts.items()}
+            for stream, table in tables.items():
+                rows = generate_rows(
+                    connection.source, stream, starts[stream], rows_per_stream, totals
+                )
+                size = sum(record_bytes(row) for row in rows)
+                for offset, row in enumerate(rows):
+                    row["_airbyte_raw_id"] = raw_id(
+                        connection.source, stream, starts[stream] + offset
+                    )
+                    row["_airbyte_extracted_at"] = extracted_at
+                if rows:
+                    db.execute(table.insert(), rows)
+                results.append(StreamResult(stream=stream, records=len(rows), bytes=size))
+        return results
+
+    def clear(self, connection: SeedConnection) -> None:
+        """Empty every table of the connection (tables are kept)."""
+        tables = [self.table(connection, stream) for stream in connection.streams]
+        with self.engine.begin() as db:
+            self.metadata.create_all(db, tables=tables)
+            for table in tables:
+                db.execute(table.delete())
+
+    def count(self, table_name: str) -> int:
+        """Rows in a table, 0 if it does not exist."""
+        if not sa.inspect(self.engine).has_table(table_name):
+            return 0
+        with self.engine.connect() as db:
+            return db.execute(sa.text(f'SELECT COUNT(*) FROM "{table_name}"')).scalar_one()
+
+    def dispose(self) -> None:
+        """Close pooled connections."""
+        self.engine.dispose()
+
+
+def _ensure_sqlite_dir(url: str) -> None:
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,84 @@
+"""Session-wide fixtures: an isolated Airflow home and local Airbyte stand-ins on loopback.
+
+The hook reads its configuration the Airflow way; tests give it as ``AIRFLOW_CONN_*`` and
+``AIRFLOW_VAR_*`` environment variables, never by patching the code under test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="airflow-home-"))
+os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
+
+import pytest  # noqa: E402
+
+from dev.airbyte_standin.config import StandinConfig  # noqa: E402
+from dev.airbyte_standin.testing import RunningStandin, run_standin  # noqa: E402
+
+#: Fast tunables so a test waits milliseconds, not seconds, between polls and retries.
+FAST_EXTRAS = {
+    "poll_interval": 0.02,
+    "max_poll_interval": 0.1,
+    "retry_min_wait": 0.01,
+    "retry_max_wait": 0.05,
+    "max_retries": 4,
+    "connect_timeout": 1,
+    "read_timeout": 2,
+}
+
+
+def _standin(tmp_path_factory: pytest.TempPathFactory, **settings) -> Iterator[RunningStandin]:
+    warehouse = tmp_path_factory.mktemp("warehouse") / "warehouse.db"
+    config = StandinConfig(
+        port=0,
+        pending_seconds=0.05,
+        running_seconds=0.15,
+        rows_per_stream=20,
+        warehouse_url=f"sqlite:///{warehouse}",
+        **settings,
+    )
+    with run_standin(config) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def basic_standin(tmp_path_factory) -> Iterator[RunningStandin]:
+    """A stand-in behind HTTP basic auth (``airbyte``/``password``)."""
+    yield from _standin(tmp_path_factory, auth="basic")
+
+
+@pytest.fixture(scope="session")
+def token_standin(tmp_path_factory) -> Iterator[RunningStandin]:
+    """A stand-in that wants client-credentials bearer tokens."""
+    yield from _standin(tmp_path_factory, auth="token")
+
+
+@pytest.fixture(scope="session")
+def open_standin(tmp_path_factory) -> Iterator[RunningStandin]:
+    """A stand-in with no auth in front, as some in-cluster deployments run."""
+    yield from _standin(tmp_path_factory, auth="none")
+
+
+def airbyte_conn_env(
+    monkeypatch: pytest.MonkeyPatch,
+    url: str,
+    *,
+    conn_id: str = "airbyte_default",
+    login: str | None = None,
+    password: str | None = None,
+    **extra,
+) -> None:
+    """Define the Airflow Connection ``conn_id`` as an ``AIRFLOW_CONN_*`` variable."""
+    conn = {"conn_type": "airbyte", "host": url, "extra": {**FAST_EXTRAS, **extra}}
+    if login is not None:
+        conn["login"] = login
+    if password is not None:
+        conn["password"] = password
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
