@@ -1,0 +1,77 @@
+"""validate_sync_results: which finished jobs pass, and what reaches XCom."""
+
+from __future__ import annotations
+
+import pytest
+
+from include.validation import (
+    JOB_ID_XCOM_KEY,
+    STATS_XCOM_KEY,
+    SyncValidationError,
+    validate_sync_results,
+)
+from plugins.airbyte_models import AirbyteJob, JobStatus, JobType, StreamStats
+
+CONNECTION_ID = "2a6f1c2e-8b1d-4c3a-9f0e-1d2c3b4a5f60"
+
+
+def job(**fields) -> AirbyteJob:
+    values = {
+        "job_id": 7,
+        "connection_id": CONNECTION_ID,
+        "job_type": JobType.SYNC,
+        "status": JobStatus.SUCCEEDED,
+        "rows": 150,
+        "bytes": 20480,
+        "duration_seconds": 31.0,
+        "streams": (StreamStats(name="charges", rows=100, bytes=15000),),
+    }
+    return AirbyteJob(**(values | fields))
+
+
+class RecordingTaskInstance:
+    """Stands in for Airflow's TaskInstance: records what would go to XCom."""
+
+    def __init__(self) -> None:
+        self.pushed: dict[str, object] = {}
+
+    def xcom_push(self, key: str, value: object) -> None:
+        self.pushed[key] = value
+
+
+def test_good_sync_returns_and_pushes_its_stats():
+    ti = RecordingTaskInstance()
+    stats = validate_sync_results(job(), min_records=100, context={"ti": ti})
+    assert stats["records"] == 150
+    assert stats["bytes"] == 20480
+    assert stats["streams"] == {"charges": {"records": 100, "bytes": 15000}}
+    assert ti.pushed == {JOB_ID_XCOM_KEY: 7, STATS_XCOM_KEY: stats}
+
+
+def test_accepts_the_xcom_dict_of_a_job():
+    assert validate_sync_results(job().to_xcom())["job_id"] == 7
+
+
+def test_too_few_records():
+    with pytest.raises(
+        SyncValidationError, match="synced 150 records, fewer than the minimum of 500"
+    ):
+        validate_sync_results(job(), min_records=500)
+
+
+def test_zero_records_is_a_clear_failure_unless_allowed():
+    with pytest.raises(SyncValidationError, match="synced 0 records"):
+        validate_sync_results(job(rows=0, bytes=0))
+    assert validate_sync_results(job(rows=0, bytes=0), allow_zero=True)["records"] == 0
+
+
+def test_reset_moves_no_records_and_passes():
+    assert validate_sync_results(job(job_type=JobType.RESET, rows=0))["job_type"] == "reset"
+
+
+@pytest.mark.parametrize("status", [JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.RUNNING])
+def test_job_that_did_not_succeed_is_refused_but_its_stats_still_reach_xcom(status):
+    ti = RecordingTaskInstance()
+    with pytest.raises(SyncValidationError, match=f"ended {status}"):
+        validate_sync_results(job(status=status), context={"ti": ti})
+    assert ti.pushed[JOB_ID_XCOM_KEY] == 7
