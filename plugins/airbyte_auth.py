@@ -1,15 +1,21 @@
 """Authentication for the Airbyte API: client-credentials tokens and static bearer tokens.
 
-HTTP basic auth needs nothing here (``requests.auth.HTTPBasicAuth``). Tokens are cached,
-refreshed shortly before they expire, and registered with Airflow's secrets masker.
+HTTP basic auth needs nothing here. Client-credentials tokens are cached, refreshed shortly
+before they expire and registered with Airflow's secrets masker; ``ClientCredentialsAuth``
+serves the blocking ``requests`` client, ``AsyncClientCredentialsAuth`` the ``httpx`` client
+the deferrable trigger uses. Both share the exchange itself (``TokenExchange``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import requests
 from requests.auth import AuthBase
 
@@ -35,85 +41,136 @@ class BearerAuth(AuthBase):
         return request
 
 
-class ClientCredentialsAuth(AuthBase):
+@dataclass
+class TokenExchange:
     """Exchanges an application's client id and secret for a short-lived bearer token."""
 
-    def __init__(
-        self,
-        token_url: str,
-        client_id: str,
-        client_secret: str,
-        *,
-        as_form: bool,
-        source: str,
-        timeout: tuple[float, float],
-    ) -> None:
-        self.token_url = token_url
-        self._client_id = client_id
-        self._client_secret = client_secret
-        self._as_form = as_form
-        self._source = source
+    token_url: str
+    client_id: str
+    client_secret: str = field(repr=False)
+    as_form: bool
+    source: str
+    token: str | None = field(default=None, repr=False)
+    refresh_at: float = 0.0
+    tokens_fetched: int = 0
+
+    @property
+    def needs_token(self) -> bool:
+        return self.token is None or time.monotonic() >= self.refresh_at
+
+    def request_kwargs(self) -> dict[str, Any]:
+        payload = {
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "grant_type": "client_credentials",
+        }
+        return {"data": payload} if self.as_form else {"json": payload}
+
+    def accept(self, status_code: int, body: Any) -> str:
+        """Check the token endpoint's answer; remember and return the token."""
+        endpoint = f"POST {self.token_url}"
+        if status_code in (400, 401, 403, 422):
+            raise AirbyteAuthError(
+                f"Airbyte refused the client id/secret from {self.source} at {self.token_url} "
+                f"(HTTP {status_code}). Check the application's client id and secret in "
+                "External Secrets / the Airflow Connection.",
+                status_code=status_code,
+                endpoint=endpoint,
+            )
+        if status_code >= 400:
+            raise AirbyteTransientApiError(
+                f"Airbyte answered HTTP {status_code} to the token request at {self.token_url}.",
+                status_code=status_code,
+                endpoint=endpoint,
+            )
+        try:
+            token = str(body["access_token"])
+            lifetime = float(body.get("expires_in") or DEFAULT_TOKEN_LIFETIME)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise AirbyteResponseError(
+                f"Airbyte's token endpoint {self.token_url} answered without an access_token.",
+                endpoint=endpoint,
+            ) from None
+        from airflow.sdk.log import mask_secret
+
+        mask_secret(token)
+        self.token = token
+        self.refresh_at = time.monotonic() + lifetime - min(60.0, lifetime * 0.2)
+        self.tokens_fetched += 1
+        return token
+
+    def invalidate(self) -> None:
+        self.token = None
+
+
+def _json_or_none(response: requests.Response | httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+class ClientCredentialsAuth(AuthBase):
+    """``requests`` auth that adds a cached client-credentials token to each request."""
+
+    def __init__(self, exchange: TokenExchange, timeout: tuple[float, float]) -> None:
+        self.exchange = exchange
         self._timeout = timeout
         self._lock = threading.Lock()
-        self._token: str | None = None
-        self._refresh_at = 0.0
-        self.tokens_fetched = 0
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         request.headers["Authorization"] = f"Bearer {self.token()}"
         return request
 
     def token(self) -> str:
-        """The cached token, fetched anew when missing or close to expiry."""
         with self._lock:
-            if self._token is None or time.monotonic() >= self._refresh_at:
+            if self.exchange.needs_token:
                 self._fetch()
-            assert self._token is not None
-            return self._token
+            assert self.exchange.token is not None
+            return self.exchange.token
 
     def invalidate(self) -> None:
-        """Forget the token, e.g. after a 401, so the next call fetches a new one."""
         with self._lock:
-            self._token = None
+            self.exchange.invalidate()
 
     def _fetch(self) -> None:
-        payload = {
-            "client_id": self._client_id,
-            "client_secret": self._client_secret,
-            "grant_type": "client_credentials",
-        }
-        kwargs: dict[str, Any] = {"data": payload} if self._as_form else {"json": payload}
+        url = self.exchange.token_url
         try:
-            response = requests.post(self.token_url, timeout=self._timeout, **kwargs)
+            response = requests.post(url, timeout=self._timeout, **self.exchange.request_kwargs())
         except (requests.ConnectionError, requests.Timeout) as exc:
-            raise AirbyteUnreachableError(self.token_url, type(exc).__name__) from None
-        if response.status_code in (400, 401, 403, 422):
-            raise AirbyteAuthError(
-                f"Airbyte refused the client id/secret from {self._source} at {self.token_url} "
-                f"(HTTP {response.status_code}). Check the application's client id and secret "
-                "in External Secrets / the Airflow Connection.",
-                status_code=response.status_code,
-                endpoint=f"POST {self.token_url}",
-            )
-        if response.status_code >= 400:
-            raise AirbyteTransientApiError(
-                f"Airbyte answered HTTP {response.status_code} to the token request at "
-                f"{self.token_url}.",
-                status_code=response.status_code,
-                endpoint=f"POST {self.token_url}",
-            )
-        try:
-            body = response.json()
-            token = str(body["access_token"])
-            lifetime = float(body.get("expires_in") or DEFAULT_TOKEN_LIFETIME)
-        except (ValueError, KeyError, TypeError):
-            raise AirbyteResponseError(
-                f"Airbyte's token endpoint {self.token_url} answered without an access_token.",
-                endpoint=f"POST {self.token_url}",
-            ) from None
-        from airflow.sdk.log import mask_secret
+            raise AirbyteUnreachableError(url, type(exc).__name__) from None
+        self.exchange.accept(response.status_code, _json_or_none(response))
 
-        mask_secret(token)
-        self._token = token
-        self._refresh_at = time.monotonic() + lifetime - min(60.0, lifetime * 0.2)
-        self.tokens_fetched += 1
+
+class AsyncClientCredentialsAuth(httpx.Auth):
+    """``httpx`` auth flow: cached token, one refresh and replay on a 401."""
+
+    def __init__(self, exchange: TokenExchange) -> None:
+        self.exchange = exchange
+        self._lock = asyncio.Lock()
+
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        request.headers["Authorization"] = f"Bearer {await self._token(request)}"
+        response = yield request
+        if response.status_code == 401:
+            self.exchange.invalidate()
+            request.headers["Authorization"] = f"Bearer {await self._token(request)}"
+            yield request
+
+    async def _token(self, request: httpx.Request) -> str:
+        async with self._lock:
+            if self.exchange.needs_token:
+                url = self.exchange.token_url
+                timeout = request.extensions.get("timeout")
+                try:
+                    async with httpx.AsyncClient(
+                        timeout=httpx.Timeout(**timeout) if timeout else 30
+                    ) as c:
+                        response = await c.post(url, **self.exchange.request_kwargs())
+                except httpx.TransportError as exc:
+                    raise AirbyteUnreachableError(url, type(exc).__name__) from None
+                self.exchange.accept(response.status_code, _json_or_none(response))
+            assert self.exchange.token is not None
+            return self.exchange.token

@@ -17,17 +17,24 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from functools import cached_property
 from typing import Any, Literal, TypeVar
 
+import httpx
 import requests
 import tenacity
 from airflow.providers.http.hooks.http import HttpHook
 from requests.auth import AuthBase, HTTPBasicAuth
 
 from plugins.airbyte_api import TOKEN_PATH, ApiFlavour, ApiRequest, ConfigApi, PublicApi, api_for
-from plugins.airbyte_auth import BearerAuth, ClientCredentialsAuth
+from plugins.airbyte_auth import (
+    AsyncClientCredentialsAuth,
+    BearerAuth,
+    ClientCredentialsAuth,
+    TokenExchange,
+)
 from plugins.airbyte_errors import (
     AirbyteApiError,
     AirbyteAuthError,
@@ -46,7 +53,12 @@ from plugins.airbyte_errors import (
 )
 from plugins.airbyte_models import AirbyteConnection, AirbyteJob, JobStatus, JobType
 from plugins.airbyte_polling import PollSchedule
-from plugins.airbyte_settings import AirbyteSettings, AuthType, resolve_settings
+from plugins.airbyte_settings import (
+    AirbyteSettings,
+    AuthType,
+    aresolve_settings,
+    resolve_settings,
+)
 
 T = TypeVar("T")
 OnConflict = Literal["attach", "fail"]
@@ -111,14 +123,19 @@ class AirbyteHook(HttpHook):
             return BearerAuth(s.secret or "")
         if s.auth_type is AuthType.CLIENT_CREDENTIALS:
             return ClientCredentialsAuth(
-                s.api_root + TOKEN_PATH,
-                s.login or "",
-                s.secret or "",
-                as_form=self.api.token_as_form,
-                source=s.source,
-                timeout=(s.connect_timeout, s.read_timeout),
+                self._token_exchange(), (s.connect_timeout, s.read_timeout)
             )
         return None
+
+    def _token_exchange(self) -> TokenExchange:
+        s = self.settings
+        return TokenExchange(
+            token_url=s.api_root + TOKEN_PATH,
+            client_id=s.login or "",
+            client_secret=s.secret or "",
+            as_form=self.api.token_as_form,
+            source=s.source,
+        )
 
     def get_conn(
         self, headers: dict[Any, Any] | None = None, extra_options: dict[str, Any] | None = None
@@ -144,12 +161,11 @@ class AirbyteHook(HttpHook):
     def _call(self, request: ApiRequest) -> Any:
         """Send one request (replaying it once after a token refresh on 401); parse JSON."""
         s = self.settings
-        url = s.api_root + request.path
         for replay in (False, True):
             try:
                 response = self.session.request(
                     request.method,
-                    url,
+                    s.api_root + request.path,
                     json=request.json,
                     params=request.params,
                     timeout=(s.connect_timeout, s.read_timeout),
@@ -165,6 +181,12 @@ class AirbyteHook(HttpHook):
                 self._auth.invalidate()
                 continue
             break
+        return self._checked_json(response, request)
+
+    def _checked_json(
+        self, response: requests.Response | httpx.Response, request: ApiRequest
+    ) -> Any:
+        """The JSON body of a successful answer; an error named after the endpoint otherwise."""
         self._raise_for_status(response, request)
         try:
             return response.json()
@@ -177,7 +199,9 @@ class AirbyteHook(HttpHook):
                 endpoint=request.endpoint,
             ) from None
 
-    def _raise_for_status(self, response: requests.Response, request: ApiRequest) -> None:
+    def _raise_for_status(
+        self, response: requests.Response | httpx.Response, request: ApiRequest
+    ) -> None:
         status = response.status_code
         if status < 400:
             return
@@ -389,15 +413,16 @@ class AirbyteHook(HttpHook):
                 )
                 last_status = job.status
             if job is not None and job.is_terminal:
-                return self._finish(job, raise_on_failure, polls)
+                self.log.info("Airbyte job finished after %d polls: %s", polls, job.summary())
+                return self.check_outcome(job, raise_on_failure=raise_on_failure)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
             time.sleep(schedule.next_delay(status_changed=changed, remaining=remaining))
-        return self._time_out(job_id, job, timeout_minutes, cancel_on_timeout)
+        return self.handle_timeout(job_id, job, timeout_minutes, cancel_on_timeout)
 
-    def _finish(self, job: AirbyteJob, raise_on_failure: bool, polls: int) -> AirbyteJob:
-        self.log.info("Airbyte job finished after %d polls: %s", polls, job.summary())
+    def check_outcome(self, job: AirbyteJob, *, raise_on_failure: bool = True) -> AirbyteJob:
+        """Return a finished job, or raise when it failed or was cancelled."""
         if raise_on_failure and job.status is JobStatus.FAILED:
             reason = (
                 job.failure_reason or "Airbyte gave no reason; see the job's logs in the Airbyte UI"
@@ -411,9 +436,10 @@ class AirbyteHook(HttpHook):
             )
         return job
 
-    def _time_out(
+    def handle_timeout(
         self, job_id: int, job: AirbyteJob | None, timeout_minutes: float, cancel: bool
     ) -> AirbyteJob:
+        """The wait ran out: cancel the job if asked, then raise the matching timeout error."""
         if job is None:
             raise AirbyteUnreachableError(
                 self.settings.api_root, f"no answer about job {job_id} within {timeout_minutes} min"
@@ -436,6 +462,45 @@ class AirbyteHook(HttpHook):
             f"min. Raise timeout_minutes or check the Airbyte workers' resources. {action}",
             job,
         )
+
+    # --- asynchronous client, for the deferrable trigger ----------------------------------
+
+    async def aload_settings(self) -> AirbyteSettings:
+        """Resolve the settings without blocking the event loop (the triggerer's)."""
+        if "settings" not in self.__dict__:
+            resolved = await aresolve_settings(self.airbyte_conn_id)
+            self.__dict__["settings"] = resolved.with_overrides(**self._overrides)
+        return self.settings
+
+    @asynccontextmanager
+    async def async_client(self) -> AsyncIterator[httpx.AsyncClient]:
+        """An ``httpx`` client with the same auth, timeouts and headers as the session."""
+        s = await self.aload_settings()
+        headers = {"Accept": "application/json", "User-Agent": "airflow-airbyte"}
+        auth: httpx.Auth | None = None
+        if s.auth_type is AuthType.BASIC:
+            auth = httpx.BasicAuth(s.login or "", s.secret or "")
+        elif s.auth_type is AuthType.BEARER:
+            headers["Authorization"] = f"Bearer {s.secret}"
+        elif s.auth_type is AuthType.CLIENT_CREDENTIALS:
+            auth = AsyncClientCredentialsAuth(self._token_exchange())
+        timeout = httpx.Timeout(s.read_timeout, connect=s.connect_timeout)
+        async with httpx.AsyncClient(auth=auth, headers=headers, timeout=timeout) as client:
+            yield client
+
+    async def aget_job(self, client: httpx.AsyncClient, job_id: int) -> AirbyteJob:
+        """``get_job`` on the event loop; one attempt (the trigger's loop is the retry)."""
+        request = self.api.get_job(int(job_id))
+        try:
+            response = await client.request(
+                request.method,
+                self.settings.api_root + request.path,
+                json=request.json,
+                params=request.params,
+            )
+        except httpx.TransportError as exc:
+            raise AirbyteUnreachableError(self.settings.api_root, type(exc).__name__) from None
+        return self.api.parse_job(self._checked_json(response, request), request)
 
     # --- connections ---------------------------------------------------------------------
 
@@ -514,7 +579,7 @@ def _describe(exc: Exception) -> str:
     return type(exc).__name__
 
 
-def _error_detail(response: requests.Response) -> str:
+def _error_detail(response: requests.Response | httpx.Response) -> str:
     """The server's own explanation, from a problem body or a config-API error body."""
     try:
         body = response.json()

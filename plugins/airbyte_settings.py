@@ -230,3 +230,15 @@ def _auth_type(value: str | None, login: str | None, source: str) -> AuthType:
         raise AirbyteConfigError(
             f"{source} has auth_type={value!r}; use one of: {allowed}."
         ) from None
+
+
+async def aresolve_settings(conn_id: str) -> AirbyteSettings:
+    """``resolve_settings`` for the event loop (the triggerer): never blocks it."""
+    from airflow.sdk import BaseHook
+    from asgiref.sync import sync_to_async
+
+    try:
+        conn = await BaseHook.aget_connection(conn_id)
+    except AirflowNotFoundException:
+        return await sync_to_async(settings_from_variables)(conn_id)
+    return settings_from_connection(conn)
