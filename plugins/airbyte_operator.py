@@ -1,0 +1,167 @@
+"""``AirbyteSyncOperator``: start an Airbyte sync, reset or clear job and wait for it.
+
+A thin layer over ``AirbyteHook``. The connection id is given directly (templated, e.g.
+from ``dag_run.conf``) or named by Airflow Variables that are read when the task runs,
+never when the DAG file is parsed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.configuration import conf
+
+from plugins.airbyte_errors import AirbyteConfigError, AirbyteError
+from plugins.airbyte_hook import AirbyteHook, OnConflict
+from plugins.airbyte_models import AirbyteJob, JobType
+from plugins.airbyte_trigger import TERMINAL, TIMEOUT, AirbyteJobTrigger
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+#: The XCom key the seed's notifications read.
+JOB_ID_XCOM_KEY = "airbyte_job_id"
+
+
+def connection_id_from_variables(names: str | Sequence[str]) -> str:
+    """The value of the first of ``names`` that is set as an Airflow Variable.
+
+    Several names let one setting have a preferred and a legacy spelling, e.g.
+    ``AIRBYTE_STRIPE_POSTGRES_CONNECTION_ID`` then ``AIRBYTE_STRIPE_CONNECTION_ID``.
+    """
+    from airflow.sdk import Variable
+
+    candidates = [names] if isinstance(names, str) else list(names)
+    for name in candidates:
+        value = Variable.get(name, default=None)
+        if value not in (None, ""):
+            return str(value).strip()
+    shown = " or ".join(candidates)
+    raise AirbyteConfigError(
+        f"The Airflow Variable {shown} is not set; it must hold the Airbyte connection id (a "
+        f"UUID). Set it with `airflow variables set {candidates[0]} <connection-id>` or in the UI "
+        "(Admin → Variables); find the id in the Airbyte UI's connection URL or with "
+        "AirbyteHook().list_connections()."
+    )
+
+
+class AirbyteSyncOperator(BaseOperator):
+    """Run one Airbyte job on a connection and (by default) wait for it to finish.
+
+    :param connection_id: the Airbyte connection id (templated).
+    :param connection_id_variable: Variable name(s) holding the connection id, read at run
+        time; give this or ``connection_id``.
+    :param job_type: ``sync`` (default), ``reset`` or ``clear`` (templated).
+    :param wait: wait for the job to end; if false, return as soon as it is started (templated).
+    :param timeout_minutes: how long to wait before giving up (templated).
+    :param cancel_on_timeout: cancel the Airbyte job when the wait times out.
+    :param on_conflict: when a job is already running on the connection: ``attach`` to it
+        (also what makes a task retry resume instead of starting a second sync) or ``fail``.
+    :param airbyte_conn_id: the Airflow Connection of the Airbyte server.
+    :param deferrable: hand the wait to the triggerer (``AirbyteJobTrigger``) so no worker
+        slot is held while Airbyte works; defaults to Airflow's
+        ``[operators] default_deferrable``.
+    :return: the finished job as a dict (job id, status, rows, bytes, duration...); the job
+        id is also pushed to XCom as ``airbyte_job_id``.
+    """
+
+    template_fields: Sequence[str] = ("connection_id", "job_type", "timeout_minutes", "wait")
+    ui_color = "#615eff"
+
+    def __init__(
+        self,
+        *,
+        connection_id: str | None = None,
+        connection_id_variable: str | Sequence[str] | None = None,
+        job_type: str = JobType.SYNC.value,
+        wait: bool | str = True,
+        timeout_minutes: float = 60.0,
+        cancel_on_timeout: bool = True,
+        on_conflict: OnConflict = "attach",
+        airbyte_conn_id: str = AirbyteHook.default_conn_name,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if (connection_id is None) == (connection_id_variable is None):
+            raise ValueError("Give exactly one of connection_id and connection_id_variable")
+        self.connection_id = connection_id
+        self.connection_id_variable = connection_id_variable
+        self.job_type = job_type
+        self.wait = wait
+        self.timeout_minutes = timeout_minutes
+        self.cancel_on_timeout = cancel_on_timeout
+        self.on_conflict = on_conflict
+        self.airbyte_conn_id = airbyte_conn_id
+        self.deferrable = deferrable
+        self._hook: AirbyteHook | None = None
+        self._job: AirbyteJob | None = None
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        connection_id = self.connection_id or connection_id_from_variables(
+            self.connection_id_variable or ()
+        )
+        try:
+            job_type = JobType(str(self.job_type).lower())
+        except ValueError:
+            raise AirbyteConfigError(
+                f"job_type {self.job_type!r} is not one of sync, reset, clear"
+            ) from None
+        self._hook = AirbyteHook(self.airbyte_conn_id, on_conflict=self.on_conflict)
+        self._job = self._hook.submit_job(connection_id, job_type)
+        context["ti"].xcom_push(key=JOB_ID_XCOM_KEY, value=self._job.job_id)
+        if not _truthy(self.wait) or self._job.is_terminal:
+            return self._hook.check_outcome(
+                self._job, raise_on_failure=_truthy(self.wait)
+            ).to_xcom()
+        if self.deferrable:
+            self.defer(
+                trigger=AirbyteJobTrigger(
+                    job_id=self._job.job_id,
+                    airbyte_conn_id=self.airbyte_conn_id,
+                    deadline=time.time() + float(self.timeout_minutes) * 60,
+                ),
+                method_name="execute_complete",
+            )
+        self._job = self._hook.wait_for_job_completion(
+            self._job.job_id,
+            timeout_minutes=float(self.timeout_minutes),
+            cancel_on_timeout=self.cancel_on_timeout,
+        )
+        return self._job.to_xcom()
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        """Back from the triggerer: same outcomes and errors as the blocking wait."""
+        hook = AirbyteHook(self.airbyte_conn_id, on_conflict=self.on_conflict)
+        status = event.get("status")
+        if status == TERMINAL:
+            job = AirbyteJob.model_validate(event["job"])
+            hook.log.info("Airbyte job finished: %s", job.summary())
+            return hook.check_outcome(job).to_xcom()
+        if status == TIMEOUT:
+            last = AirbyteJob.model_validate(event["job"]) if event.get("job") else None
+            hook.handle_timeout(
+                int(event["job_id"]), last, float(self.timeout_minutes), self.cancel_on_timeout
+            )
+        raise AirbyteError(
+            f"Waiting for Airbyte job {event.get('job_id')} failed: {event.get('message', event)}"
+        )
+
+    def on_kill(self) -> None:
+        """The task was killed or marked failed: cancel the Airbyte job it started."""
+        if self._hook is None or self._job is None or self._job.is_terminal:
+            return
+        try:
+            self._hook.cancel_job(self._job.job_id)
+        except AirbyteError as exc:
+            self.log.error("Could not cancel Airbyte job %s: %s", self._job.job_id, exc)
+
+
+def _truthy(value: bool | str) -> bool:
+    """A bool, or its rendered template (``"False"`` when not rendered as a native object)."""
+    return (
+        value if isinstance(value, bool) else str(value).strip().lower() not in ("false", "0", "")
+    )

@@ -1,0 +1,171 @@
+"""AirbyteSyncOperator against the stand-in: blocking and deferrable waits, kill, retry, timeout."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+from airflow.sdk.exceptions import TaskDeferred
+
+from dev.airbyte_standin.seed import STRIPE_CONNECTION_ID
+from dev.airbyte_standin.testing import wait_until
+from plugins.airbyte_errors import (
+    AirbyteConfigError,
+    AirbyteJobCancelledError,
+    AirbyteJobFailedError,
+    AirbyteJobStuckPendingError,
+)
+from plugins.airbyte_hook import AirbyteHook
+from plugins.airbyte_operator import AirbyteSyncOperator
+from plugins.airbyte_trigger import AirbyteJobTrigger
+from tests.conftest import airbyte_conn_env
+
+
+class RecordingTaskInstance:
+    """Stands in for Airflow's TaskInstance: records what would go to XCom."""
+
+    def __init__(self) -> None:
+        self.pushed: dict[str, object] = {}
+
+    def xcom_push(self, key: str, value: object) -> None:
+        self.pushed[key] = value
+
+
+@pytest.fixture
+def standin(basic_standin, monkeypatch):
+    basic_standin.reset()
+    airbyte_conn_env(monkeypatch, basic_standin.url, login="airbyte", password="password")
+    yield basic_standin
+    basic_standin.assert_contract_kept()
+
+
+@pytest.fixture
+def context() -> dict:
+    return {"ti": RecordingTaskInstance()}
+
+
+def operator(**kwargs) -> AirbyteSyncOperator:
+    return AirbyteSyncOperator(task_id="sync", **({"connection_id": STRIPE_CONNECTION_ID} | kwargs))
+
+
+def sync_jobs(standin) -> list[dict]:
+    return [j for j in standin.jobs() if j["job_type"] == "sync"]
+
+
+def resume(op: AirbyteSyncOperator, context: dict, deferred: TaskDeferred):
+    """Do what the triggerer and the resumed worker do with a deferral."""
+    assert isinstance(deferred.trigger, AirbyteJobTrigger)
+
+    async def first_event() -> dict:
+        async for event in deferred.trigger.run():
+            return event.payload
+        raise AssertionError("no event")
+
+    return getattr(op, deferred.method_name)(context, asyncio.run(first_event()))
+
+
+def test_blocking_wait_returns_the_job_and_pushes_its_id(standin, context):
+    result = operator().execute(context)
+    assert result["status"] == "succeeded"
+    assert result["rows"] > 0
+    assert context["ti"].pushed["airbyte_job_id"] == result["job_id"]
+
+
+def test_deferrable_hands_the_wait_to_the_trigger(standin, context):
+    op = operator(deferrable=True)
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute(context)
+    assert [j["status"] for j in sync_jobs(standin)] in (["pending"], ["running"])
+    result = resume(op, context, deferred.value)
+    assert result["status"] == "succeeded"
+    assert len(sync_jobs(standin)) == 1
+
+
+def test_deferrable_failed_job_raises_with_the_reason(standin, context):
+    standin.set_job_behaviour("fail", failure_reason="quota exceeded")
+    op = operator(deferrable=True)
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute(context)
+    with pytest.raises(AirbyteJobFailedError, match="quota exceeded"):
+        resume(op, context, deferred.value)
+
+
+def test_deferrable_timeout_cancels_like_the_blocking_wait(standin, context):
+    standin.set_job_behaviour("stuck_pending")
+    op = operator(deferrable=True, timeout_minutes=0.005, cancel_on_timeout=True)
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute(context)
+    with pytest.raises(AirbyteJobStuckPendingError, match="cancelled"):
+        resume(op, context, deferred.value)
+    assert [j["status"] for j in sync_jobs(standin)] == ["cancelled"]
+
+
+def test_blocking_timeout_cancels_the_job(standin, context):
+    standin.set_job_behaviour("stuck_pending")
+    with pytest.raises(AirbyteJobStuckPendingError):
+        operator(timeout_minutes=0.005, cancel_on_timeout=True).execute(context)
+    assert [j["status"] for j in sync_jobs(standin)] == ["cancelled"]
+
+
+def test_killed_task_cancels_its_airbyte_job(standin, context):
+    standin.set_job_behaviour("stuck_running")
+    op = operator()
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            op.execute(context)
+        except Exception as exc:  # reported below
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    wait_until(lambda: sync_jobs(standin), what="the sync to start")
+    op.on_kill()  # what Airflow calls when the task is killed or marked failed
+    worker.join(timeout=30)
+    assert isinstance(outcome.get("error"), AirbyteJobCancelledError)
+    assert [j["status"] for j in sync_jobs(standin)] == ["cancelled"]
+
+
+def test_retry_attaches_to_the_job_its_first_try_started(standin, context):
+    standin.set_job_behaviour("stuck_running")
+    first = operator(wait=False).execute(context)  # the first try dies after starting the sync
+    retry = operator(wait=False).execute(context)
+    assert retry["job_id"] == first["job_id"]
+    assert len(sync_jobs(standin)) == 1
+    AirbyteHook().cancel_job(first["job_id"])
+
+
+def test_wait_false_returns_the_started_job(standin, context):
+    result = operator(wait="False").execute(context)  # as a template renders it
+    assert result["status"] in ("pending", "running")
+
+
+def test_missing_variable_names_it_and_calls_nothing(standin, context):
+    op = AirbyteSyncOperator(
+        task_id="sync", connection_id_variable=("AIRBYTE_NEW_NAME", "AIRBYTE_OLD_NAME")
+    )
+    with pytest.raises(AirbyteConfigError) as err:
+        op.execute(context)
+    assert "AIRBYTE_NEW_NAME or AIRBYTE_OLD_NAME" in str(err.value)
+    assert "airflow variables set AIRBYTE_NEW_NAME" in str(err.value)
+    assert standin.requests() == []
+
+
+def test_connection_id_from_a_variable(standin, context, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_VAR_AIRBYTE_OLD_NAME", STRIPE_CONNECTION_ID)
+    op = AirbyteSyncOperator(
+        task_id="sync", connection_id_variable=("AIRBYTE_NEW_NAME", "AIRBYTE_OLD_NAME")
+    )
+    assert op.execute(context)["connection_id"] == STRIPE_CONNECTION_ID
+
+
+def test_unknown_job_type(standin, context):
+    with pytest.raises(AirbyteConfigError, match="not one of sync, reset, clear"):
+        operator(job_type="refresh-all").execute(context)
+
+
+def test_needs_exactly_one_way_to_name_the_connection():
+    with pytest.raises(ValueError, match="exactly one"):
+        AirbyteSyncOperator(task_id="sync")

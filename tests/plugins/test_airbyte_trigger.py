@@ -1,0 +1,159 @@
+"""AirbyteJobTrigger in an event loop against the stand-in, as the triggerer runs it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from airflow.sdk.module_loading import import_string
+
+from dev.airbyte_standin.seed import STRIPE_CONNECTION_ID
+from dev.airbyte_standin.testing import wait_until
+from plugins.airbyte_hook import AirbyteHook
+from plugins.airbyte_trigger import ERROR, TERMINAL, TIMEOUT, AirbyteJobTrigger
+from tests.conftest import airbyte_conn_env
+
+
+@pytest.fixture
+def standin(basic_standin, monkeypatch):
+    basic_standin.reset()
+    airbyte_conn_env(monkeypatch, basic_standin.url, login="airbyte", password="password")
+    yield basic_standin
+    basic_standin.assert_contract_kept()
+
+
+def trigger_for(job_id: int, seconds: float = 30.0) -> AirbyteJobTrigger:
+    return AirbyteJobTrigger(job_id, "airbyte_default", deadline=time.time() + seconds)
+
+
+def first_event(trigger: AirbyteJobTrigger) -> dict:
+    async def run() -> dict:
+        async for event in trigger.run():
+            return event.payload
+        raise AssertionError("the trigger ended without an event")
+
+    return asyncio.run(run())
+
+
+def test_serialize_round_trip():
+    trigger = AirbyteJobTrigger(12, "airbyte_default", deadline=1_900_000_000.5, poll_interval=3)
+    classpath, kwargs = trigger.serialize()
+    rebuilt = import_string(classpath)(**kwargs)
+    assert rebuilt.serialize() == (classpath, kwargs)
+    assert classpath == "plugins.airbyte_trigger.AirbyteJobTrigger"
+
+
+def test_fires_once_the_job_succeeds(standin):
+    job = AirbyteHook().trigger_sync(STRIPE_CONNECTION_ID)
+    event = first_event(trigger_for(job.job_id))
+    assert event["status"] == TERMINAL
+    assert event["job"]["status"] == "succeeded"
+    assert event["job"]["rows"] > 0
+
+
+def test_fires_on_failure_with_the_reason(standin):
+    standin.set_job_behaviour("fail", failure_reason="source unreachable")
+    job = AirbyteHook().trigger_sync(STRIPE_CONNECTION_ID)
+    event = first_event(trigger_for(job.job_id))
+    assert event["job"]["status"] == "failed"
+    assert event["job"]["failure_reason"] == "source unreachable"
+
+
+def test_rides_out_transient_errors(standin):
+    job = AirbyteHook().trigger_sync(STRIPE_CONNECTION_ID)
+    standin.inject("status", status=503, count=4)
+    standin.inject("drop", count=2)
+    event = first_event(trigger_for(job.job_id))
+    assert event["job"]["status"] == "succeeded"
+    assert sum(1 for r in standin.requests() if r["status"] == 503) == 4
+
+
+def test_deadline_passes_while_pending(standin):
+    standin.set_job_behaviour("stuck_pending")
+    job = AirbyteHook().trigger_sync(STRIPE_CONNECTION_ID)
+    event = first_event(trigger_for(job.job_id, seconds=0.3))
+    assert event["status"] == TIMEOUT
+    assert event["job"]["status"] == "pending"
+    AirbyteHook().cancel_job(job.job_id)
+
+
+def test_unknown_job_is_an_error_not_a_wait(standin):
+    event = first_event(trigger_for(987654))
+    assert event["status"] == ERROR
+    assert "404" in event["message"]
+
+
+def test_restarted_triggerer_resumes_from_serialized_state(standin):
+    standin.set_job_behaviour("stuck_running")
+    job = AirbyteHook().trigger_sync(STRIPE_CONNECTION_ID)
+    trigger = trigger_for(job.job_id)
+
+    async def run_until_killed() -> None:
+        task = asyncio.create_task(anext(trigger.run()))
+        await asyncio.to_thread(
+            wait_until,
+            lambda: any("/jobs/get" in r["path"] for r in standin.requests()),
+            10,
+            what="the first poll",
+        )
+        task.cancel()  # the triggerer process dies mid-wait
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(run_until_killed())
+    AirbyteHook().cancel_job(job.job_id)  # the job ends while no triggerer watches it
+    classpath, kwargs = trigger.serialize()
+    event = first_event(import_string(classpath)(**kwargs))
+    assert event["status"] == TERMINAL
+    assert event["job"]["status"] == "cancelled"
+
+
+@pytest.fixture
+def token_conn(token_standin, monkeypatch):
+    token_standin.reset()
+    airbyte_conn_env(
+        monkeypatch,
+        token_standin.url,
+        login="standin-client",
+        password="standin-secret",
+        auth_type="client_credentials",
+    )
+    return token_standin
+
+
+def test_token_expiring_mid_wait_is_refreshed(token_conn):
+    token_conn.set_job_behaviour("stuck_running")
+    job = AirbyteHook().trigger_sync(STRIPE_CONNECTION_ID)
+    trigger = trigger_for(job.job_id)
+
+    async def scenario() -> dict:
+        waiting = asyncio.create_task(anext(trigger.run()))
+        await asyncio.to_thread(
+            wait_until, lambda: any("/jobs/get" in r["path"] for r in token_conn.requests()), 10
+        )
+        await asyncio.to_thread(token_conn.expire_tokens)
+        await asyncio.to_thread(
+            wait_until, lambda: any(r["status"] == 401 for r in token_conn.requests()), 10
+        )
+        await asyncio.to_thread(AirbyteHook().cancel_job, job.job_id)
+        return (await waiting).payload
+
+    event = asyncio.run(scenario())
+    assert event["status"] == TERMINAL
+    assert event["job"]["status"] == "cancelled"
+    assert sum(1 for r in token_conn.requests() if r["status"] == 401) == 1
+
+
+def test_wrong_client_secret_is_an_error(token_conn, monkeypatch, capfd):
+    airbyte_conn_env(
+        monkeypatch,
+        token_conn.url,
+        login="standin-client",
+        password="wrong-secret-value",
+        auth_type="client_credentials",
+    )
+    event = first_event(trigger_for(1))
+    assert event["status"] == ERROR
+    assert "refused the client id/secret" in event["message"]
+    assert "wrong-secret-value" not in event["message"] + capfd.readouterr().out
