@@ -390,7 +390,7 @@ def token_hook(token_standin, flavour, monkeypatch) -> AirbyteHook:
 def test_client_credentials_sync(token_hook, token_standin, output):
     job = token_hook.trigger_sync(STRIPE_CONNECTION_ID)
     assert token_hook.wait_for_job_completion(job.job_id, 1).status is JobStatus.SUCCEEDED
-    assert token_hook._auth.tokens_fetched == 1  # cached across every call
+    assert token_hook._auth.exchange.tokens_fetched == 1  # cached across every call
     token = token_hook._auth.token()
     logged = output()
     assert token not in logged
@@ -401,7 +401,7 @@ def test_token_expiring_mid_wait_is_refreshed_once(token_hook, token_standin):
     job = token_hook.trigger_sync(STRIPE_CONNECTION_ID)
     token_standin.expire_tokens()
     assert token_hook.wait_for_job_completion(job.job_id, 1).status is JobStatus.SUCCEEDED
-    assert token_hook._auth.tokens_fetched == 2
+    assert token_hook._auth.exchange.tokens_fetched == 2
     assert sum(1 for r in token_standin.requests() if r["status"] == 401) == 1
 
 
