@@ -12,8 +12,10 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="airflow-home-"))
 os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO_ROOT / "dags")
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
 
@@ -21,6 +23,7 @@ import pytest  # noqa: E402
 
 from dev.airbyte_standin.config import StandinConfig  # noqa: E402
 from dev.airbyte_standin.testing import RunningStandin, run_standin  # noqa: E402
+from tests.postgres import PostgresServer, postgres_bin_dir, run_postgres  # noqa: E402
 
 #: Fast tunables so a test waits milliseconds, not seconds, between polls and retries.
 FAST_EXTRAS = {
@@ -82,3 +85,22 @@ def airbyte_conn_env(
     if password is not None:
         conn["password"] = password
     monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL cluster for the whole session (see the module docstring)."""
+    bin_dir = postgres_bin_dir()
+    if bin_dir is None:
+        message = "PostgreSQL binaries (initdb, pg_ctl, postgres) not found; set PG_BIN"
+        if os.environ.get("CI"):
+            pytest.fail(message + " (required when CI is set)")
+        pytest.skip(message)
+    with run_postgres(bin_dir) as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """URL of a new, empty database on ``postgres_server``."""
+    return postgres_server.url(postgres_server.create_database())

@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 
-import pytest
 import sqlalchemy as sa
 
 from dev.airbyte_standin import SEED, STRIPE_CONNECTION_ID, TABLE_NAMES
 from dev.airbyte_standin.records import generate_rows, to_json_value
 from dev.airbyte_standin.seed import CONNECTIONS_BY_ID
 from dev.airbyte_standin.warehouse import Warehouse, record_bytes
-
-POSTGRES_ENV = "STANDIN_TEST_POSTGRES_URL"
-POSTGRES_URL = os.environ.get(POSTGRES_ENV)
 
 
 def test_table_names_are_source_and_stream() -> None:
@@ -67,9 +62,8 @@ def test_warehouse_sync_counts_rows_and_bytes(tmp_path) -> None:
     warehouse.dispose()
 
 
-@pytest.mark.skipif(not POSTGRES_URL, reason=f"set {POSTGRES_ENV} to a postgresql+psycopg2 URL")
-def test_warehouse_on_postgres() -> None:
-    warehouse = Warehouse(POSTGRES_URL)
+def test_warehouse_on_postgres(postgres_url) -> None:
+    warehouse = Warehouse(postgres_url)
     connection = CONNECTIONS_BY_ID[STRIPE_CONNECTION_ID]
     warehouse.clear(connection)
     warehouse.sync(connection, 3)

@@ -1,0 +1,1 @@
+"""Code the DAGs share: post-sync validation, Great Expectations suites, warehouse access."""
