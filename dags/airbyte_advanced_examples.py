@@ -1,0 +1,116 @@
+"""
+### Advanced Airbyte patterns
+
+The seed's advanced examples in one DAG, each a branch you can read on its own:
+
+1. **Reset**: with the param `reset_salesforce` on, the Salesforce connection is reset (its
+   synced data deleted) before it syncs again from scratch. Off by default: a reset is
+   destructive.
+2. **Chained syncs**: HubSpot syncs only after Stripe finished successfully.
+3. **Conditional sync**: Salesforce syncs only when its last successful sync is older than
+   `max_age_hours`, or when the reset ran (a branch on the last Airbyte job's age).
+4. **Custom notifications**: every Airbyte task reports success and failure through
+   `SyncNotifier` (Airbyte job id, rows, duration), and a final task sends a digest.
+
+Manual trigger only; all connection ids come from the same Variables as the other DAGs.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from airflow.sdk import Param, dag, task
+
+from include.notifications import SyncNotifier
+from include.sources import HUBSPOT, SALESFORCE, STRIPE
+from plugins.airbyte_operator import AirbyteSyncOperator, connection_id_from_variables
+
+default_args = {
+    "owner": "data-platform",
+    "retries": 1,
+    "retry_delay": timedelta(minutes=2),
+}
+
+
+def notified(**kwargs) -> dict:
+    """Operator arguments that report the task's outcome through ``SyncNotifier``."""
+    return {
+        "on_success_callback": SyncNotifier(title="Airbyte task"),
+        "on_failure_callback": SyncNotifier(title="Airbyte task"),
+        **kwargs,
+    }
+
+
+@dag(
+    dag_id="airbyte_advanced_examples",
+    schedule=None,
+    start_date=datetime(2025, 1, 1),
+    catchup=False,
+    default_args=default_args,
+    tags=["airbyte", "examples"],
+    doc_md=__doc__,
+    params={
+        "reset_salesforce": Param(False, type="boolean", title="Reset Salesforce first"),
+        "max_age_hours": Param(6, type="number", minimum=0, title="Re-sync Salesforce after (h)"),
+    },
+)
+def airbyte_advanced_examples():
+    # 1. Reset (opt-in), then the conditional Salesforce sync decides whether to sync again.
+    @task.short_circuit(ignore_downstream_trigger_rules=False)
+    def reset_requested(**context) -> bool:
+        return bool(context["params"]["reset_salesforce"])
+
+    reset = AirbyteSyncOperator(
+        task_id="reset_salesforce",
+        **notified(connection_id_variable=SALESFORCE.variables, job_type="reset"),
+    )
+
+    # 2. Chained syncs: HubSpot starts when Stripe has finished.
+    sync_stripe = AirbyteSyncOperator(
+        task_id="sync_stripe", **notified(connection_id_variable=STRIPE.variables)
+    )
+    sync_hubspot = AirbyteSyncOperator(
+        task_id="sync_hubspot", **notified(connection_id_variable=HUBSPOT.variables)
+    )
+
+    # 3. Conditional sync on the age of Salesforce's last successful sync.
+    @task.branch(trigger_rule="none_failed")
+    def salesforce_is_stale(**context) -> str:
+        from plugins.airbyte_hook import AirbyteHook
+        from plugins.airbyte_models import JobStatus
+
+        if context["ti"].xcom_pull(task_ids="reset_salesforce", key="airbyte_job_id"):
+            return "sync_salesforce"
+        connection_id = connection_id_from_variables(SALESFORCE.variables)
+        jobs = AirbyteHook().recent_jobs(connection_id)
+        last = next((j for j in jobs if j.status is JobStatus.SUCCEEDED), None)
+        max_age = timedelta(hours=float(context["params"]["max_age_hours"]))
+        if last is None or last.updated_at is None:
+            return "sync_salesforce"
+        age = datetime.now(UTC) - last.updated_at
+        print(f"Last Salesforce sync: job {last.job_id}, {age} ago (max {max_age})")
+        return "sync_salesforce" if age > max_age else "salesforce_is_fresh"
+
+    sync_salesforce = AirbyteSyncOperator(
+        task_id="sync_salesforce", **notified(connection_id_variable=SALESFORCE.variables)
+    )
+
+    @task
+    def salesforce_is_fresh() -> str:
+        return "Salesforce synced recently; skipped."
+
+    # 4. A digest of every Airbyte task of the run.
+    @task(trigger_rule="all_done")
+    def digest(**context) -> None:
+        for task_id in ("reset_salesforce", "sync_stripe", "sync_hubspot", "sync_salesforce"):
+            if context["ti"].xcom_pull(task_ids=task_id, key="airbyte_job_id") is not None:
+                SyncNotifier(xcom_task_id=task_id, title=f"Digest {task_id}").notify(context)
+
+    branch = salesforce_is_stale()
+    reset_requested() >> reset >> branch
+    branch >> [sync_salesforce, salesforce_is_fresh()]
+    sync_stripe >> sync_hubspot
+    [sync_hubspot, sync_salesforce] >> digest()
+
+
+airbyte_advanced_examples()

@@ -1,0 +1,92 @@
+"""
+### Event-driven Airbyte job
+
+No schedule: triggered manually (Trigger DAG in the UI shows a validated form), from the
+CLI, or by a webhook through the REST API, with a conf such as:
+
+```json
+{"connection_id": "2a6f1c2e-8b1d-4c3a-9f0e-1d2c3b4a5f60"}
+```
+
+Optional keys: `job_type` (`sync`, `reset` or `clear`), `timeout_minutes`, `min_records`,
+`wait` (false: start the job and return). Airflow validates the conf against the params
+below before the run is created, so a bad conf is refused with a clear message and never
+reaches Airbyte.
+
+CLI: `airflow dags trigger airbyte_event_driven_sync --conf '{"connection_id": "..."}'`.
+REST: `POST /api/v2/dags/airbyte_event_driven_sync/dagRuns` with
+`{"logical_date": null, "conf": {"connection_id": "..."}}`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import Param, dag, task
+
+from include.notifications import SyncNotifier
+from include.validation import validate_sync_results
+from plugins.airbyte_operator import AirbyteSyncOperator
+
+UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+
+default_args = {
+    "owner": "data-platform",
+    "retries": 1,
+    "retry_delay": timedelta(minutes=2),
+}
+
+
+@dag(
+    dag_id="airbyte_event_driven_sync",
+    schedule=None,
+    start_date=datetime(2025, 1, 1),
+    catchup=False,
+    default_args=default_args,
+    tags=["airbyte", "event-driven"],
+    doc_md=__doc__,
+    render_template_as_native_obj=True,
+    params={
+        "connection_id": Param(
+            type="string",
+            pattern=UUID_PATTERN,
+            title="Airbyte connection id",
+            description="UUID of the Airbyte connection (from its URL in the Airbyte UI).",
+        ),
+        "job_type": Param("sync", enum=["sync", "reset", "clear"], title="Job type"),
+        "timeout_minutes": Param(60, type="number", exclusiveMinimum=0, maximum=1440),
+        "min_records": Param(0, type="integer", minimum=0, title="Fewest records expected"),
+        "wait": Param(True, type="boolean", description="Wait for the job to finish."),
+    },
+)
+def airbyte_event_driven_sync():
+    run_job = AirbyteSyncOperator(
+        task_id="run_airbyte_job",
+        connection_id="{{ params.connection_id }}",
+        job_type="{{ params.job_type }}",
+        timeout_minutes="{{ params.timeout_minutes }}",
+        wait="{{ params.wait }}",
+    )
+
+    @task
+    def validate(job: dict, **context) -> dict | None:
+        params = context["params"]
+        if not params["wait"]:
+            return None
+        return validate_sync_results(
+            job,
+            min_records=params["min_records"],
+            allow_zero=params["min_records"] == 0,
+            context=context,
+        )
+
+    @task
+    def notify(stats: dict | None, **context) -> None:
+        SyncNotifier(xcom_task_id="run_airbyte_job", title="Event-driven Airbyte job").notify(
+            context
+        )
+
+    notify(validate(run_job.output))
+
+
+airbyte_event_driven_sync()

@@ -1,0 +1,74 @@
+"""
+### Stripe, HubSpot and Salesforce in parallel
+
+One task group per source syncs its Airbyte connection, waits for it and validates the
+result. The sources run in parallel and independently: one failing neither cancels nor
+blocks the others. A final `summary` task (which runs whatever happened) reports every
+source: Airbyte job id, status, rows, bytes and duration, and fails the run if any source
+failed, so the failure stays visible.
+
+**Configuration**: Variables `AIRBYTE_STRIPE_POSTGRES_CONNECTION_ID` (or the seed's
+`AIRBYTE_STRIPE_CONNECTION_ID`), `AIRBYTE_HUBSPOT_CONNECTION_ID`,
+`AIRBYTE_SALESFORCE_CONNECTION_ID`; Connection `airbyte_default`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import Param, TaskGroup, dag, task
+
+from include.assets import connection_asset
+from include.reporting import summarize_sources
+from include.sources import SOURCES
+from include.validation import validate_sync_results
+from plugins.airbyte_operator import AirbyteSyncOperator
+
+default_args = {
+    "owner": "data-platform",
+    "retries": 2,
+    "retry_delay": timedelta(minutes=5),
+    "retry_exponential_backoff": True,
+}
+
+
+@dag(
+    dag_id="airbyte_multi_source_sync",
+    schedule="0 2 * * *",
+    start_date=datetime(2025, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    default_args=default_args,
+    tags=["airbyte", "stripe", "hubspot", "salesforce"],
+    doc_md=__doc__,
+    params={
+        "min_records": Param(1, type="integer", minimum=0),
+        "timeout_minutes": Param(120, type="number", exclusiveMinimum=0),
+    },
+)
+def airbyte_multi_source_sync():
+    @task
+    def validate(job: dict, **context) -> dict:
+        return validate_sync_results(
+            job, min_records=context["params"]["min_records"], context=context
+        )
+
+    finished = []
+    for source in SOURCES:
+        with TaskGroup(group_id=source.key, tooltip=source.label):
+            sync = AirbyteSyncOperator(
+                task_id="sync",
+                connection_id_variable=source.variables,
+                timeout_minutes="{{ params.timeout_minutes }}",
+                outlets=[connection_asset(source)],
+            )
+            finished.append(validate(sync.output))
+
+    @task(trigger_rule="all_done", retries=0)
+    def summary(**context) -> list[dict]:
+        return summarize_sources(SOURCES, context)
+
+    finished >> summary()
+
+
+airbyte_multi_source_sync()

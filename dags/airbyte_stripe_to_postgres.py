@@ -1,0 +1,100 @@
+"""
+### Stripe → Postgres, every 6 hours
+
+Syncs the Airbyte connection Stripe → Postgres, checks that the sync moved data
+(`validate_sync_results`), validates the synced tables with the Great Expectations checkpoint
+`stripe_postgres_checkpoint`, rebuilds `analytics_stripe_daily_revenue` from the raw charges,
+and sends a notification with the Airbyte job id, rows and duration.
+
+**Configuration** (Admin → Variables / Connections, or External Secrets):
+- Variable `AIRBYTE_STRIPE_POSTGRES_CONNECTION_ID` (legacy name `AIRBYTE_STRIPE_CONNECTION_ID`
+  also accepted): the Airbyte connection id.
+- Connection `airbyte_default` (or the Variables `AIRBYTE_API_URL`, `AIRBYTE_API_USERNAME`,
+  `AIRBYTE_API_PASSWORD`): the Airbyte server.
+- Connection `warehouse_default`: the destination database the checks and transform read.
+
+Emits the Assets `airbyte://stripe_postgres` and `warehouse://analytics_stripe_daily_revenue`,
+so downstream DAGs can be scheduled on fresh data.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
+from airflow.sdk import Param, dag, task
+from great_expectations_provider.operators.validate_checkpoint import (
+    GXValidateCheckpointOperator,
+)
+
+from include.assets import DAILY_REVENUE_ASSET, connection_asset
+from include.data_quality import checkpoint_factory
+from include.notifications import SyncNotifier
+from include.paths import SQL_DIR
+from include.sources import STRIPE
+from include.validation import validate_sync_results
+from plugins.airbyte_operator import AirbyteSyncOperator
+
+default_args = {
+    "owner": "data-platform",
+    "retries": 2,
+    "retry_delay": timedelta(minutes=5),
+    "retry_exponential_backoff": True,
+}
+
+
+@dag(
+    dag_id="airbyte_stripe_to_postgres",
+    schedule=timedelta(hours=6),
+    start_date=datetime(2025, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    default_args=default_args,
+    tags=["airbyte", "stripe", "postgres"],
+    doc_md=__doc__,
+    template_searchpath=[str(SQL_DIR)],
+    params={
+        "min_records": Param(
+            1, type="integer", minimum=0, description="Fewest records a sync must move"
+        ),
+        "timeout_minutes": Param(60, type="number", exclusiveMinimum=0),
+    },
+    on_failure_callback=SyncNotifier(xcom_task_id="sync_stripe", title="Stripe → Postgres"),
+)
+def airbyte_stripe_to_postgres():
+    sync = AirbyteSyncOperator(
+        task_id="sync_stripe",
+        connection_id_variable=STRIPE.variables,
+        timeout_minutes="{{ params.timeout_minutes }}",
+        outlets=[connection_asset(STRIPE)],
+    )
+
+    @task
+    def validate_sync(job: dict, **context) -> dict:
+        return validate_sync_results(
+            job, min_records=context["params"]["min_records"], context=context
+        )
+
+    quality = GXValidateCheckpointOperator(
+        task_id="stripe_postgres_checkpoint",
+        configure_checkpoint=checkpoint_factory("stripe_postgres_checkpoint"),
+        context_type="ephemeral",
+    )
+
+    transform = SQLExecuteQueryOperator(
+        task_id="build_daily_revenue",
+        conn_id="warehouse_default",
+        sql="stripe_daily_revenue.sql",
+        split_statements=True,
+        outlets=[DAILY_REVENUE_ASSET],
+    )
+
+    @task
+    def notify(stats: dict, **context) -> None:
+        SyncNotifier(xcom_task_id="validate_sync", title="Stripe → Postgres").notify(context)
+
+    stats = validate_sync(sync.output)
+    stats >> quality >> transform >> notify(stats)
+
+
+airbyte_stripe_to_postgres()

@@ -1,0 +1,120 @@
+"""Every DAG file imports cleanly, without parse-time I/O, and follows the house rules."""
+
+from __future__ import annotations
+
+import copy
+from datetime import timedelta
+
+import pytest
+
+from tests.dags.conftest import DAGS_DIR
+
+EXPECTED_DAGS = {
+    "airbyte_stripe_to_postgres",
+    "airbyte_multi_source_sync",
+    "airbyte_event_driven_sync",
+    "airbyte_advanced_examples",
+}
+DAG_FILES = sorted(p.name for p in DAGS_DIR.glob("*.py") if not p.name.startswith("_"))
+
+
+@pytest.mark.parametrize("dag_file", DAG_FILES)
+def test_dag_file_imports_without_errors_or_parse_time_io(dagbag, dag_file):
+    errors = {path: err for path, err in dagbag.import_errors.items() if path.endswith(dag_file)}
+    assert errors == {}
+
+
+def test_the_four_dags_exist(dagbag):
+    assert set(dagbag.dag_ids) == EXPECTED_DAGS
+
+
+@pytest.mark.parametrize("dag_id", sorted(EXPECTED_DAGS))
+def test_house_rules(dagbag, dag_id):
+    dag = dagbag.dags[dag_id]
+    assert dag.doc_md
+    assert dag.doc_md.strip().startswith("###")
+    assert "airbyte" in dag.tags
+    assert dag.catchup is False
+    for task in dag.tasks:
+        assert task.owner == "data-platform", task.task_id
+        assert task.retries >= 1 or task.task_id == "summary", task.task_id
+        assert task.retry_delay >= timedelta(minutes=1), task.task_id
+
+
+def test_stripe_runs_every_six_hours_one_run_at_a_time(dagbag):
+    dag = dagbag.dags["airbyte_stripe_to_postgres"]
+    assert dag.schedule == timedelta(hours=6)
+    assert dag.max_active_runs == 1
+    assert {t.task_id for t in dag.tasks} >= {
+        "sync_stripe",
+        "validate_sync",
+        "stripe_postgres_checkpoint",
+        "build_daily_revenue",
+        "notify",
+    }
+
+
+def test_multi_source_syncs_in_parallel_and_always_summarises(dagbag):
+    dag = dagbag.dags["airbyte_multi_source_sync"]
+    syncs = [t for t in dag.tasks if t.task_id.endswith(".sync")]
+    assert sorted(t.task_id for t in syncs) == ["hubspot.sync", "salesforce.sync", "stripe.sync"]
+    for sync in syncs:
+        assert not sync.upstream_task_ids  # nothing holds one source back for another
+    summary = dag.get_task("summary")
+    assert summary.trigger_rule == "all_done"
+    assert summary.upstream_task_ids == {
+        "stripe.validate",
+        "hubspot.validate",
+        "salesforce.validate",
+    }
+
+
+def test_event_driven_params_declare_the_trigger_form(dagbag):
+    dag = dagbag.dags["airbyte_event_driven_sync"]
+    assert dag.schedule is None
+    params = dag.params
+    assert set(params.keys()) == {
+        "connection_id",
+        "job_type",
+        "timeout_minutes",
+        "min_records",
+        "wait",
+    }
+    schema = params.get_param("connection_id").schema
+    assert schema["type"] == "string"
+    assert "pattern" in schema
+    assert params.get_param("job_type").schema["enum"] == ["sync", "reset", "clear"]
+
+
+def validated_conf(dagbag, conf: dict) -> dict:
+    """What Airflow does with a trigger's conf before it creates the run."""
+    params = copy.deepcopy(dagbag.dags["airbyte_event_driven_sync"].params)
+    params.update(conf)
+    return params.validate()
+
+
+@pytest.mark.parametrize(
+    ("conf", "problem"),
+    [
+        ({}, "connection_id"),
+        ({"connection_id": "abc-123-def-456"}, "does not match"),
+        (
+            {"connection_id": "2a6f1c2e-8b1d-4c3a-9f0e-1d2c3b4a5f60", "job_type": "drop"},
+            "is not one of",
+        ),
+        (
+            {"connection_id": "2a6f1c2e-8b1d-4c3a-9f0e-1d2c3b4a5f60", "timeout_minutes": -1},
+            "less than",
+        ),
+    ],
+)
+def test_event_driven_refuses_bad_conf(dagbag, conf, problem):
+    from airflow.sdk.definitions.param import ParamValidationError
+
+    with pytest.raises(ParamValidationError, match=problem):
+        validated_conf(dagbag, conf)
+
+
+def test_event_driven_accepts_the_seed_conf(dagbag):
+    conf = validated_conf(dagbag, {"connection_id": "2a6f1c2e-8b1d-4c3a-9f0e-1d2c3b4a5f60"})
+    assert conf["job_type"] == "sync"

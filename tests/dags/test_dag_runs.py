@@ -1,0 +1,256 @@
+"""The DAGs end to end: real DAG runs (``dag.test()``) against the Airbyte stand-in.
+
+Each run talks to the stand-in over loopback HTTP, writes real rows into a SQLite
+warehouse, runs the real Great Expectations checkpoint and SQL transform, and delivers its
+notification to an outbox file.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dev.airbyte_standin.seed import (
+    HUBSPOT_CONNECTION_ID,
+    SALESFORCE_CONNECTION_ID,
+    STRIPE_CONNECTION_ID,
+)
+from tests.conftest import airbyte_conn_env
+
+UNKNOWN_CONNECTION_ID = "00000000-0000-4000-8000-000000000000"
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> None:
+    """The metadata database ``dag.test()`` records runs in (SQLite in the test Airflow home)."""
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        check=True,
+        capture_output=True,
+    )
+
+
+@pytest.fixture
+def standin(basic_standin):
+    basic_standin.reset()
+    yield basic_standin
+    basic_standin.assert_contract_kept()
+
+
+@pytest.fixture
+def outbox(tmp_path) -> Path:
+    return tmp_path / "outbox.jsonl"
+
+
+@pytest.fixture
+def airflow_env(standin, monkeypatch, outbox) -> None:
+    """Connections and Variables as a deployment would provide them, as environment variables."""
+    airbyte_conn_env(monkeypatch, standin.url, login="airbyte", password="password")
+    warehouse = standin.warehouse_url.removeprefix("sqlite:///")
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_WAREHOUSE_DEFAULT", json.dumps({"conn_type": "sqlite", "host": warehouse})
+    )
+    variables = {
+        "AIRBYTE_STRIPE_POSTGRES_CONNECTION_ID": STRIPE_CONNECTION_ID,
+        "AIRBYTE_HUBSPOT_CONNECTION_ID": HUBSPOT_CONNECTION_ID,
+        "AIRBYTE_SALESFORCE_CONNECTION_ID": SALESFORCE_CONNECTION_ID,
+        "AIRBYTE_NOTIFY_CHANNELS": "outbox",
+        "AIRBYTE_NOTIFY_OUTBOX": str(outbox),
+    }
+    for name, value in variables.items():
+        monkeypatch.setenv(f"AIRFLOW_VAR_{name}", value)
+
+
+def run_dag(dagbag, dag_id: str, conf: dict | None = None):
+    """One real DAG run; task retries are off so a failure shows at once."""
+    dag = dagbag.dags[dag_id]
+    for task in dag.tasks:
+        task.retries = 0
+    return dag.test(run_conf=conf)
+
+
+def states(dag_run) -> dict[str, str]:
+    return {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
+
+
+def notifications(outbox: Path) -> list[dict]:
+    if not outbox.exists():
+        return []
+    return [json.loads(line) for line in outbox.read_text().splitlines()]
+
+
+def sync_jobs(standin, connection_id: str) -> list[dict]:
+    return [
+        j for j in standin.jobs() if j["connection_id"] == connection_id and j["job_type"] == "sync"
+    ]
+
+
+def warehouse_count(standin, table: str) -> int:
+    with sqlite3.connect(standin.warehouse_url.removeprefix("sqlite:///")) as db:
+        return db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+
+
+pytestmark = pytest.mark.usefixtures("airflow_db", "airflow_env")
+
+
+# --- airbyte_event_driven_sync ---------------------------------------------------------
+
+
+def test_event_driven_sync_with_the_seed_conf(dagbag, standin, outbox):
+    run = run_dag(dagbag, "airbyte_event_driven_sync", {"connection_id": STRIPE_CONNECTION_ID})
+    assert str(run.state) == "success", states(run)
+    [job] = sync_jobs(standin, STRIPE_CONNECTION_ID)
+    assert job["status"] == "succeeded"
+    [message] = notifications(outbox)
+    assert message["airbyte_job_id"] == job["id"]
+    assert f"job {job['id']}" in message["subject"]
+
+
+def test_event_driven_reset_without_waiting(dagbag, standin):
+    run = run_dag(
+        dagbag,
+        "airbyte_event_driven_sync",
+        {"connection_id": SALESFORCE_CONNECTION_ID, "job_type": "reset", "wait": False},
+    )
+    assert str(run.state) == "success", states(run)
+    assert [j["job_type"] for j in standin.jobs()] == ["reset"]
+
+
+@pytest.mark.parametrize(
+    "conf",
+    [
+        {},
+        {"connection_id": "abc-123-def-456"},
+        {"connection_id": STRIPE_CONNECTION_ID, "job_type": "drop"},
+    ],
+)
+def test_event_driven_bad_conf_is_refused_before_any_airbyte_call(dagbag, standin, conf):
+    from airflow.sdk.definitions.param import ParamValidationError
+
+    with pytest.raises(ParamValidationError):
+        run_dag(dagbag, "airbyte_event_driven_sync", conf)
+    assert standin.requests() == []
+
+
+def test_event_driven_unknown_connection_fails_clearly(dagbag, standin, capfd):
+    run = run_dag(dagbag, "airbyte_event_driven_sync", {"connection_id": UNKNOWN_CONNECTION_ID})
+    assert str(run.state) == "failed"
+    assert states(run)["run_airbyte_job"] == "failed"
+    assert "no such connection or job" in capfd.readouterr().out
+    assert standin.jobs() == []
+
+
+# --- airbyte_stripe_to_postgres -------------------------------------------------------
+
+
+def test_stripe_to_postgres_end_to_end(dagbag, standin, outbox):
+    run = run_dag(dagbag, "airbyte_stripe_to_postgres")
+    assert str(run.state) == "success", states(run)
+    assert set(states(run).values()) == {"success"}
+    assert len(sync_jobs(standin, STRIPE_CONNECTION_ID)) == 1
+    assert warehouse_count(standin, "analytics_stripe_daily_revenue") > 0
+    [message] = notifications(outbox)
+    assert message["stats"]["records"] > 0
+
+
+def test_stripe_missing_variable_names_it(dagbag, standin, monkeypatch, capfd):
+    monkeypatch.delenv("AIRFLOW_VAR_AIRBYTE_STRIPE_POSTGRES_CONNECTION_ID")
+    run = run_dag(dagbag, "airbyte_stripe_to_postgres")
+    assert states(run)["sync_stripe"] == "failed"
+    out = capfd.readouterr().out
+    assert "airflow variables set AIRBYTE_STRIPE_POSTGRES_CONNECTION_ID" in out
+    assert standin.requests() == []
+
+
+def test_stripe_accepts_the_legacy_variable_name(dagbag, standin, monkeypatch):
+    monkeypatch.delenv("AIRFLOW_VAR_AIRBYTE_STRIPE_POSTGRES_CONNECTION_ID")
+    monkeypatch.setenv("AIRFLOW_VAR_AIRBYTE_STRIPE_CONNECTION_ID", STRIPE_CONNECTION_ID)
+    run = run_dag(dagbag, "airbyte_stripe_to_postgres")
+    assert str(run.state) == "success", states(run)
+
+
+# --- airbyte_multi_source_sync ---------------------------------------------------------
+
+
+def test_multi_source_syncs_all_three(dagbag, standin):
+    run = run_dag(dagbag, "airbyte_multi_source_sync")
+    assert str(run.state) == "success", states(run)
+    for connection_id in (STRIPE_CONNECTION_ID, HUBSPOT_CONNECTION_ID, SALESFORCE_CONNECTION_ID):
+        assert [j["status"] for j in sync_jobs(standin, connection_id)] == ["succeeded"]
+
+
+def test_one_failing_source_does_not_stop_the_others(dagbag, standin, capfd):
+    standin.set_job_behaviour("fail", connection_id=SALESFORCE_CONNECTION_ID, failure_reason="boom")
+    run = run_dag(dagbag, "airbyte_multi_source_sync")
+    result = states(run)
+    assert str(run.state) == "failed"
+    assert result["stripe.validate"] == "success"
+    assert result["hubspot.validate"] == "success"
+    assert result["salesforce.sync"] == "failed"
+    assert result["summary"] == "failed"
+    out = capfd.readouterr().out
+    assert "Sources that failed to sync or validate: salesforce" in out
+
+
+# --- airbyte_advanced_examples ---------------------------------------------------------
+
+
+def test_advanced_chains_and_syncs_a_stale_source(dagbag, standin, outbox):
+    run = run_dag(dagbag, "airbyte_advanced_examples", {"max_age_hours": 0})
+    result = states(run)
+    assert str(run.state) == "success", result
+    assert result["reset_salesforce"] == "skipped"
+    assert result["sync_salesforce"] == "success"
+    assert result["salesforce_is_fresh"] == "skipped"
+    by_connection = {j["connection_id"]: j for j in standin.jobs()}
+    stripe, hubspot = by_connection[STRIPE_CONNECTION_ID], by_connection[HUBSPOT_CONNECTION_ID]
+    assert hubspot["id"] > stripe["id"]  # HubSpot started after Stripe finished
+    subjects = [m["subject"] for m in notifications(outbox)]
+    assert any("sync_stripe" in s or "Airbyte task" in s for s in subjects)
+
+
+def test_advanced_skips_a_fresh_source(dagbag, standin):
+    run_dag(dagbag, "airbyte_advanced_examples", {"max_age_hours": 0})
+    assert len(sync_jobs(standin, SALESFORCE_CONNECTION_ID)) == 1
+    run = run_dag(dagbag, "airbyte_advanced_examples", {"max_age_hours": 1000})
+    result = states(run)
+    assert result["sync_salesforce"] == "skipped"
+    assert result["salesforce_is_fresh"] == "success"
+    assert len(sync_jobs(standin, SALESFORCE_CONNECTION_ID)) == 1
+
+
+# --- the seed's destination: PostgreSQL ------------------------------------------------
+
+
+@pytest.fixture
+def postgres_standin(postgres_server, tmp_path):
+    """A stand-in whose syncs land in a fresh PostgreSQL database."""
+    from dev.airbyte_standin.testing import quick_config, run_standin
+
+    database = postgres_server.create_database()
+    config = quick_config(tmp_path, warehouse_url=postgres_server.url(database))
+    with run_standin(config) as server:
+        yield server, postgres_server.connection(database)
+
+
+def test_stripe_to_postgres_on_postgresql(dagbag, postgres_standin, monkeypatch, outbox):
+    import sqlalchemy as sa
+
+    server, warehouse_conn = postgres_standin
+    airbyte_conn_env(monkeypatch, server.url, login="airbyte", password="password")
+    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE_DEFAULT", json.dumps(warehouse_conn))
+    run = run_dag(dagbag, "airbyte_stripe_to_postgres")
+    assert str(run.state) == "success", states(run)
+    engine = sa.create_engine(server.warehouse_url)
+    with engine.connect() as db:
+        days = db.execute(sa.text("SELECT COUNT(*) FROM analytics_stripe_daily_revenue")).scalar()
+        charges = db.execute(sa.text("SELECT COUNT(*) FROM stripe_charges")).scalar()
+    engine.dispose()
+    assert days > 0
+    assert charges > 0
+    assert notifications(outbox)[0]["stats"]["records"] > 0
