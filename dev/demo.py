@@ -1,82 +1,163 @@
-"""`make demo`: start the local Airbyte stand-in and run real syncs through the AirbyteHook.
+"""`make demo`: run the four DAGs end to end against the local Airbyte stand-in.
 
-Everything runs on embedded defaults: the stand-in listens on a free loopback port with
-basic auth, the hook is configured by an ``AIRFLOW_CONN_AIRBYTE_DEFAULT`` environment
-variable (as a secrets backend or External Secrets would provide it), and rows land in a
-SQLite warehouse under ``.airflow/``. Prints one line per step and a summary table.
+Sets up an Airflow home in ``.airflow/`` (SQLite metadata database), starts the Airbyte
+stand-in on a free loopback port, configures Connections and Variables from
+``dev/airflow.env``, runs every DAG for real with ``dag.test()`` (the event-driven one with
+a conf, as a webhook would send it), and prints what happened: run states, Airbyte jobs,
+rows and bytes per source, Great Expectations result, transform output and notifications.
+Airflow's own task logs go to ``.airflow/demo.log``. Everything it starts, it stops.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-AIRFLOW_HOME = REPO / ".airflow"
+from dev.environment import AIRFLOW_HOME, airflow_environment, apply, migrate_metadata_db
+
+LOG_FILE = AIRFLOW_HOME / "demo.log"
 WAREHOUSE = AIRFLOW_HOME / "warehouse.db"
+OUTBOX = AIRFLOW_HOME / "notifications.jsonl"
+STRIPE = "2a6f1c2e-8b1d-4c3a-9f0e-1d2c3b4a5f60"
+RUNS = (
+    ("airbyte_stripe_to_postgres", None),
+    ("airbyte_multi_source_sync", None),
+    ("airbyte_event_driven_sync", {"connection_id": STRIPE, "min_records": 10}),
+    ("airbyte_advanced_examples", {"max_age_hours": 0}),
+)
 
 
 def step(message: str) -> None:
     print(f"==> {message}", flush=True)
 
 
+@contextlib.contextmanager
+def output_to(path: Path) -> Iterator[None]:
+    """Send this process's stdout and stderr (file descriptors 1 and 2) to ``path``."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(path, "a", encoding="utf-8") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
+def table_count(table: str) -> int | str:
+    with sqlite3.connect(WAREHOUSE) as db:
+        try:
+            return db.execute(f'SELECT COUNT(*) FROM "{table}"').fetchone()[0]
+        except sqlite3.OperationalError:
+            return "missing"
+
+
 def main() -> int:
+    started = time.monotonic()
     AIRFLOW_HOME.mkdir(exist_ok=True)
-    os.environ.setdefault("AIRFLOW_HOME", str(AIRFLOW_HOME))
+    LOG_FILE.write_text("")
+    OUTBOX.unlink(missing_ok=True)
 
     from dev.airbyte_standin.config import StandinConfig
     from dev.airbyte_standin.seed import CONNECTIONS_BY_ID
     from dev.airbyte_standin.testing import run_standin
 
+    step("Starting the local Airbyte stand-in")
     config = StandinConfig(
-        port=0, pending_seconds=0.5, running_seconds=2.0, warehouse_url=f"sqlite:///{WAREHOUSE}"
+        port=0, pending_seconds=0.3, running_seconds=1.5, warehouse_url=f"sqlite:///{WAREHOUSE}"
     )
-    step("Starting the local Airbyte stand-in (basic auth airbyte/password)")
     with run_standin(config) as standin:
-        step(f"Airbyte stand-in at {standin.url}; warehouse {WAREHOUSE.relative_to(REPO)}")
-        os.environ["AIRFLOW_CONN_AIRBYTE_DEFAULT"] = json.dumps(
-            {
-                "conn_type": "airbyte",
-                "host": standin.url,
-                "login": config.username,
-                "password": config.password,
-                "extra": {"poll_interval": 0.5, "max_poll_interval": 2},
-            }
+        environment = airflow_environment(standin.url)
+        apply(environment)
+        step(f"Airbyte stand-in at {standin.url} (basic auth, 3 connections)")
+        step(
+            f"Airflow home {AIRFLOW_HOME} (SQLite); Connections and Variables from dev/airflow.env"
         )
+        migrate_metadata_db(environment)
+
+        from airflow.dag_processing.dagbag import DagBag
+
         from plugins.airbyte_hook import AirbyteHook
 
         hook = AirbyteHook()
-        connections = hook.list_connections()
-        step(f"Airbyte lists {len(connections)} connections")
-        jobs = []
-        for connection in connections:
-            job = hook.trigger_sync(connection.connection_id)
-            step(f"Triggered sync of {connection.name!r}: job {job.job_id} ({job.status})")
-            jobs.append((connection, job))
+        with output_to(LOG_FILE):
+            dagbag = DagBag(dag_folder=environment["AIRFLOW__CORE__DAGS_FOLDER"])
+        if dagbag.import_errors:
+            print(json.dumps(dagbag.import_errors, indent=2))
+            return 1
         results = []
-        for connection, job in jobs:
-            started = time.monotonic()
-            done = hook.wait_for_job_completion(job.job_id, timeout_minutes=2)
-            step(f"Job {done.job_id} {done.status} after {time.monotonic() - started:.1f}s wait")
-            results.append((connection, done))
-        with sqlite3.connect(WAREHOUSE) as db:
-            tables = {
-                t: db.execute(f'SELECT COUNT(*) FROM "{t}"').fetchone()[0]
-                for (t,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")
-            }
+        for dag_id, conf in RUNS:
+            before = {j["id"] for j in standin.jobs()}
+            step(f"Running {dag_id}" + (f" with conf {json.dumps(conf)}" if conf else ""))
+            t0 = time.monotonic()
+            with output_to(LOG_FILE):
+                run = dagbag.dags[dag_id].test(run_conf=conf)
+            states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+            with output_to(LOG_FILE):
+                jobs = [hook.get_job(j["id"]) for j in standin.jobs() if j["id"] not in before]
+            results.append((dag_id, str(run.state), states, jobs))
+            step(
+                f"{dag_id}: {run.state} in {time.monotonic() - t0:.1f}s, {len(jobs)} Airbyte job(s)"
+            )
     step("Stand-in stopped")
-    print()
-    row = "{:<24} {:>4} {:<10} {:>6} {:>8}  {}"
-    print(row.format("connection", "job", "status", "rows", "bytes", "tables (total rows)"))
-    for connection, job in results:
-        seeded = CONNECTIONS_BY_ID[connection.connection_id]
-        counts = ", ".join(f"{t}={tables.get(t, 0)}" for t in seeded.table_names)
-        print(row.format(connection.name, job.job_id, job.status, job.rows, job.bytes, counts))
-    return 0
+
+    print("\nDAG runs")
+    row = "  {:<28} {:<8} {}"
+    print(row.format("DAG", "state", "tasks"))
+    for dag_id, state, states, _ in results:
+        ok = sum(s == "success" for s in states.values())
+        skipped = sum(s == "skipped" for s in states.values())
+        print(row.format(dag_id, state, f"{ok} succeeded, {skipped} skipped, {len(states)} total"))
+
+    print("\nAirbyte jobs")
+    row = "  {:<28} {:>4}  {:<22} {:<6} {:<10} {:>7} {:>8} {:>6}"
+    print(row.format("DAG", "job", "connection", "type", "status", "records", "bytes", "secs"))
+    for dag_id, _, _, jobs in results:
+        for job in jobs:
+            name = CONNECTIONS_BY_ID[job.connection_id].name
+            print(
+                row.format(
+                    dag_id,
+                    job.job_id,
+                    name,
+                    job.job_type,
+                    job.status,
+                    job.rows,
+                    job.bytes,
+                    f"{job.duration_seconds or 0:.0f}",
+                )
+            )
+
+    stripe_states = results[0][2]
+    notes = (
+        [json.loads(line) for line in OUTBOX.read_text().splitlines()] if OUTBOX.exists() else []
+    )
+    print("\nData")
+    gx_state = stripe_states.get("stripe_postgres_checkpoint")
+    print(f"  Great Expectations stripe_postgres_checkpoint: {gx_state}")
+    print(f"  analytics_stripe_daily_revenue rows: {table_count('analytics_stripe_daily_revenue')}")
+    for seeded in CONNECTIONS_BY_ID.values():
+        counts = ", ".join(f"{t}={table_count(t)}" for t in seeded.table_names)
+        print(f"  {seeded.name}: {counts}")
+    outbox = OUTBOX.relative_to(AIRFLOW_HOME.parent)
+    print(f"  notifications delivered: {len(notes)} (outbox {outbox})")
+    for note in notes[:6]:
+        print(f"    - {note['subject']}")
+    print(f"\nDone in {time.monotonic() - started:.0f}s; Airflow task logs in {LOG_FILE}")
+    return 0 if all(state == "success" for _, state, _, _ in results) else 1
 
 
 if __name__ == "__main__":

@@ -1,0 +1,28 @@
+"""dev/airflow.env: the local Connections and Variables are valid and point at the stand-in."""
+
+from __future__ import annotations
+
+from dev.environment import airflow_environment
+from plugins.airbyte_api import ApiFlavour
+from plugins.airbyte_settings import AuthType, resolve_settings
+
+
+def test_env_file_configures_airbyte_and_the_warehouse(monkeypatch, tmp_path):
+    environment = airflow_environment("http://127.0.0.1:4567", airflow_home=tmp_path)
+    for key, value in environment.items():
+        monkeypatch.setenv(key, value)
+    settings = resolve_settings("airbyte_default")
+    assert settings.api_root == "http://127.0.0.1:4567/api/v1"
+    assert settings.flavour is ApiFlavour.CONFIG
+    assert settings.auth_type is AuthType.BASIC
+    assert str(tmp_path / "warehouse.db") in environment["AIRFLOW_CONN_WAREHOUSE_DEFAULT"]
+    assert environment["AIRFLOW_VAR_AIRBYTE_NOTIFY_OUTBOX"] == f"{tmp_path}/notifications.jsonl"
+    assert environment["AIRFLOW__CORE__DAGS_FOLDER"].endswith("/dags")
+
+
+def test_env_file_names_every_connection_id_variable_the_dags_read(tmp_path):
+    from include.sources import SOURCES
+
+    environment = airflow_environment("http://127.0.0.1:4567", airflow_home=tmp_path)
+    for source in SOURCES:
+        assert f"AIRFLOW_VAR_{source.variables[0]}" in environment
