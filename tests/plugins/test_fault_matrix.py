@@ -1,0 +1,380 @@
+"""The fault matrix: how an Airbyte task behaves when things go wrong, over real HTTP.
+
+Every scenario runs ``AirbyteSyncOperator`` (blocking, and deferrable where the wait is
+what is being tested) against the stand-in with a fault injected, then checks the same four
+things: the task's outcome, how many sync jobs Airbyte was asked to create, that no job was
+left running, and that no secret reached the logs or the error. docs/fault-matrix.md lists
+every scenario with what the user sees.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pytest
+from airflow.sdk.exceptions import TaskDeferred
+
+from dev.airbyte_standin.seed import STRIPE_CONNECTION_ID
+from dev.airbyte_standin.testing import free_port, wait_until
+from plugins.airbyte_errors import (
+    AirbyteAuthError,
+    AirbyteConfigError,
+    AirbyteConflictError,
+    AirbyteJobCancelledError,
+    AirbyteJobFailedError,
+    AirbyteJobStuckPendingError,
+    AirbyteJobTimeoutError,
+    AirbyteNotFoundError,
+    AirbytePermissionError,
+    AirbyteResponseError,
+    AirbyteUnreachableError,
+)
+from plugins.airbyte_hook import AirbyteHook
+from plugins.airbyte_operator import AirbyteSyncOperator
+from tests.conftest import FAST_EXTRAS, airbyte_conn_env
+
+#: What must never be printed: a wrong password, the client secret, the basic-auth header value.
+SECRETS = ("hunter2-wrong", "standin-secret", "YWlyYnl0ZTpwYXNzd29yZA==")
+SYNC = "/api/v1/connections/sync"
+GET_JOB = "/api/v1/jobs/get"
+UNKNOWN = "00000000-0000-4000-8000-000000000000"
+
+
+class RecordingTaskInstance:
+    def __init__(self) -> None:
+        self.pushed: dict[str, object] = {}
+
+    def xcom_push(self, key: str, value: object) -> None:
+        self.pushed[key] = value
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A fault, how to run the task, and what must come out."""
+
+    id: str
+    inject: Callable = lambda standin: None
+    operator: dict = field(default_factory=dict)
+    raises: type[Exception] | None = None
+    match: str | None = None
+    sync_jobs: int = 1
+    auth: str = "basic"
+    deferrable: bool = False
+    max_requests: int | None = None
+    check: Callable | None = None
+
+
+def one_401(standin) -> None:
+    """The expired token cost one 401 and one refresh, not a failure."""
+    assert sum(1 for r in standin.requests() if r["status"] == 401) == 1
+
+
+def cancel_from_outside(standin) -> None:
+    """Someone cancels the job in the Airbyte UI as soon as it exists."""
+    standin.set_job_behaviour("stuck_running")
+
+    def cancel_when_started() -> None:
+        job = wait_until(lambda: [j for j in standin.jobs() if j["status"] == "running"], 10)[0]
+        AirbyteHook().cancel_job(job["id"])
+
+    threading.Thread(target=cancel_when_started, daemon=True).start()
+
+
+def expire_tokens_mid_wait(standin) -> None:
+    standin.set_job_behaviour("incomplete_then_succeed")  # a longer job: the expiry lands mid-wait
+
+    def expire_when_polled() -> None:
+        wait_until(lambda: any(GET_JOB in r["path"] for r in standin.requests()), 10)
+        standin.expire_tokens()
+
+    threading.Thread(target=expire_when_polled, daemon=True).start()
+
+
+SCENARIOS = [
+    Scenario("5xx-burst-on-trigger", lambda s: s.inject("status", status=503, count=3, path=SYNC)),
+    Scenario(
+        "5xx-burst-while-waiting", lambda s: s.inject("status", status=500, count=6, path=GET_JOB)
+    ),
+    Scenario(
+        "5xx-burst-while-deferred",
+        lambda s: s.inject("status", status=502, count=6, path=GET_JOB),
+        deferrable=True,
+    ),
+    Scenario("429-rate-limited", lambda s: s.inject("status", status=429, count=2)),
+    Scenario(
+        "read-timeout-then-success", lambda s: s.inject("hang", seconds=3, count=1, path=GET_JOB)
+    ),
+    Scenario("dropped-connection-mid-response", lambda s: s.inject("drop", count=2, path=GET_JOB)),
+    Scenario(
+        "dropped-while-deferred", lambda s: s.inject("drop", count=2, path=GET_JOB), deferrable=True
+    ),
+    Scenario("lost-trigger-response", lambda s: s.inject("lost_response", count=1, path=SYNC)),
+    Scenario(
+        "409-attaches",
+        lambda s: (
+            s.set_job_behaviour("incomplete_then_succeed"),  # still running when the task starts
+            AirbyteHook().trigger_sync(STRIPE_CONNECTION_ID),
+        ),
+        check=lambda s: any(r["status"] == 409 for r in s.requests()),
+    ),
+    Scenario(
+        "409-fails-when-asked",
+        lambda s: (
+            s.set_job_behaviour("stuck_running"),
+            AirbyteHook().trigger_sync(STRIPE_CONNECTION_ID),
+        ),
+        operator={"on_conflict": "fail"},
+        raises=AirbyteConflictError,
+        match="already running",
+    ),
+    Scenario("token-expiry-mid-wait", expire_tokens_mid_wait, auth="token", check=one_401),
+    Scenario(
+        "token-expiry-while-deferred",
+        expire_tokens_mid_wait,
+        auth="token",
+        deferrable=True,
+        check=one_401,
+    ),
+    Scenario(
+        "wrong-credentials-no-retry-storm",
+        operator={"airbyte_conn_id": "wrong_password"},
+        raises=AirbyteAuthError,
+        match="Authentication failed",
+        sync_jobs=0,
+        max_requests=1,
+    ),
+    Scenario(
+        "403-forbidden",
+        lambda s: s.inject("status", status=403, count=1),
+        raises=AirbytePermissionError,
+        sync_jobs=0,
+        max_requests=1,
+    ),
+    Scenario(
+        "404-unknown-connection",
+        operator={"connection_id": UNKNOWN},
+        raises=AirbyteNotFoundError,
+        match="no such connection",
+        sync_jobs=0,
+        max_requests=1,
+    ),
+    Scenario(
+        "stuck-pending-past-timeout",
+        lambda s: s.set_job_behaviour("stuck_pending"),
+        operator={"timeout_minutes": 0.005},
+        raises=AirbyteJobStuckPendingError,
+        match="component=worker",
+    ),
+    Scenario(
+        "stuck-pending-past-timeout-deferred",
+        lambda s: s.set_job_behaviour("stuck_pending"),
+        operator={"timeout_minutes": 0.005},
+        raises=AirbyteJobStuckPendingError,
+        deferrable=True,
+    ),
+    Scenario(
+        "running-past-timeout",
+        lambda s: s.set_job_behaviour("stuck_running"),
+        operator={"timeout_minutes": 0.005},
+        raises=AirbyteJobTimeoutError,
+        match="Raise timeout_minutes",
+    ),
+    Scenario("incomplete-then-succeeded", lambda s: s.set_job_behaviour("incomplete_then_succeed")),
+    Scenario(
+        "failed-with-reason",
+        lambda s: s.set_job_behaviour("fail", failure_reason="Stripe API key revoked"),
+        raises=AirbyteJobFailedError,
+        match="Stripe API key revoked",
+    ),
+    Scenario(
+        "failed-with-reason-deferred",
+        lambda s: s.set_job_behaviour("fail", failure_reason="Stripe API key revoked"),
+        raises=AirbyteJobFailedError,
+        match="Stripe API key revoked",
+        deferrable=True,
+    ),
+    Scenario("cancelled-from-outside", cancel_from_outside, raises=AirbyteJobCancelledError),
+    Scenario(
+        "malformed-json",
+        lambda s: s.inject("malformed", count=1, path=SYNC),
+        raises=AirbyteResponseError,
+        match="not JSON",
+        sync_jobs=0,
+    ),
+    Scenario(
+        "body-missing-required-fields",
+        lambda s: s.inject("missing_fields", count=1, path=GET_JOB),
+        raises=AirbyteResponseError,
+        match="breaks the API contract",
+    ),
+    Scenario(
+        "server-down-for-good",
+        operator={"airbyte_conn_id": "closed_port"},
+        raises=AirbyteUnreachableError,
+        match="Connection refused",
+        sync_jobs=0,
+    ),
+    Scenario(
+        "missing-connection-and-variables",
+        operator={"airbyte_conn_id": "not_defined_anywhere"},
+        raises=AirbyteConfigError,
+        match="airflow variables set AIRBYTE_API_URL",
+        sync_jobs=0,
+    ),
+    Scenario(
+        "missing-variable",
+        operator={"connection_id": None, "connection_id_variable": "AIRBYTE_NOT_SET_ID"},
+        raises=AirbyteConfigError,
+        match="airflow variables set AIRBYTE_NOT_SET_ID",
+        sync_jobs=0,
+    ),
+    Scenario(
+        "connection-id-not-a-uuid",
+        operator={"connection_id": "abc-123-def-456"},
+        raises=AirbyteConfigError,
+        match="not an Airbyte connection id",
+        sync_jobs=0,
+    ),
+]
+
+
+@pytest.fixture
+def env(monkeypatch, basic_standin, token_standin):
+    """The Connections every scenario may use, as AIRFLOW_CONN_* variables."""
+    airbyte_conn_env(monkeypatch, basic_standin.url, login="airbyte", password="password")
+    airbyte_conn_env(
+        monkeypatch,
+        basic_standin.url,
+        conn_id="wrong_password",
+        login="airbyte",
+        password="hunter2-wrong",
+    )
+    airbyte_conn_env(
+        monkeypatch,
+        f"http://127.0.0.1:{free_port()}",
+        conn_id="closed_port",
+        login="a",
+        password="password",
+    )
+    airbyte_conn_env(
+        monkeypatch,
+        token_standin.url,
+        conn_id="token_auth",
+        login="standin-client",
+        password="standin-secret",
+        auth_type="client_credentials",
+    )
+    monkeypatch.delenv("AIRFLOW_VAR_AIRBYTE_API_URL", raising=False)
+
+
+def run_task(op: AirbyteSyncOperator, deferrable: bool) -> dict:
+    context = {"ti": RecordingTaskInstance()}
+    if not deferrable:
+        return op.execute(context)
+    try:
+        return op.execute(context)
+    except TaskDeferred as deferred:
+        event = asyncio.run(first_event(deferred.trigger))
+        return getattr(op, deferred.method_name)(context, event)
+
+
+async def first_event(trigger) -> dict:
+    """What the triggerer does: run the trigger until its event."""
+    async for event in trigger.run():
+        return event.payload
+    raise AssertionError("the trigger ended without an event")
+
+
+@pytest.mark.usefixtures("env")
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.id)
+def test_fault(scenario: Scenario, basic_standin, token_standin, monkeypatch, capfd):
+    standin = token_standin if scenario.auth == "token" else basic_standin
+    standin.reset()
+    if scenario.auth == "token":
+        monkeypatch.setenv("AIRFLOW_CONN_AIRBYTE_DEFAULT", os.environ["AIRFLOW_CONN_TOKEN_AUTH"])
+    scenario.inject(standin)
+    already = len([j for j in standin.jobs() if j["job_type"] == "sync"])
+    kwargs = {"connection_id": STRIPE_CONNECTION_ID, "deferrable": scenario.deferrable}
+    kwargs |= scenario.operator
+    if kwargs.get("connection_id") is None:
+        kwargs.pop("connection_id")
+    op = AirbyteSyncOperator(task_id="sync", **kwargs)
+
+    error: Exception | None = None
+    try:
+        result = run_task(op, scenario.deferrable)
+    except Exception as exc:
+        error = exc
+    # 1. the task's outcome
+    if scenario.raises is None:
+        assert error is None, f"{type(error).__name__}: {error}"
+        assert result["status"] == "succeeded"
+    else:
+        assert isinstance(error, scenario.raises), f"{type(error).__name__}: {error}"
+        if scenario.match:
+            assert scenario.match in str(error)
+    # 2. sync jobs created on the Airbyte side (one asked for: exactly one)
+    jobs = [j for j in standin.jobs() if j["job_type"] == "sync"]
+    assert len(jobs) == max(scenario.sync_jobs, already), jobs
+    if scenario.max_requests is not None:
+        assert len(standin.requests()) <= scenario.max_requests
+    # 3. nothing left running on Airbyte, except a job someone else started
+    leftover = [j for j in jobs if j["status"] in ("pending", "running", "incomplete")]
+    if scenario.raises in (AirbyteJobStuckPendingError, AirbyteJobTimeoutError):
+        assert leftover == [], "cancel_on_timeout must cancel the job"
+    for job in leftover:
+        AirbyteHook().cancel_job(job["id"])
+    # 4. no secret in the logs or the error
+    seen = capfd.readouterr()
+    text = seen.out + seen.err + (str(error) if error else "")
+    for secret in SECRETS:
+        assert secret not in text
+    if scenario.check:
+        scenario.check(standin)
+    standin.assert_contract_kept()
+
+
+def test_worker_killed_mid_wait_then_retry_reattaches(basic_standin, monkeypatch):
+    """SIGKILL gives on_kill no chance; the retry attaches to the job instead of starting one."""
+    basic_standin.reset()
+    basic_standin.set_job_behaviour("stuck_running")
+    conn = {
+        "conn_type": "airbyte",
+        "host": basic_standin.url,
+        "login": "airbyte",
+        "password": "password",
+        "extra": FAST_EXTRAS,
+    }
+    env = {**os.environ, "AIRFLOW_CONN_AIRBYTE_DEFAULT": json.dumps(conn)}
+    script = (
+        "from plugins.airbyte_operator import AirbyteSyncOperator\n"
+        "class TI:\n    def xcom_push(self, key, value): pass\n"
+        f"AirbyteSyncOperator(task_id='sync', connection_id='{STRIPE_CONNECTION_ID}')"
+        ".execute({'ti': TI()})\n"
+    )
+    worker = subprocess.Popen([sys.executable, "-c", script], env=env, start_new_session=True)
+    try:
+        wait_until(
+            lambda: any(GET_JOB in r["path"] for r in basic_standin.requests()), 30, what="the wait"
+        )
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=10)
+    [job] = basic_standin.jobs()
+    assert job["status"] in ("pending", "running")  # the worker died; the sync goes on
+
+    monkeypatch.setenv("AIRFLOW_CONN_AIRBYTE_DEFAULT", json.dumps(conn))
+    retry = AirbyteSyncOperator(task_id="sync", connection_id=STRIPE_CONNECTION_ID, wait=False)
+    attached = retry.execute({"ti": RecordingTaskInstance()})
+    assert attached["job_id"] == job["id"]
+    assert len(basic_standin.jobs()) == 1
+    retry.on_kill()  # the retry is stopped too: nothing may be left running
+    assert [j["status"] for j in basic_standin.jobs()] == ["cancelled"]
