@@ -121,3 +121,36 @@ def test_basic_auth_without_password_is_refused(monkeypatch):
     )
     with pytest.raises(AirbyteConfigError, match="no password"):
         resolve_settings("airbyte_default")
+
+
+def test_secrets_are_registered_with_the_masker(monkeypatch):
+    from airflow.sdk._shared.secrets_masker import redact
+
+    airbyte_conn_env(
+        monkeypatch,
+        "http://h:8000",
+        login="client-1",
+        password="client-secret-0451",
+        auth_type="client_credentials",
+    )
+    resolve_settings("airbyte_default")
+    assert redact("token exchange with client-secret-0451") == "token exchange with ***"
+
+
+def test_token_is_masked_once_fetched(token_standin, monkeypatch):
+    from airflow.sdk._shared.secrets_masker import redact
+
+    from plugins.airbyte_hook import AirbyteHook
+
+    token_standin.reset()
+    airbyte_conn_env(
+        monkeypatch,
+        token_standin.url,
+        login="standin-client",
+        password="standin-secret",
+        auth_type="client_credentials",
+    )
+    hook = AirbyteHook()
+    hook.list_connections()
+    token = hook._auth.token()
+    assert redact(f"Authorization: Bearer {token}") == "Authorization: Bearer ***"
