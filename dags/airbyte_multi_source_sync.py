@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import Param, TaskGroup, dag, task
 
-from include.assets import connection_asset
+from include.assets import sync_outlets
 from include.reporting import summarize_sources
 from include.sources import SOURCES
 from include.validation import validate_sync_results
@@ -60,7 +60,7 @@ def airbyte_multi_source_sync():
                 task_id="sync",
                 connection_id_variable=source.variables,
                 timeout_minutes="{{ params.timeout_minutes }}",
-                outlets=[connection_asset(source)],
+                outlets=sync_outlets(source),
             )
             finished.append(validate(sync.output))
 

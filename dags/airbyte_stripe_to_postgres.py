@@ -13,8 +13,10 @@ and sends a notification with the Airbyte job id, rows and duration.
   `AIRBYTE_API_PASSWORD`): the Airbyte server.
 - Connection `warehouse_default`: the destination database the checks and transform read.
 
-Emits the Assets `airbyte://stripe_postgres` and `warehouse://analytics_stripe_daily_revenue`,
-so downstream DAGs can be scheduled on fresh data.
+Emits Assets for what it refreshes: `airbyte://stripe_postgres`, the raw tables
+(`warehouse://stripe_customers`, `warehouse://stripe_charges`, `warehouse://stripe_invoices`)
+and `warehouse://analytics_stripe_daily_revenue`, so downstream DAGs can be scheduled on
+fresh data.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from great_expectations_provider.operators.validate_checkpoint import (
     GXValidateCheckpointOperator,
 )
 
-from include.assets import DAILY_REVENUE_ASSET, connection_asset
+from include.assets import DAILY_REVENUE_ASSET, sync_outlets
 from include.data_quality import checkpoint_factory
 from include.notifications import SyncNotifier
 from include.paths import SQL_DIR
@@ -66,7 +68,7 @@ def airbyte_stripe_to_postgres():
         task_id="sync_stripe",
         connection_id_variable=STRIPE.variables,
         timeout_minutes="{{ params.timeout_minutes }}",
-        outlets=[connection_asset(STRIPE)],
+        outlets=sync_outlets(STRIPE),
     )
 
     @task

@@ -12,6 +12,14 @@ def connection_asset(source: Source) -> Asset:
     return Asset(name=f"airbyte_{source.key}", uri=f"airbyte://{source.key}_postgres")
 
 
-DAILY_REVENUE_ASSET = Asset(
-    name="analytics_stripe_daily_revenue", uri="warehouse://analytics_stripe_daily_revenue"
-)
+def table_asset(table: str) -> Asset:
+    """A warehouse table, updated by a sync or a transform."""
+    return Asset(name=table, uri=f"warehouse://{table}")
+
+
+def sync_outlets(source: Source) -> list[Asset]:
+    """What a successful sync of ``source`` updates: the connection and its raw tables."""
+    return [connection_asset(source), *(table_asset(t) for t in source.tables)]
+
+
+DAILY_REVENUE_ASSET = table_asset("analytics_stripe_daily_revenue")

@@ -118,3 +118,19 @@ def test_event_driven_refuses_bad_conf(dagbag, conf, problem):
 def test_event_driven_accepts_the_seed_conf(dagbag):
     conf = validated_conf(dagbag, {"connection_id": "2a6f1c2e-8b1d-4c3a-9f0e-1d2c3b4a5f60"})
     assert conf["job_type"] == "sync"
+
+
+def test_stripe_emits_assets_for_what_it_refreshes(dagbag):
+    dag = dagbag.dags["airbyte_stripe_to_postgres"]
+    uris = {
+        outlet.uri.rstrip("/")  # Airflow normalises "scheme://name" to "scheme://name/"
+        for task_id in ("sync_stripe", "build_daily_revenue")
+        for outlet in dag.get_task(task_id).outlets
+    }
+    assert uris == {
+        "airbyte://stripe_postgres",
+        "warehouse://stripe_customers",
+        "warehouse://stripe_charges",
+        "warehouse://stripe_invoices",
+        "warehouse://analytics_stripe_daily_revenue",
+    }
