@@ -21,15 +21,10 @@ from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import Param, dag, task
 
+from include.dag_defaults import default_args
 from include.notifications import SyncNotifier
 from include.sources import HUBSPOT, SALESFORCE, STRIPE
 from plugins.airbyte_operator import AirbyteSyncOperator, connection_id_from_variables
-
-default_args = {
-    "owner": "data-platform",
-    "retries": 1,
-    "retry_delay": timedelta(minutes=2),
-}
 
 
 def notified(**kwargs) -> dict:
@@ -46,7 +41,7 @@ def notified(**kwargs) -> dict:
     schedule=None,
     start_date=datetime(2025, 1, 1),
     catchup=False,
-    default_args=default_args,
+    default_args=default_args(retries=1, retry_delay=timedelta(minutes=2)),
     tags=["airbyte", "examples"],
     doc_md=__doc__,
     params={

@@ -24,17 +24,12 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import Param, dag, task
 
+from include.dag_defaults import default_args
 from include.notifications import SyncNotifier
 from include.validation import validate_sync_results
 from plugins.airbyte_operator import AirbyteSyncOperator
 
 UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-
-default_args = {
-    "owner": "data-platform",
-    "retries": 1,
-    "retry_delay": timedelta(minutes=2),
-}
 
 
 @dag(
@@ -42,7 +37,7 @@ default_args = {
     schedule=None,
     start_date=datetime(2025, 1, 1),
     catchup=False,
-    default_args=default_args,
+    default_args=default_args(retries=1, retry_delay=timedelta(minutes=2)),
     tags=["airbyte", "event-driven"],
     doc_md=__doc__,
     render_template_as_native_obj=True,

@@ -14,22 +14,16 @@ failed, so the failure stays visible.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from airflow.sdk import Param, TaskGroup, dag, task
 
 from include.assets import sync_outlets
+from include.dag_defaults import default_args
 from include.reporting import summarize_sources
 from include.sources import SOURCES
 from include.validation import validate_sync_results
 from plugins.airbyte_operator import AirbyteSyncOperator
-
-default_args = {
-    "owner": "data-platform",
-    "retries": 2,
-    "retry_delay": timedelta(minutes=5),
-    "retry_exponential_backoff": True,
-}
 
 
 @dag(
@@ -38,7 +32,7 @@ default_args = {
     start_date=datetime(2025, 1, 1),
     catchup=False,
     max_active_runs=1,
-    default_args=default_args,
+    default_args=default_args(),
     tags=["airbyte", "stripe", "hubspot", "salesforce"],
     doc_md=__doc__,
     params={

@@ -30,19 +30,13 @@ from great_expectations_provider.operators.validate_checkpoint import (
 )
 
 from include.assets import DAILY_REVENUE_ASSET, sync_outlets
+from include.dag_defaults import default_args
 from include.data_quality import checkpoint_factory
 from include.notifications import SyncNotifier
 from include.paths import SQL_DIR
 from include.sources import STRIPE
 from include.validation import validate_sync_results
 from plugins.airbyte_operator import AirbyteSyncOperator
-
-default_args = {
-    "owner": "data-platform",
-    "retries": 2,
-    "retry_delay": timedelta(minutes=5),
-    "retry_exponential_backoff": True,
-}
 
 
 @dag(
@@ -51,7 +45,7 @@ default_args = {
     start_date=datetime(2025, 1, 1),
     catchup=False,
     max_active_runs=1,
-    default_args=default_args,
+    default_args=default_args(),
     tags=["airbyte", "stripe", "postgres"],
     doc_md=__doc__,
     template_searchpath=[str(SQL_DIR)],
