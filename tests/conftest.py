@@ -69,6 +69,46 @@ def open_standin(tmp_path_factory) -> Iterator[RunningStandin]:
     yield from _standin(tmp_path_factory, auth="none")
 
 
+class RecordingTaskInstance:
+    """Stands in for Airflow's TaskInstance in direct ``execute()`` calls: records XCom pushes."""
+
+    def __init__(self) -> None:
+        self.pushed: dict[str, object] = {}
+
+    def xcom_push(self, key: str, value: object) -> None:
+        self.pushed[key] = value
+
+
+@pytest.fixture
+def standin(basic_standin) -> Iterator[RunningStandin]:
+    """The basic-auth stand-in, reset; what the test sends and gets must keep the contract."""
+    basic_standin.reset()
+    yield basic_standin
+    basic_standin.assert_contract_kept()
+
+
+@pytest.fixture
+def airbyte_conn(standin, monkeypatch) -> RunningStandin:
+    """``airbyte_default`` pointing at the basic-auth stand-in; returns the stand-in."""
+    airbyte_conn_env(monkeypatch, standin.url, login="airbyte", password="password")
+    return standin
+
+
+@pytest.fixture
+def token_conn(token_standin, monkeypatch) -> Iterator[RunningStandin]:
+    """``airbyte_default`` with client credentials against the token stand-in."""
+    token_standin.reset()
+    airbyte_conn_env(
+        monkeypatch,
+        token_standin.url,
+        login="standin-client",
+        password="standin-secret",
+        auth_type="client_credentials",
+    )
+    yield token_standin
+    token_standin.assert_contract_kept()
+
+
 def airbyte_conn_env(
     monkeypatch: pytest.MonkeyPatch,
     url: str,

@@ -36,13 +36,6 @@ def airflow_db() -> None:
 
 
 @pytest.fixture
-def standin(basic_standin):
-    basic_standin.reset()
-    yield basic_standin
-    basic_standin.assert_contract_kept()
-
-
-@pytest.fixture
 def outbox(tmp_path) -> Path:
     return tmp_path / "outbox.jsonl"
 

@@ -11,6 +11,7 @@ from include.validation import (
     validate_sync_results,
 )
 from plugins.airbyte_models import AirbyteJob, JobStatus, JobType, StreamStats
+from tests.conftest import RecordingTaskInstance
 
 CONNECTION_ID = "2a6f1c2e-8b1d-4c3a-9f0e-1d2c3b4a5f60"
 
@@ -27,16 +28,6 @@ def job(**fields) -> AirbyteJob:
         "streams": (StreamStats(name="charges", rows=100, bytes=15000),),
     }
     return AirbyteJob(**(values | fields))
-
-
-class RecordingTaskInstance:
-    """Stands in for Airflow's TaskInstance: records what would go to XCom."""
-
-    def __init__(self) -> None:
-        self.pushed: dict[str, object] = {}
-
-    def xcom_push(self, key: str, value: object) -> None:
-        self.pushed[key] = value
 
 
 def test_good_sync_returns_and_pushes_its_stats():

@@ -43,14 +43,6 @@ STRIPE_TABLES = ("stripe_customers", "stripe_charges", "stripe_invoices")
 SECRETS = ("password", "standin-secret")
 
 
-@pytest.fixture
-def standin(basic_standin):
-    """The basic-auth stand-in, reset; what the test sends and gets must keep the contract."""
-    basic_standin.reset()
-    yield basic_standin
-    basic_standin.assert_contract_kept()
-
-
 @pytest.fixture(params=["config", "public"])
 def flavour(request) -> str:
     return request.param

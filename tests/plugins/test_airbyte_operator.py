@@ -19,30 +19,17 @@ from plugins.airbyte_errors import (
 from plugins.airbyte_hook import AirbyteHook
 from plugins.airbyte_operator import AirbyteSyncOperator
 from plugins.airbyte_trigger import AirbyteJobTrigger
-from tests.conftest import airbyte_conn_env
-
-
-class RecordingTaskInstance:
-    """Stands in for Airflow's TaskInstance: records what would go to XCom."""
-
-    def __init__(self) -> None:
-        self.pushed: dict[str, object] = {}
-
-    def xcom_push(self, key: str, value: object) -> None:
-        self.pushed[key] = value
-
-
-@pytest.fixture
-def standin(basic_standin, monkeypatch):
-    basic_standin.reset()
-    airbyte_conn_env(monkeypatch, basic_standin.url, login="airbyte", password="password")
-    yield basic_standin
-    basic_standin.assert_contract_kept()
+from tests.conftest import RecordingTaskInstance
 
 
 @pytest.fixture
 def context() -> dict:
     return {"ti": RecordingTaskInstance()}
+
+
+@pytest.fixture
+def standin(airbyte_conn):
+    return airbyte_conn
 
 
 def operator(**kwargs) -> AirbyteSyncOperator:

@@ -16,11 +16,9 @@ from tests.conftest import airbyte_conn_env
 
 
 @pytest.fixture
-def standin(basic_standin, monkeypatch):
-    basic_standin.reset()
-    airbyte_conn_env(monkeypatch, basic_standin.url, login="airbyte", password="password")
-    yield basic_standin
-    basic_standin.assert_contract_kept()
+def standin(airbyte_conn):
+    """The basic-auth stand-in, with ``airbyte_default`` pointing at it."""
+    return airbyte_conn
 
 
 def trigger_for(job_id: int, seconds: float = 30.0) -> AirbyteJobTrigger:
@@ -107,19 +105,6 @@ def test_restarted_triggerer_resumes_from_serialized_state(standin):
     event = first_event(import_string(classpath)(**kwargs))
     assert event["status"] == TERMINAL
     assert event["job"]["status"] == "cancelled"
-
-
-@pytest.fixture
-def token_conn(token_standin, monkeypatch):
-    token_standin.reset()
-    airbyte_conn_env(
-        monkeypatch,
-        token_standin.url,
-        login="standin-client",
-        password="standin-secret",
-        auth_type="client_credentials",
-    )
-    return token_standin
 
 
 def test_token_expiring_mid_wait_is_refreshed(token_conn):

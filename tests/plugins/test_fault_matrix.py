@@ -39,21 +39,13 @@ from plugins.airbyte_errors import (
 )
 from plugins.airbyte_hook import AirbyteHook
 from plugins.airbyte_operator import AirbyteSyncOperator
-from tests.conftest import FAST_EXTRAS, airbyte_conn_env
+from tests.conftest import FAST_EXTRAS, RecordingTaskInstance, airbyte_conn_env
 
 #: What must never be printed: a wrong password, the client secret, the basic-auth header value.
 SECRETS = ("hunter2-wrong", "standin-secret", "YWlyYnl0ZTpwYXNzd29yZA==")
 SYNC = "/api/v1/connections/sync"
 GET_JOB = "/api/v1/jobs/get"
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
-
-
-class RecordingTaskInstance:
-    def __init__(self) -> None:
-        self.pushed: dict[str, object] = {}
-
-    def xcom_push(self, key: str, value: object) -> None:
-        self.pushed[key] = value
 
 
 @dataclass(frozen=True)
