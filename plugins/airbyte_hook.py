@@ -490,7 +490,15 @@ class AirbyteHook(HttpHook):
 
     async def aget_job(self, client: httpx.AsyncClient, job_id: int) -> AirbyteJob:
         """``get_job`` on the event loop; one attempt (the trigger's loop is the retry)."""
-        request = self.api.get_job(int(job_id))
+        return await self._acall(client, self.api.get_job(int(job_id)))
+
+    async def acancel_job(self, client: httpx.AsyncClient, job_id: int) -> AirbyteJob:
+        """``cancel_job`` on the event loop."""
+        job = await self._acall(client, self.api.cancel_job(int(job_id)))
+        self.log.warning("Airbyte job cancelled: %s", job.summary())
+        return job
+
+    async def _acall(self, client: httpx.AsyncClient, request: ApiRequest) -> AirbyteJob:
         try:
             response = await client.request(
                 request.method,

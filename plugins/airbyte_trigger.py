@@ -4,7 +4,8 @@ The trigger polls with the same adaptive interval as the blocking wait, rides ou
 errors (5xx, 429, timeouts, dropped connections, an expired token) until its deadline, and
 fires exactly one event: the job reached a terminal state, the deadline passed, or an error
 that waiting cannot fix (bad credentials, unknown job). Its state is just the job id, the
-connection id and an absolute deadline, so a restarted triggerer resumes where it was.
+connection id and an absolute deadline, so a restarted triggerer resumes where it was; when a
+user kills the deferred task (mark failed, clear), ``on_kill`` cancels the Airbyte job.
 """
 
 from __future__ import annotations
@@ -109,3 +110,12 @@ class AirbyteJobTrigger(BaseTrigger):
                 await asyncio.sleep(
                     schedule.next_delay(status_changed=changed, remaining=remaining)
                 )
+
+    async def on_kill(self) -> None:
+        """A user killed the deferred task: cancel the Airbyte job, like the operator does."""
+        hook = AirbyteHook(self.airbyte_conn_id)
+        async with hook.async_client() as client:
+            try:
+                await hook.acancel_job(client, self.job_id)
+            except AirbyteError as exc:
+                self.log.error("Could not cancel Airbyte job %s: %s", self.job_id, exc)

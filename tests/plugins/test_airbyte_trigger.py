@@ -142,3 +142,10 @@ def test_wrong_client_secret_is_an_error(token_conn, monkeypatch, capfd):
     assert event["status"] == ERROR
     assert "refused the client id/secret" in event["message"]
     assert "wrong-secret-value" not in event["message"] + capfd.readouterr().out
+
+
+def test_user_killing_the_deferred_task_cancels_the_job(standin):
+    standin.set_job_behaviour("stuck_running")
+    job = AirbyteHook().trigger_sync(STRIPE_CONNECTION_ID)
+    asyncio.run(trigger_for(job.job_id).on_kill())
+    assert AirbyteHook().get_job(job.job_id).status == "cancelled"
