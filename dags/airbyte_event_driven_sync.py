@@ -26,7 +26,7 @@ from airflow.sdk import Param, dag, task
 
 from include.dag_defaults import default_args
 from include.notifications import SyncNotifier
-from include.validation import validate_sync_results
+from include.validation import publish_job_stats, validate_sync_results
 from plugins.airbyte_operator import AirbyteSyncOperator
 
 UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
@@ -64,10 +64,10 @@ def airbyte_event_driven_sync():
     )
 
     @task
-    def validate(job: dict, **context) -> dict | None:
+    def validate(job: dict, **context) -> dict:
         params = context["params"]
-        if not params["wait"]:
-            return None
+        if not params["wait"]:  # the job was only started: report it, nothing to check yet
+            return publish_job_stats(job, context)
         return validate_sync_results(
             job,
             min_records=params["min_records"],
@@ -76,10 +76,8 @@ def airbyte_event_driven_sync():
         )
 
     @task
-    def notify(stats: dict | None, **context) -> None:
-        SyncNotifier(xcom_task_id="run_airbyte_job", title="Event-driven Airbyte job").notify(
-            context
-        )
+    def notify(stats: dict, **context) -> None:
+        SyncNotifier(xcom_task_id="validate", title="Event-driven Airbyte job").notify(context)
 
     notify(validate(run_job.output))
 

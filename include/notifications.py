@@ -133,10 +133,12 @@ class SyncNotifier(BaseNotifier):
         if ti is not None and task_id is not None:
             job_id = ti.xcom_pull(task_ids=task_id, key="airbyte_job_id")
             stats = ti.xcom_pull(task_ids=task_id, key="airbyte_sync_stats")
-        state = str(getattr(ti, "state", None) or getattr(dag_run, "state", None) or "unknown")
+        stats = stats or {}
+        # The Airbyte job's own status when known; else the task's (a callback's context).
+        raw_state = getattr(ti, "state", None) or getattr(dag_run, "state", None) or "unknown"
+        state = str(stats.get("status") or getattr(raw_state, "value", raw_state))
         dag_id = getattr(dag_run, "dag_id", None) or getattr(ti, "dag_id", "?")
         run_id = getattr(dag_run, "run_id", None) or getattr(ti, "run_id", "?")
-        stats = stats or {}
         verb = "failed" if "fail" in state.lower() or context.get("exception") else "succeeded"
         lines = [
             f"DAG: {dag_id}",

@@ -26,6 +26,31 @@ class SyncValidationError(AirflowFailException):
     """The sync finished but its results are not acceptable; retrying the check will not help."""
 
 
+def publish_job_stats(
+    job: AirbyteJob | Mapping[str, Any],
+    context: Mapping[str, Any] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """The job's stats as a dict, pushed to XCom (``airbyte_job_id``, ``airbyte_sync_stats``)
+    when a task context is given; for jobs that are reported without being validated."""
+    job = job if isinstance(job, AirbyteJob) else AirbyteJob.model_validate(job)
+    stats = {
+        "job_id": job.job_id,
+        "connection_id": job.connection_id,
+        "job_type": str(job.job_type),
+        "status": str(job.status),
+        "records": job.rows,
+        "bytes": job.bytes,
+        "duration_seconds": job.duration_seconds,
+        "streams": {s.name: {"records": s.rows, "bytes": s.bytes} for s in job.streams},
+        **extra,
+    }
+    if context is not None and "ti" in context:
+        context["ti"].xcom_push(key=JOB_ID_XCOM_KEY, value=job.job_id)
+        context["ti"].xcom_push(key=STATS_XCOM_KEY, value=stats)
+    return stats
+
+
 def validate_sync_results(
     job: AirbyteJob | Mapping[str, Any],
     *,
@@ -44,20 +69,7 @@ def validate_sync_results(
     :raises SyncValidationError: the job did not succeed, moved no records, or too few.
     """
     job = job if isinstance(job, AirbyteJob) else AirbyteJob.model_validate(job)
-    stats = {
-        "job_id": job.job_id,
-        "connection_id": job.connection_id,
-        "job_type": str(job.job_type),
-        "status": str(job.status),
-        "records": job.rows,
-        "bytes": job.bytes,
-        "duration_seconds": job.duration_seconds,
-        "streams": {s.name: {"records": s.rows, "bytes": s.bytes} for s in job.streams},
-        "min_records": min_records,
-    }
-    if context is not None and "ti" in context:
-        context["ti"].xcom_push(key=JOB_ID_XCOM_KEY, value=job.job_id)
-        context["ti"].xcom_push(key=STATS_XCOM_KEY, value=stats)
+    stats = publish_job_stats(job, context, min_records=min_records)
     log.info("Airbyte sync results: %s", job.summary())
 
     if job.status is not JobStatus.SUCCEEDED:

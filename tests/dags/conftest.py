@@ -34,4 +34,8 @@ def dagbag():
         mp.setattr(Variable, "get", _forbid("Variable lookup"))
         mp.setattr(BaseHook, "get_connection", _forbid("Connection lookup"))
         mp.setattr(Connection, "get", _forbid("Connection lookup"))
-        return DagBag(dag_folder=str(DAGS_DIR))
+        bag = DagBag(dag_folder=str(DAGS_DIR))
+    # dag.test() merges a run's conf into the DAG's (and its tasks') params in place; runs
+    # start from these declared defaults so one test's conf cannot leak into the next run.
+    bag.declared_params = {dag_id: dag.params.dump() for dag_id, dag in bag.dags.items()}
+    return bag

@@ -7,6 +7,7 @@ notification to an outbox file.
 
 from __future__ import annotations
 
+import email
 import json
 import sqlite3
 import subprocess
@@ -23,6 +24,7 @@ from dev.airbyte_standin.seed import (
 from tests.conftest import airbyte_conn_env
 
 UNKNOWN_CONNECTION_ID = "00000000-0000-4000-8000-000000000000"
+STRIPE_TABLES = ("stripe_customers", "stripe_charges", "stripe_invoices")
 
 
 @pytest.fixture(scope="session")
@@ -60,11 +62,11 @@ def airflow_env(standin, monkeypatch, outbox) -> None:
 
 
 def run_dag(dagbag, dag_id: str, conf: dict | None = None):
-    """One real DAG run; task retries are off so a failure shows at once."""
+    """One real DAG run from the declared param defaults plus ``conf``; no task retries."""
     dag = dagbag.dags[dag_id]
     for task in dag.tasks:
         task.retries = 0
-    return dag.test(run_conf=conf)
+    return dag.test(run_conf={**dagbag.declared_params[dag_id], **(conf or {})})
 
 
 def states(dag_run) -> dict[str, str]:
@@ -247,3 +249,140 @@ def test_stripe_to_postgres_on_postgresql(dagbag, postgres_standin, monkeypatch,
     assert days > 0
     assert charges > 0
     assert notifications(outbox)[0]["stats"]["records"] > 0
+
+
+# --- data checks, transform output, e-mail and XCom inside real runs -----------------
+
+
+@pytest.fixture
+def own_standin(tmp_path, monkeypatch):
+    """Start a stand-in with its own SQLite warehouse (``**config`` overrides) and point the
+    ``airbyte_default`` and ``warehouse_default`` Connections at it."""
+    from contextlib import ExitStack
+
+    from dev.airbyte_standin.testing import quick_config, run_standin
+
+    with ExitStack() as stack:
+
+        def start(**config):
+            server = stack.enter_context(run_standin(quick_config(tmp_path, **config)))
+            airbyte_conn_env(monkeypatch, server.url, login="airbyte", password="password")
+            path = server.warehouse_url.removeprefix("sqlite:///")
+            monkeypatch.setenv(
+                "AIRFLOW_CONN_WAREHOUSE_DEFAULT", json.dumps({"conn_type": "sqlite", "host": path})
+            )
+            return server
+
+        yield start
+
+
+def xcom(run, task_id: str, key: str = "return_value"):
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = session.scalars(
+            XComModel.get_many(run_id=run.run_id, key=key, task_ids=task_id, dag_ids=run.dag_id)
+        ).first()
+        return None if row is None else XComModel.deserialize_value(row)
+
+
+def test_stripe_xcom_stats_and_transform_are_right(dagbag, own_standin):
+    server = own_standin()
+    run = run_dag(dagbag, "airbyte_stripe_to_postgres")
+    assert str(run.state) == "success", states(run)
+    stats = xcom(run, "validate_sync")
+    [job] = sync_jobs(server, STRIPE_CONNECTION_ID)
+    assert xcom(run, "validate_sync", "airbyte_job_id") == job["id"]
+    assert stats["job_id"] == job["id"]
+    assert stats["records"] == sum(warehouse_count(server, t) for t in STRIPE_TABLES) > 0
+    assert set(stats["streams"]) == {"customers", "charges", "invoices"}
+    with sqlite3.connect(server.warehouse_url.removeprefix("sqlite:///")) as db:
+        expected = db.execute(
+            "SELECT SUBSTR(created, 1, 10), currency, COUNT(*), SUM(amount) FROM stripe_charges "
+            "WHERE status = 'succeeded' GROUP BY 1, 2 ORDER BY 1, 2"
+        ).fetchall()
+        built = db.execute(
+            "SELECT revenue_date, currency, charges, revenue_cents "
+            "FROM analytics_stripe_daily_revenue ORDER BY 1, 2"
+        ).fetchall()
+    assert built == expected
+    assert len(built) > 0
+
+
+def test_stripe_bad_row_fails_the_checkpoint_and_skips_the_transform(dagbag, own_standin, capfd):
+    server = own_standin()
+    warehouse = server.warehouse_url.removeprefix("sqlite:///")
+    run_dag(dagbag, "airbyte_stripe_to_postgres")  # a first good run creates the tables
+    with sqlite3.connect(warehouse) as db:
+        db.execute("DROP TABLE analytics_stripe_daily_revenue")
+        db.execute(
+            "INSERT INTO stripe_charges (id, customer_id, amount, currency, status, created,"
+            " _airbyte_raw_id, _airbyte_extracted_at) SELECT 'ch_bad', id, -100, 'xxx',"
+            " 'succeeded', created, 'raw-bad', created FROM stripe_customers LIMIT 1"
+        )
+    run = run_dag(dagbag, "airbyte_stripe_to_postgres")
+    result = states(run)
+    assert str(run.state) == "failed"
+    assert result["validate_sync"] == "success"
+    assert result["stripe_postgres_checkpoint"] == "failed"
+    assert result["build_daily_revenue"] == "upstream_failed"
+    with sqlite3.connect(warehouse) as db:
+        assert not db.execute(
+            "SELECT 1 FROM sqlite_master WHERE name = 'analytics_stripe_daily_revenue'"
+        ).fetchone()
+
+
+def test_zero_records_fail_the_validation(dagbag, own_standin, capfd):
+    own_standin(rows_per_stream=0)
+    run = run_dag(dagbag, "airbyte_stripe_to_postgres")
+    result = states(run)
+    assert result["sync_stripe"] == "success"
+    assert result["validate_sync"] == "failed"
+    assert "succeeded but synced 0 records" in capfd.readouterr().out
+
+
+def test_notification_email_carries_the_job_id(dagbag, standin, monkeypatch):
+    from aiosmtpd.controller import Controller
+
+    from dev.airbyte_standin.testing import free_port
+
+    received = []
+
+    class Inbox:
+        async def handle_DATA(self, server, session, envelope):
+            received.append(email.message_from_bytes(envelope.content))
+            return "250 OK"
+
+    smtp = Controller(Inbox(), hostname="127.0.0.1", port=free_port())
+    smtp.start()
+    try:
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_SMTP_DEFAULT",
+            json.dumps(
+                {
+                    "conn_type": "smtp",
+                    "host": "127.0.0.1",
+                    "port": smtp.port,
+                    "extra": {
+                        "disable_tls": True,
+                        "disable_ssl": True,
+                        "from_email": "airflow@example.com",
+                    },
+                }
+            ),
+        )
+        monkeypatch.setenv("AIRFLOW_VAR_AIRBYTE_NOTIFY_CHANNELS", "email")
+        run = run_dag(dagbag, "airbyte_event_driven_sync", {"connection_id": STRIPE_CONNECTION_ID})
+    finally:
+        smtp.stop()
+    assert str(run.state) == "success", states(run)
+    [job] = sync_jobs(standin, STRIPE_CONNECTION_ID)
+    [mail] = received
+    body = "".join(
+        part.get_payload(decode=True).decode() for part in mail.walk() if not part.is_multipart()
+    )
+    assert f"Airbyte job: {job['id']}" in body
+    assert "State: succeeded" in body
+    assert f"(job {job['id']})" in mail["Subject"]
+    assert mail["To"] == "data-team@example.com"
