@@ -8,7 +8,7 @@ export PYTHONPATH := $(CURDIR)
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 
 .DEFAULT_GOAL := help
-.PHONY: help install test lint format demo standin clean
+.PHONY: help install test lint format demo standin airflow webhook bench clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -36,8 +36,17 @@ format: install ## Format the code with ruff
 demo: install ## Run the DAGs end to end against the local Airbyte stand-in
 	$(BIN)/python -m dev.demo
 
+bench: install ## Benchmark against apache-airflow-providers-airbyte; writes bench/RESULTS.md
+	$(BIN)/python -m bench.run
+
 standin: install ## Run the local Airbyte stand-in in the foreground
 	$(BIN)/python -m dev.airbyte_standin
+
+airflow: install ## Run Airflow 3 with the stand-in, UI on 127.0.0.1:8080 (AIRFLOW_PORT); Ctrl-C stops
+	$(BIN)/python -m dev.airflow_server
+
+webhook: install ## Run the webhook receiver on 127.0.0.1:8090 (WEBHOOK_PORT); needs WEBHOOK_SECRET
+	$(BIN)/python -m webhook
 
 clean: ## Remove the venv, the local Airflow home and generated files
 	rm -rf $(VENV) .airflow .pytest_cache .ruff_cache build

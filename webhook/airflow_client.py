@@ -1,0 +1,160 @@
+"""The receiver's Airflow 3 REST API client: JWT from ``/auth/token``, runs via API v2."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from webhook.settings import WebhookSettings
+
+log = logging.getLogger(__name__)
+TOKEN_MARGIN_SECONDS = 60
+
+
+class AirflowUnavailable(Exception):
+    """Airflow could not take the run now (unreachable, 5xx, auth or DAG missing): retry."""
+
+
+class AirflowRejected(Exception):
+    """Airflow refused the run's conf (400/422): retrying the same event will not help."""
+
+    def __init__(self, status_code: int, detail: Any) -> None:
+        super().__init__(f"Airflow answered {status_code}: {detail}")
+        self.status_code = status_code
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class TriggerResult:
+    dag_run_id: str
+    created: bool
+    state: str | None
+    conf: dict[str, Any] | None
+
+
+def _detail(response: httpx.Response) -> Any:
+    try:
+        return response.json().get("detail", response.text)
+    except (ValueError, AttributeError):
+        return response.text[:1000]
+
+
+def _jwt_expiry(token: str) -> float:
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return float(claims["exp"])
+    except (IndexError, KeyError, TypeError, ValueError):
+        return time.time() + 300
+
+
+class AirflowClient:
+    """Creates DAG runs through ``POST /api/v2/dags/{dag_id}/dagRuns``.
+
+    The token is cached until a minute before its ``exp`` and fetched again once when the
+    API answers 401 (for example after the API server's JWT secret changed).
+    """
+
+    def __init__(
+        self, settings: WebhookSettings, transport: httpx.AsyncBaseTransport | None = None
+    ):
+        self._settings = settings
+        self._http = httpx.AsyncClient(
+            base_url=settings.airflow_base,
+            timeout=settings.airflow_timeout_seconds,
+            transport=transport,
+        )
+        self._token: str | None = None
+        self._expiry = 0.0
+        self._lock = asyncio.Lock()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _fetch_token(self) -> str:
+        try:
+            response = await self._http.post(
+                "/auth/token",
+                json={
+                    "username": self._settings.airflow_username,
+                    "password": self._settings.airflow_password.get_secret_value(),
+                },
+            )
+        except httpx.HTTPError as error:
+            raise AirflowUnavailable(f"cannot reach Airflow: {type(error).__name__}") from None
+        if response.status_code not in (200, 201):
+            log.error(
+                "Airflow refused the receiver's credentials for user %r: HTTP %s",
+                self._settings.airflow_username,
+                response.status_code,
+            )
+            raise AirflowUnavailable(f"Airflow token request failed with {response.status_code}")
+        token = response.json()["access_token"]
+        self._token, self._expiry = token, _jwt_expiry(token)
+        return token
+
+    async def token(self, *, refresh: bool = False) -> str:
+        async with self._lock:
+            if refresh or self._token is None or time.time() > self._expiry - TOKEN_MARGIN_SECONDS:
+                return await self._fetch_token()
+            return self._token
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        for attempt in (1, 2):
+            token = await self.token(refresh=attempt == 2)
+            try:
+                response = await self._http.request(
+                    method, path, headers={"Authorization": f"Bearer {token}"}, **kwargs
+                )
+            except httpx.HTTPError as error:
+                raise AirflowUnavailable(f"cannot reach Airflow: {type(error).__name__}") from None
+            if response.status_code != 401:
+                return response
+        return response
+
+    async def trigger(self, dag_run_id: str, conf: dict[str, Any]) -> TriggerResult:
+        """Create run ``dag_run_id``; an existing run of that id is returned with created=False."""
+        dag_id = self._settings.dag_id
+        response = await self._request(
+            "POST",
+            f"/api/v2/dags/{dag_id}/dagRuns",
+            json={"dag_run_id": dag_run_id, "logical_date": None, "conf": conf},
+        )
+        if response.status_code in (200, 201):
+            run = response.json()
+            return TriggerResult(dag_run_id, True, run.get("state"), run.get("conf"))
+        if response.status_code == 409:
+            existing = await self.get_run(dag_run_id)
+            return TriggerResult(
+                dag_run_id,
+                False,
+                existing.get("state") if existing else None,
+                existing.get("conf") if existing else None,
+            )
+        if response.status_code in (400, 422):
+            raise AirflowRejected(response.status_code, _detail(response))
+        log.error(
+            "Airflow answered %s to creating run %s of %s: %s",
+            response.status_code,
+            dag_run_id,
+            dag_id,
+            str(_detail(response))[:300],
+        )
+        raise AirflowUnavailable(f"Airflow answered {response.status_code}")
+
+    async def get_run(self, dag_run_id: str) -> dict[str, Any] | None:
+        """The run, or None when it does not exist or cannot be read now."""
+        try:
+            response = await self._request(
+                "GET", f"/api/v2/dags/{self._settings.dag_id}/dagRuns/{dag_run_id}"
+            )
+        except AirflowUnavailable:
+            return None
+        return response.json() if response.status_code == 200 else None
