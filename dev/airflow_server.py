@@ -19,7 +19,6 @@ until Ctrl-C.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 import os
@@ -37,6 +36,7 @@ import requests
 
 from dev.airbyte_standin.testing import free_port, wait_until
 from dev.environment import REPO
+from webhook.airflow_client import jwt_expiry
 
 SIMPLE_AUTH_MANAGER = (
     "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
@@ -62,16 +62,6 @@ DEFAULT_PASSWORD = "admin"
 
 class AirflowStartError(RuntimeError):
     """An Airflow component died or did not become healthy in time."""
-
-
-def _jwt_expiry(token: str) -> float:
-    """The ``exp`` claim of a JWT (seconds since the epoch), or now + 5 minutes if unreadable."""
-    try:
-        payload = token.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        return float(claims["exp"])
-    except (IndexError, KeyError, TypeError, ValueError):
-        return time.time() + 300
 
 
 def server_environment(
@@ -187,7 +177,7 @@ class AirflowServer:
             )
             response.raise_for_status()
             self._token = response.json()["access_token"]
-            self._token_expiry = _jwt_expiry(self._token)
+            self._token_expiry = jwt_expiry(self._token)
         return self._token
 
     def api(self, method: str, path: str, **kwargs: Any) -> requests.Response:

@@ -46,7 +46,8 @@ def _detail(response: httpx.Response) -> Any:
         return response.text[:1000]
 
 
-def _jwt_expiry(token: str) -> float:
+def jwt_expiry(token: str) -> float:
+    """The ``exp`` claim of a JWT (seconds since the epoch), or now + 5 minutes if unreadable."""
     try:
         payload = token.split(".")[1]
         claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
@@ -97,7 +98,7 @@ class AirflowClient:
             )
             raise AirflowUnavailable(f"Airflow token request failed with {response.status_code}")
         token = response.json()["access_token"]
-        self._token, self._expiry = token, _jwt_expiry(token)
+        self._token, self._expiry = token, jwt_expiry(token)
         return token
 
     async def token(self, *, refresh: bool = False) -> str:
