@@ -1,0 +1,183 @@
+"""Bench 1: API requests made while waiting for one sync, and how late its end is noticed.
+
+For each job length (2 and 10 minutes by default) and each way of waiting (``blocking``: the
+operator waits in the worker; ``deferred``: the operator defers and the trigger waits), a
+real sync is run against a stand-in whose job lasts exactly that long, with the whole
+timeline divided by ``--scale`` (10 by default: a 10-minute job takes 60 s, a 2 s poll
+0.2 s). Scaling time preserves the number of requests; the measured notice delay is
+multiplied back by the scale. Each case has its own stand-in process, so every request it
+served (token, trigger, polls) is the client's.
+
+The same figures are also computed from each side's poll schedule (``model_*`` below) at
+full scale; the table shows both so the model is checked by the real run.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from typing import Any
+
+from bench.common import (
+    CONNECTION_IDS,
+    emit,
+    fake_context,
+    parse_args,
+    quiet_logs,
+    standin,
+    use_connection,
+    wait_job_terminal,
+)
+from bench.sides import (
+    OFFICIAL_TRIGGER_POLL,
+    OFFICIAL_WAIT_SECONDS,
+    OURS_FACTOR,
+    OURS_MAX_POLL,
+    OURS_POLL,
+    defer,
+    event_ok,
+    make_operator,
+    ours_extras,
+    run_trigger,
+)
+
+PENDING_SECONDS = 5.0  # of each job's length, spent pending before it runs (full scale)
+MODES = ("blocking", "deferred")
+
+
+# -- models (full scale) ----------------------------------------------------------------------
+def _status(t: float, length: float, pending: float) -> str:
+    return "pending" if t < pending else "running" if t < length else "done"
+
+
+def model_ours(length: float, pending: float = PENDING_SECONDS) -> tuple[int, float]:
+    """(polls, notice delay) of our wait: poll at once, then PollSchedule delays
+    (2 s x1.5 up to 20 s, back to 2 s when the status changes)."""
+    delay, polls, t, last = OURS_POLL, 0, 0.0, None
+    while True:
+        polls += 1
+        status = _status(t, length, pending)
+        if status == "done":
+            return polls, t - length
+        if status != last:
+            delay, last = OURS_POLL, status
+        t += delay
+        delay = min(delay * OURS_FACTOR, OURS_MAX_POLL)
+
+
+def model_official_blocking(
+    length: float, wait: float = OFFICIAL_WAIT_SECONDS
+) -> tuple[int, float]:
+    """(polls, delay) of ``AirbyteHook.wait_for_job``: sleep ``wait`` s, then poll; repeat.
+    polls = ceil(T / w), delay = ceil(T / w) * w - T."""
+    polls = max(1, math.ceil(length / wait))
+    return polls, polls * wait - length
+
+
+def model_official_deferred(
+    length: float, poll: float = OFFICIAL_TRIGGER_POLL
+) -> tuple[int, float]:
+    """(polls, delay) of ``AirbyteSyncTrigger``: poll at once, then every ``poll`` s.
+    polls = ceil(T / P) + 1, delay = ceil(T / P) * P - T."""
+    k = math.ceil(length / poll)
+    return k + 1, k * poll - length
+
+
+def model(side: str, mode: str, length: float) -> dict[str, float]:
+    """Modelled polls, requests and notice delay for one wait (full scale)."""
+    if side == "ours":
+        polls, delay = model_ours(length)
+    elif mode == "blocking":
+        polls, delay = model_official_blocking(length)
+    else:
+        polls, delay = model_official_deferred(length)
+    tokens = 1 if mode == "blocking" else 2  # the trigger builds its own client
+    return {"polls": polls, "requests": polls + 1 + tokens, "notice_delay_s": round(delay, 2)}
+
+
+# -- measurement -------------------------------------------------------------------------------
+def measure_case(side: str, mode: str, minutes: float, scale: float) -> dict[str, Any]:
+    """One real sync of ``minutes`` (scaled by ``scale``) waited for in ``mode``."""
+    length = minutes * 60 / scale
+    pending = PENDING_SECONDS / scale
+    conn_id = f"bench_{mode}_{str(minutes).replace('.', '_')}"
+    with standin(pending_seconds=pending, running_seconds=length - pending) as server:
+        use_connection(side, server, conn_id, **ours_extras(scale))
+        operator = make_operator(
+            side, conn_id, CONNECTION_IDS[0], deferrable=mode == "deferred", scale=scale
+        )
+        ended: dict[str, float] = {}
+        started = time.time()
+
+        def observe() -> None:
+            time.sleep(max(0.0, length - 0.3))
+            jobs = []
+            while not jobs:
+                jobs = server.jobs()
+                time.sleep(0.005)
+            ended["at"] = wait_job_terminal(server, jobs[0]["id"])
+
+        observer = threading.Thread(target=observe, daemon=True)
+        observer.start()
+        ok = True
+        if mode == "blocking":
+            try:
+                operator.execute(fake_context())
+            except Exception:
+                ok = False
+        else:
+            trigger, _ = defer(side, operator, scale=scale)
+            ok = event_ok(side, run_trigger(trigger))
+        noticed = time.time()
+        observer.join(timeout=30)
+        served = [r for r in server.requests() if not r["path"].endswith("/health")]
+    polls = sum(1 for r in served if r["method"] == "GET" and "/jobs/" in r["path"])
+    delay = (noticed - ended["at"]) * scale if "at" in ended else float("nan")
+    return {
+        "side": side,
+        "mode": mode,
+        "minutes": minutes,
+        "scale": scale,
+        "ok": ok,
+        "requests": len(served),
+        "polls": polls,
+        "token_requests": sum(1 for r in served if r["path"].endswith("/applications/token")),
+        "notice_delay_s": round(delay, 2),
+        "wall_s": round(time.time() - started, 2),
+        "model": model(side, mode, minutes * 60),
+    }
+
+
+def main() -> None:
+    args = parse_args(
+        __doc__.splitlines()[0],
+        scale={"type": float, "default": 10.0, "help": "time divisor (default 10)"},
+        minutes={"type": float, "nargs": "+", "default": [2.0, 10.0]},
+    )
+    quiet_logs()
+    scale, minutes = args.scale, args.minutes
+    if args.quick:
+        scale, minutes = 100.0, [1.0]
+    cases = [(mode, m) for m in minutes for mode in MODES]
+    results: list[dict[str, Any]] = [{}] * len(cases)
+    errors: list[BaseException] = []
+
+    def run(index: int, mode: str, m: float) -> None:
+        try:
+            results[index] = measure_case(args.side, mode, m, scale)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i, mode, m)) for i, (mode, m) in enumerate(cases)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    emit({"bench": "polling", "side": args.side, "cases": results}, args.json)
+
+
+if __name__ == "__main__":
+    main()

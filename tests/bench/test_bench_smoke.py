@@ -1,0 +1,140 @@
+"""Smoke tests of ``bench/``: every benchmark script runs (reduced ``--quick`` mode, our side
+only: the official provider's venv is not needed) and the report renders.
+
+The scripts print figures and never fail on timing; these tests only check that they run
+and produce every figure the report needs. All five run at once to keep this short.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.polling import model, model_official_blocking, model_official_deferred, model_ours
+from bench.report import render
+from tests.conftest import REPO_ROOT
+
+SCRIPTS = ("polling", "worker_slot", "triggerer", "parse_cost", "resilience")
+
+
+@pytest.fixture(scope="module")
+def quick_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
+    out = tmp_path_factory.mktemp("bench")
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    running = {}
+    for name in SCRIPTS:
+        log = (out / f"{name}.log").open("w")
+        running[name] = (
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    f"bench.{name}",
+                    "--quick",
+                    "--side",
+                    "ours",
+                    "--json",
+                    str(out / f"{name}.json"),
+                ],
+                cwd=REPO_ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            ),
+            log,
+        )
+    results = {}
+    for name, (process, log) in running.items():
+        rc = process.wait(timeout=90)
+        log.close()
+        tail = (out / f"{name}.log").read_text()[-3000:]
+        assert rc == 0, f"bench.{name} --quick failed:\n{tail}"
+        results[name] = json.loads((out / f"{name}.json").read_text())
+    return results
+
+
+def test_polling_runs_real_waits(quick_results):
+    cases = quick_results["polling"]["cases"]
+    assert {c["mode"] for c in cases} == {"blocking", "deferred"}
+    for case in cases:
+        assert case["ok"], case
+        assert case["polls"] >= 2
+        assert case["requests"] >= case["polls"] + 2  # + token + trigger
+        assert case["model"]["requests"] > 0
+
+
+def test_worker_slot_measures_both_phases(quick_results):
+    (row,) = quick_results["worker_slot"]["lengths"]
+    assert row["ok"]
+    assert row["slot_s"] == pytest.approx(
+        2 * row["import_s"] + row["execute_s"] + row["execute_complete_s"], abs=0.01
+    )
+
+
+def test_triggerer_sees_every_completion(quick_results):
+    result = quick_results["triggerer"]
+    assert result["events"] == result["n"] == result["completions_seen"]
+    assert result["requests"] >= result["n"]
+    assert result["cpu_s"] > 0
+    assert result["lag_max_s"] is not None
+
+
+def test_parse_cost_parses_the_minimal_dag(quick_results):
+    result = quick_results["parse_cost"]
+    assert result["hook_import"]["marginal_s"] > 0
+    (row,) = result["dag_files"]
+    assert (row["dags"], row["import_errors"]) == (1, 0)
+    assert result["importtime_top"]
+
+
+def test_resilience_counts_duplicates(quick_results):
+    scenarios = quick_results["resilience"]["scenarios"]
+    assert set(scenarios) == {"5xx", "lost"}
+    for figures in scenarios.values():
+        assert figures["faulted_requests"] > 0
+        assert figures["jobs_created"] >= figures["syncs"]
+
+
+def test_report_renders_both_sides(quick_results):
+    results = {
+        name: {"ours": {"all": doc}, "official": {"all": doc}}
+        for name, doc in quick_results.items()
+    }
+    results["triggerer"] = {
+        side: {f"--n-{n}": {**quick_results["triggerer"], "n": n} for n in (100, 500)}
+        for side in ("ours", "official")
+    }
+    context = {
+        "command": "make bench",
+        "date": "today",
+        "machine": {"cpu": "2 x test", "memory": "1 GiB", "os": "Linux", "python": "3.11"},
+        "versions": {"apache-airflow": "3.3.0"},
+        "elapsed_s": 1.0,
+    }
+    text = render(context, results)
+    for heading in ("## Goals", "## 1.", "## 2.", "## 3.", "## 4.", "## 5."):
+        assert heading in text
+    assert "500 concurrent waits" in text
+    assert "| official |" in text
+
+
+def test_models_follow_each_schedule():
+    # Official blocking: sleep 3 s then poll -> a 2-minute job takes 40 polls.
+    assert model_official_blocking(120) == (40, 0)
+    # Official deferred: poll at once, then every 60 s.
+    assert model_official_deferred(120) == (3, 0)
+    assert model_official_deferred(121) == (4, 59)
+    # Ours: 2 s growing x1.5 to 20 s, reset on pending -> running (at 5 s).
+    polls, delay = model_ours(120)
+    assert 9 <= polls <= 14
+    assert 0 <= delay <= 20
+    assert model("ours", "deferred", 120)["requests"] == polls + 3
+
+
+def test_runner_lists_no_unknown_script():
+    assert all((Path(REPO_ROOT) / "bench" / f"{name}.py").exists() for name in SCRIPTS)
