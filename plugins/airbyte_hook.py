@@ -34,6 +34,7 @@ from plugins.airbyte_auth import (
     BearerAuth,
     ClientCredentialsAuth,
     TokenExchange,
+    shared_ssl_context,
 )
 from plugins.airbyte_errors import (
     AirbyteApiError,
@@ -129,10 +130,10 @@ class AirbyteHook(HttpHook):
 
     def _token_exchange(self) -> TokenExchange:
         s = self.settings
-        return TokenExchange(
-            token_url=s.api_root + TOKEN_PATH,
-            client_id=s.login or "",
-            client_secret=s.secret or "",
+        return TokenExchange.shared(
+            s.api_root + TOKEN_PATH,
+            s.login or "",
+            s.secret or "",
             as_form=self.api.token_as_form,
             source=s.source,
         )
@@ -178,7 +179,8 @@ class AirbyteHook(HttpHook):
                 and isinstance(self._auth, ClientCredentialsAuth)
             ):
                 self.log.info("Airbyte answered 401 to %s; refreshing the token", request.endpoint)
-                self._auth.invalidate()
+                used = response.request.headers.get("Authorization", "")
+                self._auth.invalidate(used.removeprefix("Bearer "))
                 continue
             break
         return self._checked_json(response, request)
@@ -485,7 +487,9 @@ class AirbyteHook(HttpHook):
         elif s.auth_type is AuthType.CLIENT_CREDENTIALS:
             auth = AsyncClientCredentialsAuth(self._token_exchange())
         timeout = httpx.Timeout(s.read_timeout, connect=s.connect_timeout)
-        async with httpx.AsyncClient(auth=auth, headers=headers, timeout=timeout) as client:
+        async with httpx.AsyncClient(
+            auth=auth, headers=headers, timeout=timeout, verify=shared_ssl_context()
+        ) as client:
             yield client
 
     async def aget_job(self, client: httpx.AsyncClient, job_id: int) -> AirbyteJob:

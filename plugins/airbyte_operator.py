@@ -2,7 +2,8 @@
 
 A thin layer over ``AirbyteHook``. The connection id is given directly (templated, e.g.
 from ``dag_run.conf``) or named by Airflow Variables that are read when the task runs,
-never when the DAG file is parsed.
+never when the DAG file is parsed. The hook, its models and the trigger are imported when
+the task runs too: DAG files import this module, and parsing them should stay cheap.
 """
 
 from __future__ import annotations
@@ -15,15 +16,16 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.configuration import conf
 
 from plugins.airbyte_errors import AirbyteConfigError, AirbyteError
-from plugins.airbyte_hook import AirbyteHook, OnConflict
-from plugins.airbyte_models import AirbyteJob, JobType
-from plugins.airbyte_trigger import TERMINAL, TIMEOUT, AirbyteJobTrigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from plugins.airbyte_hook import AirbyteHook, OnConflict
+    from plugins.airbyte_models import AirbyteJob
+
 #: The XCom key the seed's notifications read.
 JOB_ID_XCOM_KEY = "airbyte_job_id"
+DEFAULT_CONN_ID = "airbyte_default"
 
 
 def connection_id_from_variables(names: str | Sequence[str]) -> str:
@@ -76,12 +78,12 @@ class AirbyteSyncOperator(BaseOperator):
         *,
         connection_id: str | None = None,
         connection_id_variable: str | Sequence[str] | None = None,
-        job_type: str = JobType.SYNC.value,
+        job_type: str = "sync",
         wait: bool | str = True,
         timeout_minutes: float = 60.0,
         cancel_on_timeout: bool = True,
         on_conflict: OnConflict = "attach",
-        airbyte_conn_id: str = AirbyteHook.default_conn_name,
+        airbyte_conn_id: str = DEFAULT_CONN_ID,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
@@ -101,6 +103,9 @@ class AirbyteSyncOperator(BaseOperator):
         self._job: AirbyteJob | None = None
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from plugins.airbyte_hook import AirbyteHook
+        from plugins.airbyte_models import JobType
+
         connection_id = self.connection_id or connection_id_from_variables(
             self.connection_id_variable or ()
         )
@@ -118,6 +123,8 @@ class AirbyteSyncOperator(BaseOperator):
                 self._job, raise_on_failure=_truthy(self.wait)
             ).to_xcom()
         if self.deferrable:
+            from plugins.airbyte_trigger import AirbyteJobTrigger
+
             self.defer(
                 trigger=AirbyteJobTrigger(
                     job_id=self._job.job_id,
@@ -135,6 +142,10 @@ class AirbyteSyncOperator(BaseOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Back from the triggerer: same outcomes and errors as the blocking wait."""
+        from plugins.airbyte_hook import AirbyteHook
+        from plugins.airbyte_models import AirbyteJob
+        from plugins.airbyte_trigger import TERMINAL, TIMEOUT
+
         hook = AirbyteHook(self.airbyte_conn_id, on_conflict=self.on_conflict)
         status = event.get("status")
         if status == TERMINAL:

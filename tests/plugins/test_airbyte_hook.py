@@ -379,10 +379,15 @@ def token_hook(token_standin, flavour, monkeypatch) -> AirbyteHook:
     return AirbyteHook()
 
 
+def token_requests(standin) -> int:
+    return sum(1 for r in standin.requests() if r["path"].endswith("/applications/token"))
+
+
 def test_client_credentials_sync(token_hook, token_standin, output):
+    token_hook._auth.invalidate()  # start without a cached token
     job = token_hook.trigger_sync(STRIPE_CONNECTION_ID)
     assert token_hook.wait_for_job_completion(job.job_id, 1).status is JobStatus.SUCCEEDED
-    assert token_hook._auth.exchange.tokens_fetched == 1  # cached across every call
+    assert token_requests(token_standin) == 1  # one token, cached across every call
     token = token_hook._auth.token()
     logged = output()
     assert token not in logged
@@ -391,10 +396,21 @@ def test_client_credentials_sync(token_hook, token_standin, output):
 
 def test_token_expiring_mid_wait_is_refreshed_once(token_hook, token_standin):
     job = token_hook.trigger_sync(STRIPE_CONNECTION_ID)
+    seen = len(token_standin.requests())
     token_standin.expire_tokens()
     assert token_hook.wait_for_job_completion(job.job_id, 1).status is JobStatus.SUCCEEDED
-    assert token_hook._auth.exchange.tokens_fetched == 2
-    assert sum(1 for r in token_standin.requests() if r["status"] == 401) == 1
+    after_expiry = token_standin.requests()[seen:]
+    assert sum(1 for r in after_expiry if r["path"].endswith("/applications/token")) == 1
+    assert sum(1 for r in after_expiry if r["status"] == 401) == 1
+
+
+def test_hooks_with_the_same_credentials_share_one_token(token_hook, token_standin):
+    token_hook._auth.invalidate()
+    token_hook.get_connection_info(STRIPE_CONNECTION_ID)
+    other = AirbyteHook()
+    other.get_connection_info(HUBSPOT_CONNECTION_ID)
+    assert other._auth.token() == token_hook._auth.token()
+    assert token_requests(token_standin) == 1
 
 
 def test_wrong_client_secret(token_standin, flavour, monkeypatch, output):

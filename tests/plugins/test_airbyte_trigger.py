@@ -25,13 +25,14 @@ def trigger_for(job_id: int, seconds: float = 30.0) -> AirbyteJobTrigger:
     return AirbyteJobTrigger(job_id, "airbyte_default", deadline=time.time() + seconds)
 
 
-def first_event(trigger: AirbyteJobTrigger) -> dict:
-    async def run() -> dict:
-        async for event in trigger.run():
-            return event.payload
-        raise AssertionError("the trigger ended without an event")
+async def first_event_async(trigger: AirbyteJobTrigger) -> dict:
+    async for event in trigger.run():
+        return event.payload
+    raise AssertionError("the trigger ended without an event")
 
-    return asyncio.run(run())
+
+def first_event(trigger: AirbyteJobTrigger) -> dict:
+    return asyncio.run(first_event_async(trigger))
 
 
 def test_serialize_round_trip():
@@ -149,3 +150,19 @@ def test_user_killing_the_deferred_task_cancels_the_job(standin):
     job = AirbyteHook().trigger_sync(STRIPE_CONNECTION_ID)
     asyncio.run(trigger_for(job.job_id).on_kill())
     assert AirbyteHook().get_job(job.job_id).status == "cancelled"
+
+
+def test_many_triggers_in_one_loop_fetch_one_token(token_conn):
+    token_conn.set_job_behaviour("stuck_running")
+    hook = AirbyteHook()
+    job = hook.trigger_sync(STRIPE_CONNECTION_ID)
+    hook._auth.invalidate()  # no cached token: the triggers must fetch one
+    triggers = [trigger_for(job.job_id, seconds=0.5) for _ in range(25)]
+
+    async def run_all() -> list[dict]:
+        return await asyncio.gather(*(first_event_async(t) for t in triggers))
+
+    events = asyncio.run(run_all())
+    assert {e["status"] for e in events} == {TIMEOUT}
+    assert sum(1 for r in token_conn.requests() if r["path"].endswith("/applications/token")) == 1
+    hook.cancel_job(job.job_id)
