@@ -292,7 +292,7 @@ def test_fault(scenario: Scenario, basic_standin, token_standin, monkeypatch, ca
     standin.reset()
     if scenario.auth == "token":
         monkeypatch.setenv("AIRFLOW_CONN_AIRBYTE_DEFAULT", os.environ["AIRFLOW_CONN_TOKEN_AUTH"])
-        AirbyteHook()._auth.invalidate()  # the process-wide token may be one an earlier test expired
+        AirbyteHook()._auth.invalidate()  # the shared token may be one an earlier test expired
     scenario.inject(standin)
     already = len([j for j in standin.jobs() if j["job_type"] == "sync"])
     kwargs = {"connection_id": STRIPE_CONNECTION_ID, "deferrable": scenario.deferrable}
