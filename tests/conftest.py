@@ -98,15 +98,21 @@ def airbyte_conn(standin, monkeypatch) -> RunningStandin:
 def token_conn(token_standin, monkeypatch) -> Iterator[RunningStandin]:
     """``airbyte_default`` with client credentials against the token stand-in."""
     token_standin.reset()
+    token_conn_env(monkeypatch, token_standin.url)
+    yield token_standin
+    token_standin.assert_contract_kept()
+
+
+def token_conn_env(monkeypatch: pytest.MonkeyPatch, url: str, **extra) -> None:
+    """``airbyte_default`` with the token stand-in's client credentials."""
     airbyte_conn_env(
         monkeypatch,
-        token_standin.url,
+        url,
         login="standin-client",
         password="standin-secret",
         auth_type="client_credentials",
+        **extra,
     )
-    yield token_standin
-    token_standin.assert_contract_kept()
 
 
 def airbyte_conn_env(

@@ -36,7 +36,7 @@ from plugins.airbyte_errors import (
 )
 from plugins.airbyte_hook import AirbyteHook
 from plugins.airbyte_models import JobStatus, JobType
-from tests.conftest import airbyte_conn_env
+from tests.conftest import airbyte_conn_env, token_conn_env
 
 UNKNOWN_CONNECTION_ID = "00000000-0000-4000-8000-000000000000"
 STRIPE_TABLES = ("stripe_customers", "stripe_charges", "stripe_invoices")
@@ -368,14 +368,7 @@ def test_wrong_basic_password_fails_fast_without_leaking_it(standin, flavour, mo
 @pytest.fixture
 def token_hook(token_standin, flavour, monkeypatch) -> AirbyteHook:
     token_standin.reset()
-    airbyte_conn_env(
-        monkeypatch,
-        token_standin.url,
-        login="standin-client",
-        password="standin-secret",
-        auth_type="client_credentials",
-        api_type=flavour,
-    )
+    token_conn_env(monkeypatch, token_standin.url, api_type=flavour)
     return AirbyteHook()
 
 

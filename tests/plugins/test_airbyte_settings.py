@@ -137,19 +137,11 @@ def test_secrets_are_registered_with_the_masker(monkeypatch):
     assert redact("token exchange with client-secret-0451") == "token exchange with ***"
 
 
-def test_token_is_masked_once_fetched(token_standin, monkeypatch):
+def test_token_is_masked_once_fetched(token_conn):
     from airflow.sdk._shared.secrets_masker import redact
 
     from plugins.airbyte_hook import AirbyteHook
 
-    token_standin.reset()
-    airbyte_conn_env(
-        monkeypatch,
-        token_standin.url,
-        login="standin-client",
-        password="standin-secret",
-        auth_type="client_credentials",
-    )
     hook = AirbyteHook()
     hook.list_connections()
     token = hook._auth.token()
