@@ -15,6 +15,7 @@ Variables ``AIRBYTE_API_URL``, ``AIRBYTE_API_USERNAME`` and ``AIRBYTE_API_PASSWO
 
 from __future__ import annotations
 
+import statistics
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -67,6 +68,10 @@ OnConflict = Literal["attach", "fail"]
 #: Errors worth another try: the request may succeed if sent again a little later.
 TRANSIENT_ERRORS = (AirbyteUnreachableError, AirbyteTransientApiError)
 RECENT_JOBS_LOOKED_AT = 10
+#: How many recent succeeded jobs make a connection's usual duration, and the share of it
+#: waited quietly before polling closely.
+HISTORY_SIZE = 5
+QUIET_SHARE = 0.9
 #: What ``requests`` raises when the server cannot be reached or the answer is cut short.
 CONNECTION_FAILURES = (
     requests.ConnectionError,
@@ -370,6 +375,30 @@ class AirbyteHook(HttpHook):
                 return job
         return None
 
+    def usual_duration(
+        self, connection_id: str, job_type: JobType | str = JobType.SYNC
+    ) -> float | None:
+        """Median duration (seconds) of the connection's recent succeeded jobs of that type."""
+        durations = [
+            job.duration_seconds
+            for job in self.recent_jobs(connection_id, job_type)  # newest first
+            if job.status is JobStatus.SUCCEEDED and job.duration_seconds
+        ][:HISTORY_SIZE]
+        return statistics.median(durations) if durations else None
+
+    def quiet_until(self, job: AirbyteJob) -> float | None:
+        """When to start polling ``job`` closely: at 90% of its connection's usual duration
+        after it was created (epoch seconds), or None without history."""
+        usual = self.usual_duration(job.connection_id, job.job_type)
+        if usual is None:
+            return None
+        now = time.time()
+        started = job.created_at.timestamp() if job.created_at else now
+        if now - started < 1:  # the API gives whole seconds; a job of this second began now
+            started = now
+        self.log.info("Airbyte connection %s usually syncs in %.0fs", job.connection_id, usual)
+        return started + QUIET_SHARE * usual
+
     def wait_for_job_completion(
         self,
         job_id: int,
@@ -377,18 +406,22 @@ class AirbyteHook(HttpHook):
         *,
         cancel_on_timeout: bool = False,
         raise_on_failure: bool = True,
+        quiet_until: float | None = None,
     ) -> AirbyteJob:
         """Poll the job until it ends; return it when it succeeded.
 
         The poll interval adapts (``poll_interval`` growing to ``max_poll_interval``) and
-        transient API errors are ridden out until the deadline. Raises
+        transient API errors are ridden out until the deadline. Before ``quiet_until`` (epoch
+        seconds, e.g. from ``quiet_until()``) polls are ``quiet_poll_interval`` apart. Raises
         ``AirbyteJobFailedError``/``AirbyteJobCancelledError`` when the job ends badly (unless
         ``raise_on_failure`` is false), ``AirbyteJobStuckPendingError`` when it never left
         ``pending`` and ``AirbyteJobTimeoutError`` when it ran past ``timeout_minutes``
         (cancelling it first when ``cancel_on_timeout``).
         """
         s = self.settings
-        schedule = PollSchedule(s.poll_interval, s.max_poll_interval)
+        schedule = PollSchedule(
+            s.poll_interval, s.max_poll_interval, quiet_interval=s.quiet_poll_interval
+        )
         start = time.monotonic()
         deadline = start + timeout_minutes * 60.0
         job: AirbyteJob | None = None
@@ -420,7 +453,12 @@ class AirbyteHook(HttpHook):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            time.sleep(schedule.next_delay(status_changed=changed, remaining=remaining))
+            quiet_for = (quiet_until - time.time()) if quiet_until else 0.0
+            time.sleep(
+                schedule.next_delay(
+                    status_changed=changed, remaining=remaining, quiet_for=quiet_for
+                )
+            )
         return self.handle_timeout(job_id, job, timeout_minutes, cancel_on_timeout)
 
     def check_outcome(self, job: AirbyteJob, *, raise_on_failure: bool = True) -> AirbyteJob:

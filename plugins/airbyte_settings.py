@@ -50,6 +50,7 @@ class AirbyteSettings:
     retry_max_wait: float = 30.0
     poll_interval: float = 2.0
     max_poll_interval: float = 20.0
+    quiet_poll_interval: float = 60.0
 
     def with_overrides(self, **overrides: Any) -> AirbyteSettings:
         return dataclasses.replace(self, **{k: v for k, v in overrides.items() if v is not None})
@@ -63,6 +64,7 @@ _TUNABLES = {
     "retry_max_wait": float,
     "poll_interval": float,
     "max_poll_interval": float,
+    "quiet_poll_interval": float,
 }
 
 

@@ -34,6 +34,8 @@ class AirbyteJobTrigger(BaseTrigger):
     :param deadline: absolute time (``time.time()``) after which the trigger gives up.
     :param poll_interval: first delay between polls; ``None`` uses the Connection's setting.
     :param max_poll_interval: longest delay between polls; ``None`` uses the Connection's.
+    :param quiet_until: epoch seconds before which polls are ``quiet_poll_interval`` apart
+        (the job is not expected to end before; see ``AirbyteHook.quiet_until``).
     """
 
     def __init__(
@@ -43,6 +45,7 @@ class AirbyteJobTrigger(BaseTrigger):
         deadline: float,
         poll_interval: float | None = None,
         max_poll_interval: float | None = None,
+        quiet_until: float | None = None,
     ) -> None:
         super().__init__()
         self.job_id = int(job_id)
@@ -50,6 +53,7 @@ class AirbyteJobTrigger(BaseTrigger):
         self.deadline = float(deadline)
         self.poll_interval = poll_interval
         self.max_poll_interval = max_poll_interval
+        self.quiet_until = quiet_until
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -60,6 +64,7 @@ class AirbyteJobTrigger(BaseTrigger):
                 "deadline": self.deadline,
                 "poll_interval": self.poll_interval,
                 "max_poll_interval": self.max_poll_interval,
+                "quiet_until": self.quiet_until,
             },
         )
 
@@ -74,7 +79,11 @@ class AirbyteJobTrigger(BaseTrigger):
         except AirbyteError as exc:
             yield TriggerEvent({"status": ERROR, "job_id": self.job_id, "message": str(exc)})
             return
-        schedule = PollSchedule(settings.poll_interval, settings.max_poll_interval)
+        schedule = PollSchedule(
+            settings.poll_interval,
+            settings.max_poll_interval,
+            quiet_interval=settings.quiet_poll_interval,
+        )
         job: AirbyteJob | None = None
         async with hook.async_client() as client:
             while True:

@@ -11,6 +11,7 @@ import logging
 import socket
 import sqlite3
 import threading
+import time
 
 import pytest
 import requests
@@ -480,3 +481,47 @@ def test_variables_configure_the_hook(standin, monkeypatch):
     monkeypatch.setenv("AIRFLOW_VAR_AIRBYTE_API_PASSWORD", "password")
     info = AirbyteHook("no_such_connection").get_connection_info(STRIPE_CONNECTION_ID)
     assert info.connection_id == STRIPE_CONNECTION_ID
+
+
+# --- polling from the connection's history ---------------------------------------------
+
+
+@pytest.fixture
+def slow_standin(tmp_path, monkeypatch):
+    """Jobs that run ~2.5 s, so their durations (whole seconds in the API) are history."""
+    from dev.airbyte_standin.testing import quick_config, run_standin
+
+    with run_standin(quick_config(tmp_path, running_seconds=2.5)) as server:
+        airbyte_conn_env(
+            monkeypatch,
+            server.url,
+            login="airbyte",
+            password="password",
+            poll_interval=0.02,
+            max_poll_interval=0.05,
+            quiet_poll_interval=0.5,
+        )
+        yield server
+
+
+def polls_for(standin, job_id: int) -> int:
+    return sum(1 for r in standin.requests() if r["path"] == "/api/v1/jobs/get")
+
+
+def test_history_makes_long_waits_cheap(slow_standin):
+    hook = AirbyteHook()
+    first = hook.trigger_sync(STRIPE_CONNECTION_ID)
+    assert hook.quiet_until(first) is None  # no history yet
+    hook.wait_for_job_completion(first.job_id, 1)
+    close_polls = polls_for(slow_standin, first.job_id)
+
+    second = hook.trigger_sync(STRIPE_CONNECTION_ID)
+    quiet_until = hook.quiet_until(second)
+    usual = hook.usual_duration(STRIPE_CONNECTION_ID)
+    assert usual is not None
+    assert usual >= 2
+    assert quiet_until == pytest.approx(time.time() + 0.9 * usual, abs=1.0)
+    before = polls_for(slow_standin, second.job_id)
+    done = hook.wait_for_job_completion(second.job_id, 1, quiet_until=quiet_until)
+    assert done.status is JobStatus.SUCCEEDED
+    assert polls_for(slow_standin, second.job_id) - before < close_polls / 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import pytest
 from airflow.sdk.exceptions import TaskDeferred
@@ -19,7 +20,7 @@ from plugins.airbyte_errors import (
 from plugins.airbyte_hook import AirbyteHook
 from plugins.airbyte_operator import AirbyteSyncOperator
 from plugins.airbyte_trigger import AirbyteJobTrigger
-from tests.conftest import RecordingTaskInstance
+from tests.conftest import RecordingTaskInstance, airbyte_conn_env
 
 
 @pytest.fixture
@@ -156,3 +157,24 @@ def test_unknown_job_type(standin, context):
 def test_needs_exactly_one_way_to_name_the_connection():
     with pytest.raises(ValueError, match="exactly one"):
         AirbyteSyncOperator(task_id="sync")
+
+
+def test_deferred_wait_is_quiet_until_the_usual_end(tmp_path, context, monkeypatch):
+    """With history, the trigger is told when the job is expected to be nearly done."""
+    from dev.airbyte_standin.testing import quick_config, run_standin
+
+    with run_standin(quick_config(tmp_path, running_seconds=2.2)) as slow:
+        airbyte_conn_env(monkeypatch, slow.url, login="airbyte", password="password")
+        operator().execute(context)  # the history: one ~2 s sync
+        op = operator(deferrable=True)
+        with pytest.raises(TaskDeferred) as deferred:
+            op.execute(context)
+        assert deferred.value.trigger.quiet_until > time.time()
+        assert resume(op, context, deferred.value)["status"] == "succeeded"
+
+
+def test_history_can_be_turned_off(standin, context):
+    op = operator(wait=False, poll_from_history=False)
+    op.execute(context)
+    assert op._quiet_until() is None
+    AirbyteHook().cancel_job(op._job.job_id)

@@ -25,3 +25,11 @@ def test_never_sleeps_past_the_deadline():
 
 def test_maximum_below_minimum_is_raised_to_it():
     assert PollSchedule(minimum=4, maximum=1).next_delay(status_changed=False) == 4
+
+
+def test_quiet_polls_are_sparse_until_the_expected_end_then_close():
+    schedule = PollSchedule(minimum=2, maximum=20, factor=2, quiet_interval=60)
+    assert schedule.next_delay(status_changed=True, quiet_for=150) == 60
+    assert schedule.next_delay(status_changed=False, quiet_for=90) == 60
+    assert schedule.next_delay(status_changed=False, quiet_for=30) == 30
+    assert [schedule.next_delay(status_changed=False) for _ in range(3)] == [2, 4, 8]

@@ -36,7 +36,9 @@ def first_event(trigger: AirbyteJobTrigger) -> dict:
 
 
 def test_serialize_round_trip():
-    trigger = AirbyteJobTrigger(12, "airbyte_default", deadline=1_900_000_000.5, poll_interval=3)
+    trigger = AirbyteJobTrigger(
+        12, "airbyte_default", deadline=1_900_000_000.5, poll_interval=3, quiet_until=1_899_999_000
+    )
     classpath, kwargs = trigger.serialize()
     rebuilt = import_string(classpath)(**kwargs)
     assert rebuilt.serialize() == (classpath, kwargs)
