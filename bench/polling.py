@@ -35,6 +35,8 @@ from bench.sides import (
     OURS_FACTOR,
     OURS_MAX_POLL,
     OURS_POLL,
+    OURS_QUIET_POLL,
+    OURS_QUIET_SHARE,
     defer,
     event_ok,
     make_operator,
@@ -66,6 +68,25 @@ def model_ours(length: float, pending: float = PENDING_SECONDS) -> tuple[int, fl
         delay = min(delay * OURS_FACTOR, OURS_MAX_POLL)
 
 
+def model_ours_history(length: float, pending: float = PENDING_SECONDS) -> tuple[int, float]:
+    """(polls, notice delay) of our wait when the connection's usual sync takes ``length``:
+    one poll at once, then one per 60 s until 0.9 x length, then the schedule above."""
+    quiet_until, t, polls = OURS_QUIET_SHARE * length, 0.0, 1
+    while t < quiet_until:
+        t += min(OURS_QUIET_POLL, quiet_until - t)
+        polls += 1
+    delay, last = OURS_POLL, _status(t, length, pending)
+    while _status(t, length, pending) != "done":
+        t += delay
+        polls += 1
+        status = _status(t, length, pending)
+        if status != last:
+            delay, last = OURS_POLL, status
+        else:
+            delay = min(delay * OURS_FACTOR, OURS_MAX_POLL)
+    return polls, t - length
+
+
 def model_official_blocking(
     length: float, wait: float = OFFICIAL_WAIT_SECONDS
 ) -> tuple[int, float]:
@@ -84,8 +105,13 @@ def model_official_deferred(
     return k + 1, k * poll - length
 
 
-def model(side: str, mode: str, length: float) -> dict[str, float]:
+def model(side: str, mode: str, length: float, history: bool = False) -> dict[str, float]:
     """Modelled polls, requests and notice delay for one wait (full scale)."""
+    if side == "ours" and history:
+        polls, delay = model_ours_history(length)
+        tokens = 1 if mode == "blocking" else 2
+        # + trigger + token(s) + the one request for the connection's job history
+        return {"polls": polls, "requests": polls + 2 + tokens, "notice_delay_s": round(delay, 2)}
     if side == "ours":
         polls, delay = model_ours(length)
     elif mode == "blocking":
@@ -97,13 +123,26 @@ def model(side: str, mode: str, length: float) -> dict[str, float]:
 
 
 # -- measurement -------------------------------------------------------------------------------
-def measure_case(side: str, mode: str, minutes: float, scale: float) -> dict[str, Any]:
-    """One real sync of ``minutes`` (scaled by ``scale``) waited for in ``mode``."""
+def measure_case(
+    side: str, mode: str, minutes: float, scale: float, history: bool = False
+) -> dict[str, Any]:
+    """One real sync of ``minutes`` (scaled by ``scale``) waited for in ``mode``.
+
+    With ``history``, an earlier sync of the same length runs first (not counted), as for
+    a connection a DAG syncs on a schedule; our operator then polls from that history.
+    """
     length = minutes * 60 / scale
     pending = PENDING_SECONDS / scale
-    conn_id = f"bench_{mode}_{str(minutes).replace('.', '_')}"
+    conn_id = f"bench_{mode}_{str(minutes).replace('.', '_')}_{int(history)}"
     with standin(pending_seconds=pending, running_seconds=length - pending) as server:
         use_connection(side, server, conn_id, **ours_extras(scale))
+        earlier: set[int] = set()
+        if history:
+            make_operator(side, conn_id, CONNECTION_IDS[0], deferrable=False, scale=scale).execute(
+                fake_context()
+            )
+            earlier = {j["id"] for j in server.jobs()}
+        seen = len(server.requests())
         operator = make_operator(
             side, conn_id, CONNECTION_IDS[0], deferrable=mode == "deferred", scale=scale
         )
@@ -114,7 +153,7 @@ def measure_case(side: str, mode: str, minutes: float, scale: float) -> dict[str
             time.sleep(max(0.0, length - 0.3))
             jobs = []
             while not jobs:
-                jobs = server.jobs()
+                jobs = [j for j in server.jobs() if j["id"] not in earlier]
                 time.sleep(0.005)
             ended["at"] = wait_job_terminal(server, jobs[0]["id"])
 
@@ -131,12 +170,13 @@ def measure_case(side: str, mode: str, minutes: float, scale: float) -> dict[str
             ok = event_ok(side, run_trigger(trigger))
         noticed = time.time()
         observer.join(timeout=30)
-        served = [r for r in server.requests() if not r["path"].endswith("/health")]
+        served = [r for r in server.requests()[seen:] if not r["path"].endswith("/health")]
     polls = sum(1 for r in served if r["method"] == "GET" and "/jobs/" in r["path"])
     delay = (noticed - ended["at"]) * scale if "at" in ended else float("nan")
     return {
         "side": side,
         "mode": mode,
+        "history": history,
         "minutes": minutes,
         "scale": scale,
         "ok": ok,
@@ -145,7 +185,7 @@ def measure_case(side: str, mode: str, minutes: float, scale: float) -> dict[str
         "token_requests": sum(1 for r in served if r["path"].endswith("/applications/token")),
         "notice_delay_s": round(delay, 2),
         "wall_s": round(time.time() - started, 2),
-        "model": model(side, mode, minutes * 60),
+        "model": model(side, mode, minutes * 60, history),
     }
 
 
@@ -159,17 +199,18 @@ def main() -> None:
     scale, minutes = args.scale, args.minutes
     if args.quick:
         scale, minutes = 100.0, [1.0]
-    cases = [(mode, m) for m in minutes for mode in MODES]
+    histories = (False, True) if args.side == "ours" else (False,)
+    cases = [(mode, m, h) for m in minutes for mode in MODES for h in histories]
     results: list[dict[str, Any]] = [{}] * len(cases)
     errors: list[BaseException] = []
 
-    def run(index: int, mode: str, m: float) -> None:
+    def run(index: int, mode: str, m: float, history: bool) -> None:
         try:
-            results[index] = measure_case(args.side, mode, m, scale)
+            results[index] = measure_case(args.side, mode, m, scale, history)
         except BaseException as exc:  # reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=run, args=(i, mode, m)) for i, (mode, m) in enumerate(cases)]
+    threads = [threading.Thread(target=run, args=(i, *case)) for i, case in enumerate(cases)]
     for thread in threads:
         thread.start()
     for thread in threads:

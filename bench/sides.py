@@ -16,6 +16,7 @@ from bench.common import fake_context
 
 #: Poll settings as each side ships them (seconds).
 OURS_POLL, OURS_MAX_POLL, OURS_FACTOR = 2.0, 20.0, 1.5
+OURS_QUIET_POLL, OURS_QUIET_SHARE = 60.0, 0.9
 OFFICIAL_WAIT_SECONDS = 3.0  # AirbyteTriggerSyncOperator(wait_seconds=3), the blocking wait
 OFFICIAL_TRIGGER_POLL = 60.0  # what AirbyteTriggerSyncOperator hands AirbyteSyncTrigger
 
@@ -25,6 +26,7 @@ def ours_extras(scale: float = 1.0, **more: Any) -> dict[str, Any]:
     return {
         "poll_interval": OURS_POLL / scale,
         "max_poll_interval": OURS_MAX_POLL / scale,
+        "quiet_poll_interval": OURS_QUIET_POLL / scale,
         **more,
     }
 
