@@ -116,8 +116,11 @@ class AirbyteJobTrigger(BaseTrigger):
                         }
                     )
                     return
+                quiet_for = (self.quiet_until - time.time()) if self.quiet_until else 0.0
                 await asyncio.sleep(
-                    schedule.next_delay(status_changed=changed, remaining=remaining)
+                    schedule.next_delay(
+                        status_changed=changed, remaining=remaining, quiet_for=quiet_for
+                    )
                 )
 
     async def on_kill(self) -> None:

@@ -168,3 +168,32 @@ def test_many_triggers_in_one_loop_fetch_one_token(token_conn):
     assert {e["status"] for e in events} == {TIMEOUT}
     assert sum(1 for r in token_conn.requests() if r["path"].endswith("/applications/token")) == 1
     hook.cancel_job(job.job_id)
+
+
+def test_quiet_until_the_expected_end_costs_fewer_polls(tmp_path, monkeypatch):
+    from dev.airbyte_standin.testing import quick_config, run_standin
+
+    with run_standin(quick_config(tmp_path, running_seconds=2.0)) as slow:
+        airbyte_conn_env(
+            monkeypatch,
+            slow.url,
+            login="airbyte",
+            password="password",
+            poll_interval=0.02,
+            max_poll_interval=0.05,
+            quiet_poll_interval=0.5,
+        )
+        polls = []
+        for quiet in (False, True):
+            job = AirbyteHook().trigger_sync(STRIPE_CONNECTION_ID)
+            before = len(slow.requests())
+            trigger = AirbyteJobTrigger(
+                job.job_id,
+                "airbyte_default",
+                deadline=time.time() + 30,
+                quiet_until=time.time() + 1.8 if quiet else None,
+            )
+            assert first_event(trigger)["job"]["status"] == "succeeded"
+            polls.append(len(slow.requests()) - before)
+    close, quiet = polls
+    assert quiet < close / 2
