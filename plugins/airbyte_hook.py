@@ -575,16 +575,21 @@ class AirbyteHook(HttpHook):
                 found.extend(page)
                 if not more or not page:
                     return found
-        workspaces = (
-            [workspace_id]
-            if workspace_id
-            else self._request(api.list_workspaces(), api.parse_workspaces)
-        )
+        workspaces = [workspace_id] if workspace_id else self._workspace_ids(api)
         return [
             connection
             for workspace in workspaces
             for connection in self._request(api.list_connections(workspace), api.parse_connections)
         ]
+
+    def _workspace_ids(self, api: ConfigApi) -> list[str]:
+        try:
+            return self._request(api.list_workspaces(), api.parse_workspaces)
+        except AirbyteNotFoundError:
+            raise AirbyteConfigError(
+                f"This Airbyte server has no workspaces/list endpoint (removed after 1.6): set "
+                f"the extra workspace_id of {self.settings.source}, or use api_type=public."
+            ) from None
 
     def test_connection(self) -> tuple[bool, str]:
         """For the Airflow UI's Test button: reachability, health and credentials."""

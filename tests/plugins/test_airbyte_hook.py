@@ -461,6 +461,16 @@ def test_list_connections_reads_every_page(hook, standin, flavour):
         assert requests_to(standin, "/api/public/v1/connections") == 2
 
 
+def test_config_api_without_workspaces_list_asks_for_a_workspace_id(standin, monkeypatch):
+    from dev.airbyte_standin.seed import WORKSPACE_ID
+
+    airbyte_conn_env(monkeypatch, standin.url, login="airbyte", password="password")
+    standin.inject("status", status=404, count=1, path="/api/v1/workspaces/list")
+    with pytest.raises(AirbyteConfigError, match="set the extra workspace_id"):
+        AirbyteHook().list_connections()
+    assert len(AirbyteHook(workspace_id=WORKSPACE_ID).list_connections()) == 3
+
+
 def test_test_connection(hook):
     ok, message = hook.test_connection()
     assert ok, message
