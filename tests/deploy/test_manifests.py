@@ -487,12 +487,21 @@ def lay_out_checkout(root: Path, layout: dict, *, airflowignore: bool = True) ->
 PROBE = r"""
 import json, sys, traceback
 result = {"imports": {}, "import_failures": {}, "bags": {}}
-for module in ("plugins.airbyte_hook", "include.validation"):
+for module in ("plugins.airbyte_hook", "include.validation", "plugins.airbyte_trigger"):
     try:
         __import__(module)
         result["imports"][module] = sys.modules[module].__file__
     except Exception:
         result["import_failures"][module] = traceback.format_exc(limit=2)
+try:  # what the triggerer does with the classpath the deferred operator serialises
+    from airflow.sdk.module_loading import import_string
+    classpath, _ = import_string("plugins.airbyte_trigger.AirbyteJobTrigger")(
+        1, "airbyte_default", 0.0
+    ).serialize()
+    import_string(classpath)
+    result["trigger_classpath"] = classpath
+except Exception:
+    result["import_failures"]["trigger classpath"] = traceback.format_exc(limit=2)
 from airflow.dag_processing.dagbag import DagBag
 for folder in sys.argv[1:]:
     bag = DagBag(dag_folder=folder)
@@ -557,13 +566,16 @@ def parse_problems(bag: dict, folder: Path, dags_dir: Path) -> list[str]:
     return problems
 
 
-@pytest.fixture(scope="module")
-def synced_probe(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+@pytest.fixture(scope="module", params=["", "dags"], ids=["whole-repo", "subPath-dags"])
+def synced_probe(request, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """One probe run over the synced checkout, parsing two folders: the dags_folder the values
-    configure, and the repository root -- the chart's own default dags_folder for an empty
-    subPath, where only .airflowignore keeps non-DAG code out."""
+    configure, and the chart's own default dags_folder (the repository root for an empty
+    subPath, where only .airflowignore keeps non-DAG code out; repo/dags for subPath dags).
+    Both git-sync layouts: the whole repository, and subPath ``dags`` (git-sync still checks
+    out everything; PYTHONPATH keeps pointing at the repository root)."""
     root = tmp_path_factory.mktemp("synced")
     values = load_values()
+    values["dags"]["gitSync"]["subPath"] = request.param
     layout = synced_layout(values)
     repo = lay_out_checkout(root, layout)
     configured = root / layout["dags_folder"].lstrip("/")
@@ -580,6 +592,7 @@ def synced_probe(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 def test_synced_layout_imports_the_shared_code_and_parses_only_dags(synced_probe: dict):
     repo, result, folder = synced_probe["repo"], synced_probe["result"], synced_probe["configured"]
     assert result["import_failures"] == {}
+    assert result["trigger_classpath"] == "plugins.airbyte_trigger.AirbyteJobTrigger"
     for module, location in result["imports"].items():
         assert Path(location).resolve().is_relative_to(repo.resolve()), (
             f"{module} was imported from {location}, not from the synced checkout"
@@ -604,7 +617,12 @@ def test_layout_probe_notices_a_missing_pythonpath_or_airflowignore(tmp_path: Pa
     root = tmp_path / layout["repo_root"].lstrip("/")
     result = run_probe(tmp_path, values, [str(dags_folder), str(root)], pythonpath=False)
 
-    assert set(result["import_failures"]) == {"plugins.airbyte_hook", "include.validation"}
+    assert set(result["import_failures"]) == {
+        "plugins.airbyte_hook",
+        "include.validation",
+        "plugins.airbyte_trigger",
+        "trigger classpath",
+    }
     assert any(
         "import error" in p
         for p in parse_problems(result["bags"][str(dags_folder)], dags_folder, repo / "dags")
