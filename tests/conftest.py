@@ -6,6 +6,7 @@ The hook reads its configuration the Airflow way; tests give it as ``AIRFLOW_CON
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import tempfile
@@ -67,6 +68,23 @@ def token_standin(tmp_path_factory) -> Iterator[RunningStandin]:
 def open_standin(tmp_path_factory) -> Iterator[RunningStandin]:
     """A stand-in with no auth in front, as some in-cluster deployments run."""
     yield from _standin(tmp_path_factory, auth="none")
+
+
+async def next_trigger_event(trigger) -> dict:
+    """What the triggerer does: run the trigger until its first event; return its payload."""
+    async for event in trigger.run():
+        return event.payload
+    raise AssertionError("the trigger ended without an event")
+
+
+def trigger_event(trigger) -> dict:
+    """``next_trigger_event`` in a fresh event loop."""
+    return asyncio.run(next_trigger_event(trigger))
+
+
+def resume_deferred(operator, context: dict, deferred):
+    """Do what the triggerer and the resumed worker do with a ``TaskDeferred``."""
+    return getattr(operator, deferred.method_name)(context, trigger_event(deferred.trigger))
 
 
 class RecordingTaskInstance:

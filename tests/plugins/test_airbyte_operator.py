@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 
@@ -20,7 +19,7 @@ from plugins.airbyte_errors import (
 from plugins.airbyte_hook import AirbyteHook
 from plugins.airbyte_operator import AirbyteSyncOperator
 from plugins.airbyte_trigger import AirbyteJobTrigger
-from tests.conftest import RecordingTaskInstance, airbyte_conn_env
+from tests.conftest import RecordingTaskInstance, airbyte_conn_env, resume_deferred
 
 
 @pytest.fixture
@@ -44,13 +43,7 @@ def sync_jobs(standin) -> list[dict]:
 def resume(op: AirbyteSyncOperator, context: dict, deferred: TaskDeferred):
     """Do what the triggerer and the resumed worker do with a deferral."""
     assert isinstance(deferred.trigger, AirbyteJobTrigger)
-
-    async def first_event() -> dict:
-        async for event in deferred.trigger.run():
-            return event.payload
-        raise AssertionError("no event")
-
-    return getattr(op, deferred.method_name)(context, asyncio.run(first_event()))
+    return resume_deferred(op, context, deferred)
 
 
 def test_blocking_wait_returns_the_job_and_pushes_its_id(standin, context):

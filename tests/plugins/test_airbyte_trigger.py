@@ -12,7 +12,7 @@ from dev.airbyte_standin.seed import STRIPE_CONNECTION_ID
 from dev.airbyte_standin.testing import wait_until
 from plugins.airbyte_hook import AirbyteHook
 from plugins.airbyte_trigger import ERROR, TERMINAL, TIMEOUT, AirbyteJobTrigger
-from tests.conftest import airbyte_conn_env
+from tests.conftest import airbyte_conn_env, next_trigger_event, trigger_event
 
 
 @pytest.fixture
@@ -23,16 +23,6 @@ def standin(airbyte_conn):
 
 def trigger_for(job_id: int, seconds: float = 30.0) -> AirbyteJobTrigger:
     return AirbyteJobTrigger(job_id, "airbyte_default", deadline=time.time() + seconds)
-
-
-async def first_event_async(trigger: AirbyteJobTrigger) -> dict:
-    async for event in trigger.run():
-        return event.payload
-    raise AssertionError("the trigger ended without an event")
-
-
-def first_event(trigger: AirbyteJobTrigger) -> dict:
-    return asyncio.run(first_event_async(trigger))
 
 
 def test_serialize_round_trip():
@@ -47,7 +37,7 @@ def test_serialize_round_trip():
 
 def test_fires_once_the_job_succeeds(standin):
     job = AirbyteHook().trigger_sync(STRIPE_CONNECTION_ID)
-    event = first_event(trigger_for(job.job_id))
+    event = trigger_event(trigger_for(job.job_id))
     assert event["status"] == TERMINAL
     assert event["job"]["status"] == "succeeded"
     assert event["job"]["rows"] > 0
@@ -56,7 +46,7 @@ def test_fires_once_the_job_succeeds(standin):
 def test_fires_on_failure_with_the_reason(standin):
     standin.set_job_behaviour("fail", failure_reason="source unreachable")
     job = AirbyteHook().trigger_sync(STRIPE_CONNECTION_ID)
-    event = first_event(trigger_for(job.job_id))
+    event = trigger_event(trigger_for(job.job_id))
     assert event["job"]["status"] == "failed"
     assert event["job"]["failure_reason"] == "source unreachable"
 
@@ -65,7 +55,7 @@ def test_rides_out_transient_errors(standin):
     job = AirbyteHook().trigger_sync(STRIPE_CONNECTION_ID)
     standin.inject("status", status=503, count=4)
     standin.inject("drop", count=2)
-    event = first_event(trigger_for(job.job_id))
+    event = trigger_event(trigger_for(job.job_id))
     assert event["job"]["status"] == "succeeded"
     assert sum(1 for r in standin.requests() if r["status"] == 503) == 4
 
@@ -73,14 +63,14 @@ def test_rides_out_transient_errors(standin):
 def test_deadline_passes_while_pending(standin):
     standin.set_job_behaviour("stuck_pending")
     job = AirbyteHook().trigger_sync(STRIPE_CONNECTION_ID)
-    event = first_event(trigger_for(job.job_id, seconds=0.3))
+    event = trigger_event(trigger_for(job.job_id, seconds=0.3))
     assert event["status"] == TIMEOUT
     assert event["job"]["status"] == "pending"
     AirbyteHook().cancel_job(job.job_id)
 
 
 def test_unknown_job_is_an_error_not_a_wait(standin):
-    event = first_event(trigger_for(987654))
+    event = trigger_event(trigger_for(987654))
     assert event["status"] == ERROR
     assert "404" in event["message"]
 
@@ -105,7 +95,7 @@ def test_restarted_triggerer_resumes_from_serialized_state(standin):
     asyncio.run(run_until_killed())
     AirbyteHook().cancel_job(job.job_id)  # the job ends while no triggerer watches it
     classpath, kwargs = trigger.serialize()
-    event = first_event(import_string(classpath)(**kwargs))
+    event = trigger_event(import_string(classpath)(**kwargs))
     assert event["status"] == TERMINAL
     assert event["job"]["status"] == "cancelled"
 
@@ -141,7 +131,7 @@ def test_wrong_client_secret_is_an_error(token_conn, monkeypatch, capfd):
         password="wrong-secret-value",
         auth_type="client_credentials",
     )
-    event = first_event(trigger_for(1))
+    event = trigger_event(trigger_for(1))
     assert event["status"] == ERROR
     assert "refused the client id/secret" in event["message"]
     assert "wrong-secret-value" not in event["message"] + capfd.readouterr().out
@@ -162,7 +152,7 @@ def test_many_triggers_in_one_loop_fetch_one_token(token_conn):
     triggers = [trigger_for(job.job_id, seconds=0.5) for _ in range(25)]
 
     async def run_all() -> list[dict]:
-        return await asyncio.gather(*(first_event_async(t) for t in triggers))
+        return await asyncio.gather(*(next_trigger_event(t) for t in triggers))
 
     events = asyncio.run(run_all())
     assert {e["status"] for e in events} == {TIMEOUT}
@@ -193,7 +183,7 @@ def test_quiet_until_the_expected_end_costs_fewer_polls(tmp_path, monkeypatch):
                 deadline=time.time() + 30,
                 quiet_until=time.time() + 1.8 if quiet else None,
             )
-            assert first_event(trigger)["job"]["status"] == "succeeded"
+            assert trigger_event(trigger)["job"]["status"] == "succeeded"
             polls.append(len(slow.requests()) - before)
     close, quiet = polls
     assert quiet < close / 2

@@ -9,7 +9,6 @@ every scenario with what the user sees.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
@@ -39,7 +38,12 @@ from plugins.airbyte_errors import (
 )
 from plugins.airbyte_hook import AirbyteHook
 from plugins.airbyte_operator import AirbyteSyncOperator
-from tests.conftest import FAST_EXTRAS, RecordingTaskInstance, airbyte_conn_env
+from tests.conftest import (
+    FAST_EXTRAS,
+    RecordingTaskInstance,
+    airbyte_conn_env,
+    resume_deferred,
+)
 
 #: What must never be printed: a wrong password, the client secret, the basic-auth header value.
 SECRETS = ("hunter2-wrong", "standin-secret", "YWlyYnl0ZTpwYXNzd29yZA==")
@@ -274,15 +278,7 @@ def run_task(op: AirbyteSyncOperator, deferrable: bool) -> dict:
     try:
         return op.execute(context)
     except TaskDeferred as deferred:
-        event = asyncio.run(first_event(deferred.trigger))
-        return getattr(op, deferred.method_name)(context, event)
-
-
-async def first_event(trigger) -> dict:
-    """What the triggerer does: run the trigger until its event."""
-    async for event in trigger.run():
-        return event.payload
-    raise AssertionError("the trigger ended without an event")
+        return resume_deferred(op, context, deferred)
 
 
 @pytest.mark.usefixtures("env")
