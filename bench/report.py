@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import Any
 
 NA = "n/a"
@@ -93,37 +94,36 @@ def render(context: dict[str, Any], results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _polling_pairs(results: dict) -> Iterator[tuple[bool, float, str, dict, dict | None]]:
+    """(history, minutes, mode, ours, official) for every polling case our side measured."""
+    for history in (False, True):
+        for minutes in (2.0, 10.0):
+            for mode in ("blocking", "deferred"):
+                ours = _case(results, "ours", mode, minutes, history)
+                if ours:
+                    yield history, minutes, mode, ours, _case(results, "official", mode, minutes)
+
+
 def _summary(results: dict) -> list[str]:
     out = ["## Goals", "", "| goal | ours | official | ratio | met |", "|---|---|---|---|---|"]
-    for history in (False, True):
-        for minutes in (2.0, 10.0):
-            for mode in ("blocking", "deferred"):
-                o = _case(results, "ours", mode, minutes, history)
-                f = _case(results, "official", mode, minutes)
-                if not o:
-                    continue
-                ro, rf = o["requests"], (f or {}).get("requests")
-                ratio = ro / rf if rf else None
-                when = "scheduled sync, with history" if history else "first sync"
-                out.append(
-                    f"| requests waiting for a {minutes:g}-min sync ({mode}, {when}) <= 1/10 of "
-                    f"official | {ro} | {rf if rf is not None else NA} | {_ratio(ro, rf)} "
-                    f"| {_met(None if ratio is None else ratio <= 0.1)} |"
-                )
-    for history in (False, True):
-        for minutes in (2.0, 10.0):
-            for mode in ("blocking", "deferred"):
-                o = _case(results, "ours", mode, minutes, history)
-                f = _case(results, "official", mode, minutes)
-                if not o:
-                    continue
-                d = o["notice_delay_s"]
-                when = "with history" if history else "first sync"
-                out.append(
-                    f"| end of a {minutes:g}-min sync noticed within 30 s ({mode}, {when}), s "
-                    f"| {_num(d, 1)} | {_num((f or {}).get('notice_delay_s'), 1)} | | "
-                    f"{_met(None if d is None or math.isnan(d) else d <= 30)} |"
-                )
+    pairs = list(_polling_pairs(results))
+    for history, minutes, mode, o, f in pairs:
+        ro, rf = o["requests"], (f or {}).get("requests")
+        ratio = ro / rf if rf else None
+        when = "scheduled sync, with history" if history else "first sync"
+        out.append(
+            f"| requests waiting for a {minutes:g}-min sync ({mode}, {when}) <= 1/10 of "
+            f"official | {ro} | {rf if rf is not None else NA} | {_ratio(ro, rf)} "
+            f"| {_met(None if ratio is None else ratio <= 0.1)} |"
+        )
+    for history, minutes, mode, o, f in pairs:
+        d = o["notice_delay_s"]
+        when = "with history" if history else "first sync"
+        out.append(
+            f"| end of a {minutes:g}-min sync noticed within 30 s ({mode}, {when}), s "
+            f"| {_num(d, 1)} | {_num((f or {}).get('notice_delay_s'), 1)} | | "
+            f"{_met(None if d is None or math.isnan(d) else d <= 30)} |"
+        )
     o, f = _one(results, "worker_slot", "ours"), _one(results, "worker_slot", "official")
     if o:
         fs = (f or {}).get("slot_s")
