@@ -1,7 +1,8 @@
 """Check requests and responses against the Airbyte OpenAPI contracts (openapi-core).
 
-Specs come from ``$AIRBYTE_API_SPEC_DIR`` or ``<repo>/../shared/airbyte-api``. Known defects of
-the published files are patched in ``_apply_errata`` (each one documented there).
+Specs come from ``specs/`` beside this module (unmodified copies, source and licence in its
+README) or from ``$AIRBYTE_API_SPEC_DIR``. Known defects of the published files are patched in
+``_apply_errata`` (each one documented there).
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from dev.airbyte_standin.asgi import read_body, replaying
 from dev.airbyte_standin.errors import PROBLEM_CONTENT_TYPE, PUBLIC_PREFIX
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 SPEC_DIR_ENV = "AIRBYTE_API_SPEC_DIR"
 CONFIG_PREFIX = "/api/v1"
 HOST_URL = "http://standin.local"
@@ -34,7 +34,7 @@ V160_ONLY_PATHS = frozenset({"/api/v1/workspaces/list"})
 
 def spec_dir() -> Path:
     """Directory holding config.yaml, config-v1.6.0.yaml, public-api.yaml, api-problems.yaml."""
-    return Path(os.environ.get(SPEC_DIR_ENV) or REPO_ROOT.parent / "shared" / "airbyte-api")
+    return Path(os.environ.get(SPEC_DIR_ENV) or Path(__file__).with_name("specs"))
 
 
 def _load_yaml(name: str) -> dict[str, Any]:

@@ -22,7 +22,9 @@ import uvicorn
 
 from dev.airbyte_standin.app import create_app
 from dev.airbyte_standin.config import StandinConfig
-from dev.airbyte_standin.contract import REPO_ROOT
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
 
 START_TIMEOUT = 20.0
 QUICK = {"pending_seconds": 0.05, "running_seconds": 0.15, "rows_per_stream": 20}

@@ -3,7 +3,7 @@
 - Every YAML file parses, and every manifest names itself (apiVersion, kind, metadata.name).
 - Core kinds validate against the Kubernetes OpenAPI schemas that ``kubernetes-validate``
   ships, in strict mode (unknown fields fail, like ``kubectl apply --validate=strict``).
-- Custom resources validate against the CRDs in ``../shared/k8s-crds`` (or ``$K8S_CRDS_DIR``):
+- Custom resources validate against the CRDs in ``crds/`` beside this file (or ``$K8S_CRDS_DIR``):
   the version entry matching the apiVersion, which must be served, with unknown fields rejected
   wherever the CRD declares properties and does not preserve unknown fields (what the API
   server's strict field validation does); ``metadata`` is checked as an ObjectMeta.
@@ -74,7 +74,7 @@ REQUIRED_DAG_IDS = {
 
 def crds_dir() -> Path:
     override = os.environ.get("K8S_CRDS_DIR")
-    return Path(override) if override else REPO_ROOT.parent / "shared" / "k8s-crds"
+    return Path(override) if override else Path(__file__).with_name("crds")
 
 
 # --------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -32,8 +33,12 @@ def sample_job() -> Job:
     )
 
 
-def test_spec_dir_is_shared_folder_or_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
-    assert (spec_dir() / "config.yaml").is_file()
+def test_spec_dir_is_inside_the_checkout_or_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    monkeypatch.delenv("AIRBYTE_API_SPEC_DIR", raising=False)
+    repo = Path(__file__).resolve().parents[2]
+    assert spec_dir().resolve().is_relative_to(repo)
+    for name in ("config.yaml", "config-v1.6.0.yaml", "public-api.yaml", "api-problems.yaml"):
+        assert (spec_dir() / name).is_file()
     monkeypatch.setenv("AIRBYTE_API_SPEC_DIR", str(tmp_path))
     assert spec_dir() == tmp_path
 
