@@ -20,6 +20,9 @@ from plugins.airbyte_errors import AirbyteResponseError
 from plugins.airbyte_models import (
     AirbyteConnection,
     AirbyteJob,
+    CatalogStream,
+    ConnectionDetails,
+    ConnectorInfo,
     JobStatus,
     JobType,
     StreamStats,
@@ -104,6 +107,19 @@ class _ConfigFailureSummary(_Contract):
     failures: list[_ConfigFailure]
 
 
+class _ConfigAttemptStats(_Contract):
+    recordsEmitted: int = 0
+    bytesEmitted: int = 0
+    recordsCommitted: int | None = None
+    bytesCommitted: int | None = None
+
+
+class _ConfigAttemptStreamStats(_Contract):
+    streamName: str
+    streamNamespace: str | None = None
+    stats: _ConfigAttemptStats
+
+
 class _ConfigAttempt(_Contract):
     id: int
     status: str
@@ -111,6 +127,7 @@ class _ConfigAttempt(_Contract):
     updatedAt: int
     endedAt: int | None = None
     failureSummary: _ConfigFailureSummary | None = None
+    streamStats: list[_ConfigAttemptStreamStats] | None = None
 
 
 class _ConfigAttemptInfo(_Contract):
@@ -146,10 +163,17 @@ class _ConfigJobList(_Contract):
 class _ConfigStream(_Contract):
     name: str
     namespace: str | None = None
+    jsonSchema: dict[str, Any] | None = None
+
+
+class _ConfigStreamConfig(_Contract):
+    selected: bool = True
+    aliasName: str | None = None
 
 
 class _ConfigStreamAndConfig(_Contract):
     stream: _ConfigStream
+    config: _ConfigStreamConfig | None = None
 
 
 class _ConfigCatalog(_Contract):
@@ -165,6 +189,31 @@ class _ConfigConnection(_Contract):
     syncCatalog: _ConfigCatalog
     scheduleType: str | None = None
     workspaceId: str | None = None
+
+
+class _ConfigActor(_Contract):
+    workspaceId: str | None = None
+    connectionConfiguration: dict[str, Any] | None = None
+
+
+class _ConfigSource(_ConfigActor):
+    sourceId: str
+    sourceName: str
+
+
+class _ConfigDestination(_ConfigActor):
+    destinationId: str
+    destinationName: str
+
+
+class _ConfigWebBackendConnection(_Contract):
+    connectionId: str
+    namespaceDefinition: str | None = None
+    namespaceFormat: str | None = None
+    prefix: str | None = None
+    syncCatalog: _ConfigCatalog
+    source: _ConfigSource
+    destination: _ConfigDestination
 
 
 class _ConfigConnectionList(_Contract):
@@ -215,6 +264,8 @@ def _config_job(job: _ConfigJob, attempts: list[_ConfigAttempt]) -> AirbyteJob:
         )
         for s in job.streamAggregatedStats or ()
     )
+    if job.streamAggregatedStats is None:
+        streams = _attempt_stream_stats(attempts)
     failure = next(
         (
             f.externalMessage
@@ -240,6 +291,62 @@ def _config_job(job: _ConfigJob, attempts: list[_ConfigAttempt]) -> AirbyteJob:
         failure_reason=failure,
         streams=streams,
     )
+
+
+def _attempt_stream_stats(attempts: list[_ConfigAttempt]) -> tuple[StreamStats, ...]:
+    """Per-stream figures summed over the attempts (servers without ``streamAggregatedStats``).
+
+    Each attempt commits its own records, so the job's committed figures are the sum.
+    """
+    totals: dict[tuple[str, str | None], tuple[int, int]] = {}
+    for attempt in attempts:
+        for s in attempt.streamStats or ():
+            st = s.stats
+            rows = st.recordsCommitted if st.recordsCommitted is not None else st.recordsEmitted
+            size = st.bytesCommitted if st.bytesCommitted is not None else st.bytesEmitted
+            old_rows, old_bytes = totals.get((s.streamName, s.streamNamespace), (0, 0))
+            totals[(s.streamName, s.streamNamespace)] = (old_rows + rows, old_bytes + size)
+    return tuple(
+        StreamStats(name=name, namespace=namespace, rows=rows, bytes=size)
+        for (name, namespace), (rows, size) in totals.items()
+    )
+
+
+#: Configuration keys that say where a connector's data lives; nothing else (no secret) is kept.
+LOCATION_KEYS = ("host", "port", "database", "schema", "project_id", "dataset_id")
+
+
+def _location(configuration: dict[str, Any] | None) -> dict[str, str]:
+    config = configuration or {}
+    return {
+        key: str(config[key])
+        for key in LOCATION_KEYS
+        if isinstance(config.get(key), str | int) and not isinstance(config.get(key), bool)
+    }
+
+
+def _connector_type(display_name: str) -> str:
+    """``Postgres`` -> ``postgres``, ``Google Sheets`` -> ``google-sheets``."""
+    return "-".join(display_name.lower().split()) or "unknown"
+
+
+def schema_fields(json_schema: Any) -> tuple[tuple[str, str], ...]:
+    """``(column, type)`` pairs of a stream's JSON schema; odd entries are skipped."""
+    properties = json_schema.get("properties") if isinstance(json_schema, dict) else None
+    if not isinstance(properties, dict):
+        return ()
+    fields = []
+    for name, spec in properties.items():
+        if not isinstance(spec, dict):
+            continue
+        types = spec.get("type")
+        types = [types] if isinstance(types, str) else types if isinstance(types, list) else []
+        kind = next((t for t in types if isinstance(t, str) and t != "null"), "unknown")
+        fmt = spec.get("format")
+        if kind == "string" and fmt in ("date", "date-time", "time"):
+            kind = "timestamp" if fmt == "date-time" else fmt
+        fields.append((str(name), kind))
+    return tuple(fields)
 
 
 class ConfigApi:
@@ -275,6 +382,11 @@ class ConfigApi:
     def list_workspaces(self) -> ApiRequest:
         return ApiRequest("POST", "/workspaces/list", {})
 
+    def connection_details(self, connection_id: str) -> ApiRequest:
+        """Connection, source, destination and catalog in one call (the web app's own)."""
+        body = {"connectionId": connection_id, "withRefreshedCatalog": False}
+        return ApiRequest("POST", "/web_backend/connections/get", body)
+
     def list_connections(self, workspace_id: str) -> ApiRequest:
         return ApiRequest("POST", "/connections/list", {"workspaceId": workspace_id})
 
@@ -293,6 +405,36 @@ class ConfigApi:
         return [
             self._connection(c) for c in _parse(_ConfigConnectionList, body, request).connections
         ]
+
+    def parse_connection_details(self, body: Any, request: ApiRequest) -> ConnectionDetails:
+        c = _parse(_ConfigWebBackendConnection, body, request)
+        return ConnectionDetails(
+            connection_id=c.connectionId,
+            workspace_id=c.source.workspaceId or c.destination.workspaceId,
+            source=ConnectorInfo(
+                actor_id=c.source.sourceId,
+                type=_connector_type(c.source.sourceName),
+                location=_location(c.source.connectionConfiguration),
+            ),
+            destination=ConnectorInfo(
+                actor_id=c.destination.destinationId,
+                type=_connector_type(c.destination.destinationName),
+                location=_location(c.destination.connectionConfiguration),
+            ),
+            namespace_definition=c.namespaceDefinition,
+            namespace_format=c.namespaceFormat,
+            prefix=c.prefix or "",
+            streams=tuple(
+                CatalogStream(
+                    name=s.stream.name,
+                    namespace=s.stream.namespace,
+                    destination_name=s.config.aliasName if s.config else None,
+                    fields=schema_fields(s.stream.jsonSchema),
+                )
+                for s in c.syncCatalog.streams
+                if s.config is None or s.config.selected
+            ),
+        )
 
     def parse_workspaces(self, body: Any, request: ApiRequest) -> list[str]:
         return [w.workspaceId for w in _parse(_ConfigWorkspaceList, body, request).workspaces]
@@ -351,6 +493,9 @@ class _PublicConnection(_Contract):
     status: str
     schedule: _PublicSchedule
     configurations: _PublicConfigurations
+    namespaceDefinition: str | None = None
+    namespaceFormat: str | None = None
+    prefix: str | None = None
 
 
 class _PublicConnections(_Contract):
@@ -388,6 +533,10 @@ class PublicApi:
     def get_connection(self, connection_id: str) -> ApiRequest:
         return ApiRequest("GET", f"/connections/{connection_id}")
 
+    def connection_details(self, connection_id: str) -> ApiRequest:
+        """The connection; the Public API gives no connector types, locations or schemas here."""
+        return self.get_connection(connection_id)
+
     def list_connections(
         self, workspace_id: str | None, offset: int = 0, limit: int = 100
     ) -> ApiRequest:
@@ -404,6 +553,19 @@ class PublicApi:
 
     def parse_connection(self, body: Any, request: ApiRequest) -> AirbyteConnection:
         return self._connection(_parse(_PublicConnection, body, request))
+
+    def parse_connection_details(self, body: Any, request: ApiRequest) -> ConnectionDetails:
+        c = _parse(_PublicConnection, body, request)
+        return ConnectionDetails(
+            connection_id=c.connectionId,
+            workspace_id=c.workspaceId,
+            source=ConnectorInfo(actor_id=c.sourceId),
+            destination=ConnectorInfo(actor_id=c.destinationId),
+            namespace_definition=c.namespaceDefinition,
+            namespace_format=c.namespaceFormat,
+            prefix=c.prefix or "",
+            streams=tuple(CatalogStream(name=s.name) for s in c.configurations.streams or ()),
+        )
 
     def parse_connections(
         self, body: Any, request: ApiRequest

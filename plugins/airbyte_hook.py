@@ -53,7 +53,13 @@ from plugins.airbyte_errors import (
     AirbyteTransientApiError,
     AirbyteUnreachableError,
 )
-from plugins.airbyte_models import AirbyteConnection, AirbyteJob, JobStatus, JobType
+from plugins.airbyte_models import (
+    AirbyteConnection,
+    AirbyteJob,
+    ConnectionDetails,
+    JobStatus,
+    JobType,
+)
 from plugins.airbyte_polling import PollSchedule
 from plugins.airbyte_settings import (
     AirbyteSettings,
@@ -558,6 +564,15 @@ class AirbyteHook(HttpHook):
         """Name, status, streams and ids of the connection."""
         request = self.api.get_connection(validate_connection_id(connection_id))
         return self._request(request, self.api.parse_connection)
+
+    def get_connection_details(self, connection_id: str) -> ConnectionDetails:
+        """Source, destination and selected streams with their schemas, in one request.
+
+        What lineage needs. The Configuration API answers it fully; the Public API's
+        connection has no connector types, locations or stream schemas.
+        """
+        request = self.api.connection_details(validate_connection_id(connection_id))
+        return self._request(request, self.api.parse_connection_details)
 
     def list_connections(
         self, workspace_id: str | None = None, *, page_size: int = 100

@@ -108,3 +108,44 @@ class AirbyteConnection(BaseModel):
 
     def to_xcom(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
+
+
+class CatalogStream(BaseModel):
+    """One selected stream of a connection's sync catalog, as lineage needs it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    namespace: str | None = None
+    #: The destination's name for the stream before the connection prefix (``aliasName``).
+    destination_name: str | None = None
+    #: ``(column, type)`` pairs from the stream's JSON schema, in schema order.
+    fields: tuple[tuple[str, str], ...] = ()
+
+
+class ConnectorInfo(BaseModel):
+    """A source or destination: its type, id and where it lives (never its secrets)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    actor_id: str
+    #: Lower-case connector type, e.g. ``stripe`` or ``postgres``; None when the API hides it.
+    type: str | None = None
+    #: Location settings only (host, port, database, schema...), picked from its configuration.
+    location: dict[str, str] = {}
+
+
+class ConnectionDetails(BaseModel):
+    """What a connection reads and writes: its source, destination and sync catalog."""
+
+    model_config = ConfigDict(frozen=True)
+
+    connection_id: str
+    workspace_id: str | None = None
+    source: ConnectorInfo
+    destination: ConnectorInfo
+    #: ``source``, ``destination`` or ``customformat`` (Airbyte's ``namespaceDefinition``).
+    namespace_definition: str | None = None
+    namespace_format: str | None = None
+    prefix: str = ""
+    streams: tuple[CatalogStream, ...] = ()

@@ -79,6 +79,14 @@ def get_connection(payload: Body) -> dict[str, Any]:
     return views.connection_read(find_connection(connection_id))
 
 
+@router.post("/web_backend/connections/get")
+def web_backend_get_connection(payload: Body, standin: StandinDep) -> dict[str, Any]:
+    connection_id = require_uuid(payload.get("connectionId"), "connectionId", INVALID)
+    return views.web_backend_connection_read(
+        find_connection(connection_id), standin.config.warehouse_url
+    )
+
+
 def _start_job(payload: dict[str, Any], standin: Standin, job_type: JobType) -> dict[str, Any]:
     connection_id = require_uuid(payload.get("connectionId"), "connectionId", INVALID)
     find_connection(connection_id)

@@ -23,6 +23,7 @@ class SeedConnection:
     source: str
     source_id: str
     streams: tuple[str, ...]
+    source_title: str
 
     @property
     def prefix(self) -> str:
@@ -44,6 +45,7 @@ SEED: tuple[SeedConnection, ...] = (
         connection_id=STRIPE_CONNECTION_ID,
         name="Stripe → Postgres",
         source="stripe",
+        source_title="Stripe",
         source_id="0b7e5f2c-1a3d-4e6f-8a9b-c0d1e2f3a4b5",
         streams=("customers", "charges", "invoices"),
     ),
@@ -51,6 +53,7 @@ SEED: tuple[SeedConnection, ...] = (
         connection_id=HUBSPOT_CONNECTION_ID,
         name="HubSpot → Postgres",
         source="hubspot",
+        source_title="HubSpot",
         source_id="1c8f6a3d-2b4e-4f70-9bac-d1e2f3a4b5c6",
         streams=("contacts", "companies", "deals"),
     ),
@@ -58,6 +61,7 @@ SEED: tuple[SeedConnection, ...] = (
         connection_id=SALESFORCE_CONNECTION_ID,
         name="Salesforce → Postgres",
         source="salesforce",
+        source_title="Salesforce",
         source_id="2d907b4e-3c5f-4a81-8cbd-e2f3a4b5c6d7",
         streams=("accounts", "opportunities"),
     ),

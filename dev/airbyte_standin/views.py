@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import sqlalchemy as sa
+
 from dev.airbyte_standin.jobs import Attempt, Job
 from dev.airbyte_standin.records import STREAM_SPECS, json_schema
 from dev.airbyte_standin.seed import (
@@ -16,6 +18,15 @@ from dev.airbyte_standin.seed import (
     SeedConnection,
 )
 from dev.airbyte_standin.warehouse import StreamResult
+
+MASKED = "**********"  # how Airbyte returns a secret configuration value
+SOURCE_DEFINITION_IDS = {
+    "stripe": "e094cb9a-26de-4645-8761-65c0c425d1de",
+    "hubspot": "36c891d9-4bd9-43ac-bad2-10e12756272c",
+    "salesforce": "b117307c-14b6-41aa-9422-947e34922962",
+}
+POSTGRES_DEFINITION_ID = "25c5221d-dce2-4163-ade9-739ef790f503"
+SQLITE_DEFINITION_ID = "b76be0a6-27dc-4560-95f6-2623da0bd7b6"
 
 CONFIG_TYPES = {"sync": "sync", "reset": "reset_connection", "clear": "clear"}
 JOB_TYPES_BY_CONFIG_TYPE = {value: key for key, value in CONFIG_TYPES.items()}
@@ -102,6 +113,79 @@ def connection_read(conn: SeedConnection) -> dict[str, Any]:
         "created_at": CREATED_AT,
         "workspaceId": WORKSPACE_ID,
         "tags": [],
+    }
+
+
+def _actor_version(repository: str) -> dict[str, Any]:
+    return {
+        "dockerRepository": repository,
+        "dockerImageTag": "1.0.0",
+        "supportsRefreshes": True,
+        "supportState": "supported",
+        "isVersionOverrideApplied": False,
+        "supportsFileTransfer": False,
+        "supportsDataActivation": False,
+    }
+
+
+def source_read(conn: SeedConnection) -> dict[str, Any]:
+    """SourceRead of a seeded connection's source (secrets masked, as Airbyte does)."""
+    return {
+        "sourceDefinitionId": SOURCE_DEFINITION_IDS[conn.source],
+        "sourceId": conn.source_id,
+        "workspaceId": WORKSPACE_ID,
+        "connectionConfiguration": {"start_date": "2024-01-01T00:00:00Z", "api_key": MASKED},
+        "name": conn.source_title,
+        "sourceName": conn.source_title,
+        "createdAt": CREATED_AT,
+    }
+
+
+def destination_read(warehouse_url: str) -> dict[str, Any]:
+    """DestinationRead of the warehouse the stand-in writes to: Postgres, or SQLite locally."""
+    url = sa.engine.make_url(warehouse_url)
+    if url.get_backend_name() == "postgresql":
+        name, definition = "Postgres", POSTGRES_DEFINITION_ID
+        configuration: dict[str, Any] = {
+            "host": url.host,
+            "port": url.port or 5432,
+            "database": url.database,
+            "schema": "public",
+            "username": url.username,
+            "password": MASKED,
+        }
+    else:
+        name, definition = "SQLite", SQLITE_DEFINITION_ID
+        configuration = {"destination_path": url.database}
+    return {
+        "destinationDefinitionId": definition,
+        "destinationId": DESTINATION_ID,
+        "workspaceId": WORKSPACE_ID,
+        "connectionConfiguration": configuration,
+        "name": "Warehouse",
+        "destinationName": name,
+        "createdAt": CREATED_AT,
+    }
+
+
+def web_backend_connection_read(conn: SeedConnection, warehouse_url: str) -> dict[str, Any]:
+    """WebBackendConnectionRead: the connection with its source and destination."""
+    destination = destination_read(warehouse_url)
+    base = connection_read(conn)
+    del base["workspaceId"], base["created_at"]
+    return {
+        **base,
+        "source": source_read(conn),
+        "destination": destination,
+        "isSyncing": False,
+        "schemaChange": "no_change",
+        "notifySchemaChangesByEmail": False,
+        "sourceActorDefinitionVersion": _actor_version(f"airbyte/source-{conn.source}"),
+        "destinationActorDefinitionVersion": _actor_version(
+            f"airbyte/destination-{destination['destinationName'].lower()}"
+        ),
+        "onDemandEnabled": False,
+        "createdAt": CREATED_AT,
     }
 
 
