@@ -13,10 +13,11 @@ and sends a notification with the Airbyte job id, rows and duration.
   `AIRBYTE_API_PASSWORD`): the Airbyte server.
 - Connection `warehouse_default`: the destination database the checks and transform read.
 
-Emits Assets for what it refreshes: `airbyte://stripe_postgres`, the raw tables
-(`warehouse://stripe_customers`, `warehouse://stripe_charges`, `warehouse://stripe_invoices`)
-and `warehouse://analytics_stripe_daily_revenue`, so downstream DAGs can be scheduled on
-fresh data.
+Emits Assets for what it refreshes: `airbyte://stripe_postgres` (its events carry the Airbyte
+job id and the records and bytes, overall and per table), the raw tables through the alias
+`airbyte_stripe_tables` (each named like its OpenLineage output, e.g.
+`postgres://host:5432/warehouse/public/stripe_charges`) and
+`warehouse://analytics_stripe_daily_revenue`, so downstream DAGs can be scheduled on fresh data.
 """
 
 from __future__ import annotations

@@ -16,11 +16,14 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.configuration import conf
 
 from plugins.airbyte_errors import AirbyteConfigError, AirbyteError
+from plugins.airbyte_links import AirbyteConnectionLink, AirbyteJobLink
 
 if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context
 
     from plugins.airbyte_hook import AirbyteHook, OnConflict
+    from plugins.airbyte_lineage import SyncLineage
     from plugins.airbyte_models import AirbyteJob
 
 #: The XCom key the seed's notifications read.
@@ -71,10 +74,16 @@ class AirbyteSyncOperator(BaseOperator):
         ``[operators] default_deferrable``.
     :return: the finished job as a dict (job id, status, rows, bytes, duration...); the job
         id is also pushed to XCom as ``airbyte_job_id``.
+
+    Lineage: the job's source streams and destination tables go to OpenLineage
+    (``get_openlineage_facets_on_complete``) and into the ``extra`` of the task's Asset
+    events; an ``AssetAlias`` outlet gets one event per destination table
+    (``plugins.airbyte_lineage``). The task links to its Airbyte job and connection.
     """
 
     template_fields: Sequence[str] = ("connection_id", "job_type", "timeout_minutes", "wait")
     ui_color = "#615eff"
+    operator_extra_links = (AirbyteJobLink(), AirbyteConnectionLink())
 
     def __init__(
         self,
@@ -106,6 +115,9 @@ class AirbyteSyncOperator(BaseOperator):
         self.poll_from_history = poll_from_history
         self._hook: AirbyteHook | None = None
         self._job: AirbyteJob | None = None
+        self._lineage: SyncLineage | None = None
+        #: Airbyte web app URLs of the job and connection, for the extra links.
+        self.airbyte_urls: dict[str, str] = {}
 
     def execute(self, context: Context) -> dict[str, Any]:
         from plugins.airbyte_hook import AirbyteHook
@@ -124,9 +136,8 @@ class AirbyteSyncOperator(BaseOperator):
         self._job = self._hook.submit_job(connection_id, job_type)
         context["ti"].xcom_push(key=JOB_ID_XCOM_KEY, value=self._job.job_id)
         if not _truthy(self.wait) or self._job.is_terminal:
-            return self._hook.check_outcome(
-                self._job, raise_on_failure=_truthy(self.wait)
-            ).to_xcom()
+            job = self._hook.check_outcome(self._job, raise_on_failure=_truthy(self.wait))
+            return self._report(context, self._hook, job)
         quiet_until = self._quiet_until()
         if self.deferrable:
             from plugins.airbyte_trigger import AirbyteJobTrigger
@@ -146,7 +157,7 @@ class AirbyteSyncOperator(BaseOperator):
             cancel_on_timeout=self.cancel_on_timeout,
             quiet_until=quiet_until,
         )
-        return self._job.to_xcom()
+        return self._report(context, self._hook, self._job)
 
     def _quiet_until(self) -> float | None:
         """When to start polling closely, from the connection's history (None: right away)."""
@@ -169,7 +180,7 @@ class AirbyteSyncOperator(BaseOperator):
         if status == TERMINAL:
             job = AirbyteJob.model_validate(event["job"])
             hook.log.info("Airbyte job finished: %s", job.summary())
-            return hook.check_outcome(job).to_xcom()
+            return self._report(context, hook, hook.check_outcome(job))
         if status == TIMEOUT:
             last = AirbyteJob.model_validate(event["job"]) if event.get("job") else None
             hook.handle_timeout(
@@ -178,6 +189,19 @@ class AirbyteSyncOperator(BaseOperator):
         raise AirbyteError(
             f"Waiting for Airbyte job {event.get('job_id')} failed: {event.get('message', event)}"
         )
+
+    def _report(self, context: Context, hook: AirbyteHook, job: AirbyteJob) -> dict[str, Any]:
+        """Record the job's lineage, Asset events and links; return the job for XCom."""
+        from plugins.airbyte_lineage import record_sync
+
+        self._lineage, self.airbyte_urls = record_sync(hook, job, self.outlets, context)
+        return job.to_xcom()
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage | None:
+        """OpenLineage inputs (source streams) and outputs (destination tables) of the job."""
+        from plugins.airbyte_lineage import operator_lineage
+
+        return operator_lineage(self._lineage) if self._lineage else None
 
     def on_kill(self) -> None:
         """The task was killed or marked failed: cancel the Airbyte job it started."""
