@@ -1,7 +1,8 @@
 """The local Airflow environment shared by `make demo` and `make airflow`.
 
 An Airflow home inside the repository (``.airflow/``, ignored by git) on SQLite, the repo's
-``dags/`` as DAG folder, and the Connections and Variables of ``dev/airflow.env``.
+``dags/`` as DAG folder and ``plugins/`` as plugins folder, and the Connections, Variables
+and OpenLineage settings of ``dev/airflow.env``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ def airflow_environment(standin_url: str, airflow_home: Path = AIRFLOW_HOME) -> 
     return {
         "AIRFLOW_HOME": str(airflow_home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+        # airbyte_plugin.py: the API server learns the Airbyte task's extra links from it.
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "PYTHONPATH": str(REPO),
         **{

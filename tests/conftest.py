@@ -19,6 +19,15 @@ os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO_ROOT / "dags")
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
+os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(REPO_ROOT / "plugins")
+#: Where the OpenLineage file transport writes the events of the tests' task runs, as
+#: ``make demo`` does (dev/airflow.env); set before Airflow loads its plugins.
+OPENLINEAGE_EVENTS = _AIRFLOW_HOME / "openlineage.jsonl"
+os.environ["AIRFLOW__OPENLINEAGE__TRANSPORT"] = json.dumps(
+    {"type": "file", "log_file_path": str(OPENLINEAGE_EVENTS), "append": True}
+)
+os.environ["AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD"] = "True"
+os.environ["AIRFLOW__OPENLINEAGE__NAMESPACE"] = "airbyte-airflow-tests"
 
 import pytest  # noqa: E402
 

@@ -17,11 +17,13 @@ from pathlib import Path
 import pytest
 
 from dev.airbyte_standin.seed import (
+    CONNECTIONS_BY_ID,
+    DESTINATION_ID,
     HUBSPOT_CONNECTION_ID,
     SALESFORCE_CONNECTION_ID,
     STRIPE_CONNECTION_ID,
 )
-from tests.conftest import airbyte_conn_env
+from tests.conftest import OPENLINEAGE_EVENTS, airbyte_conn_env
 
 UNKNOWN_CONNECTION_ID = "00000000-0000-4000-8000-000000000000"
 STRIPE_TABLES = ("stripe_customers", "stripe_charges", "stripe_invoices")
@@ -88,6 +90,35 @@ def sync_jobs(standin, connection_id: str) -> list[dict]:
 def warehouse_count(standin, table: str) -> int:
     with sqlite3.connect(standin.warehouse_url.removeprefix("sqlite:///")) as db:
         return db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+
+
+@pytest.fixture
+def lineage_events():
+    """A function returning the OpenLineage events written since the test started."""
+    start = OPENLINEAGE_EVENTS.stat().st_size if OPENLINEAGE_EVENTS.exists() else 0
+
+    def read() -> list[dict]:
+        with OPENLINEAGE_EVENTS.open("rb") as events:
+            events.seek(start)
+            return [json.loads(line) for line in events.read().splitlines() if line.strip()]
+
+    return read
+
+
+def asset_events(run) -> list:
+    """The Asset events a DAG run's tasks emitted, from the metadata database."""
+    from airflow.models.asset import AssetEvent
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+    from sqlalchemy.orm import joinedload
+
+    with create_session() as session:
+        query = (
+            select(AssetEvent)
+            .options(joinedload(AssetEvent.asset))
+            .where(AssetEvent.source_run_id == run.run_id)
+        )
+        return [(e.asset.uri, e.extra) for e in session.scalars(query).unique()]
 
 
 pytestmark = pytest.mark.usefixtures("airflow_db", "airflow_env")
@@ -386,3 +417,63 @@ def test_notification_email_carries_the_job_id(dagbag, standin, monkeypatch):
     assert "State: succeeded" in body
     assert f"(job {job['id']})" in mail["Subject"]
     assert mail["To"] == "data-team@example.com"
+
+
+# --- lineage ---------------------------------------------------------------------------
+
+
+def test_stripe_run_reports_its_streams_and_tables_to_openlineage(dagbag, standin, lineage_events):
+    run = run_dag(dagbag, "airbyte_stripe_to_postgres")
+    assert str(run.state) == "success", states(run)
+    [job] = sync_jobs(standin, STRIPE_CONNECTION_ID)
+    [event] = [
+        e
+        for e in lineage_events()
+        if e["job"]["name"] == "airbyte_stripe_to_postgres.sync_stripe"
+        and e["eventType"] == "COMPLETE"
+    ]
+    source = CONNECTIONS_BY_ID[STRIPE_CONNECTION_ID].source_id
+    assert {(i["namespace"], i["name"]) for i in event["inputs"]} == {
+        (f"stripe://{source}", stream) for stream in ("customers", "charges", "invoices")
+    }
+    rows = {
+        (o["namespace"], o["name"]): o["outputFacets"]["outputStatistics"]["rowCount"]
+        for o in event["outputs"]
+    }
+    assert rows == {
+        (f"sqlite://{DESTINATION_ID}", table): warehouse_count(standin, table)
+        for table in STRIPE_TABLES
+    }
+    assert all(count > 0 for count in rows.values())
+    charges = next(o for o in event["outputs"] if o["name"] == "stripe_charges")
+    assert {"amount", "currency", "status"} <= {
+        f["name"] for f in charges["facets"]["schema"]["fields"]
+    }
+    assert event["run"]["facets"]["externalQuery"]["externalQueryId"] == str(job["id"])
+
+
+def test_stripe_asset_events_carry_the_job_and_name_tables_like_openlineage(
+    dagbag, standin, lineage_events
+):
+    run = run_dag(dagbag, "airbyte_stripe_to_postgres")
+    assert str(run.state) == "success", states(run)
+    [job] = sync_jobs(standin, STRIPE_CONNECTION_ID)
+    # Airflow normalises "scheme://name" to "scheme://name/"
+    events = {uri.rstrip("/"): extra for uri, extra in asset_events(run)}
+    connection = events["airbyte://stripe_postgres"]
+    counts = {t: warehouse_count(standin, t) for t in STRIPE_TABLES}
+    assert connection["airbyte_job_id"] == job["id"]
+    assert connection["records"] == sum(counts.values())
+    [sync_event] = [
+        e
+        for e in lineage_events()
+        if e["job"]["name"].endswith(".sync_stripe") and e["eventType"] == "COMPLETE"
+    ]
+    openlineage_uris = {f"{o['namespace']}/{o['name']}" for o in sync_event["outputs"]}
+    table_events = {uri: extra for uri, extra in events.items() if uri in openlineage_uris}
+    assert len(table_events) == len(STRIPE_TABLES)  # one Asset per table, named as in OL
+    assert {e["table"]: e["records"] for e in table_events.values()} == counts
+    assert {e["airbyte_job_id"] for e in table_events.values()} == {job["id"]}
+    assert {table["stream"]: table["records"] for table in connection["tables"].values()} == {
+        t.removeprefix("stripe_"): n for t, n in counts.items()
+    }
