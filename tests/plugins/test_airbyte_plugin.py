@@ -25,7 +25,8 @@ def test_the_api_server_loads_the_plugin_with_both_links(shared):
     plugins = shared.airflow.api("GET", "/plugins").json()["plugins"]
     [plugin] = [p for p in plugins if p["name"] == "airbyte_links"]
     links = " ".join(plugin["operator_extra_links"])
-    assert "AirbyteJobLink" in links and "AirbyteConnectionLink" in links
+    assert "AirbyteJobLink" in links
+    assert "AirbyteConnectionLink" in links
 
 
 def test_a_finished_sync_links_to_its_airbyte_job_and_connection(shared):
