@@ -4,7 +4,8 @@ Sets up an Airflow home in ``.airflow/`` (SQLite metadata database), starts the 
 stand-in on a free loopback port, configures Connections and Variables from
 ``dev/airflow.env``, runs every DAG for real with ``dag.test()`` (the event-driven one with
 a conf, as a webhook would send it), and prints what happened: run states, Airbyte jobs,
-rows and bytes per source, Great Expectations result, transform output and notifications.
+rows and bytes per source, Great Expectations result, transform output, notifications, and
+per DAG the datasets its tasks reported to OpenLineage (file transport, ``dev/airflow.env``).
 Airflow's own task logs go to ``.airflow/demo.log``. Everything it starts, it stops.
 """
 
@@ -24,6 +25,7 @@ from dev.environment import AIRFLOW_HOME, airflow_environment, apply, migrate_me
 LOG_FILE = AIRFLOW_HOME / "demo.log"
 WAREHOUSE = AIRFLOW_HOME / "warehouse.db"
 OUTBOX = AIRFLOW_HOME / "notifications.jsonl"
+LINEAGE = AIRFLOW_HOME / "openlineage.jsonl"
 STRIPE = "2a6f1c2e-8b1d-4c3a-9f0e-1d2c3b4a5f60"
 RUNS = (
     ("airbyte_stripe_to_postgres", None),
@@ -65,11 +67,40 @@ def table_count(table: str) -> int | str:
             return "missing"
 
 
+def lineage_by_dag(path: Path) -> dict[str, list[tuple[str, str, str, str]]]:
+    """``dag_id -> [(task, "in"/"out", dataset, rows)]`` from the OpenLineage COMPLETE events."""
+    found: dict[str, list[tuple[str, str, str, str]]] = {}
+    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    for event in (json.loads(line) for line in lines if line.strip()):
+        dag_id, _, task = event["job"]["name"].partition(".")
+        if event.get("eventType") != "COMPLETE" or not task:
+            continue
+        for direction, datasets in (("in", event.get("inputs", [])), ("out", event["outputs"])):
+            for ds in datasets:
+                stats = (ds.get("outputFacets") or {}).get("outputStatistics") or {}
+                rows = f"{stats['rowCount']} rows" if "rowCount" in stats else ""
+                found.setdefault(dag_id, []).append(
+                    (task, direction, f"{ds['namespace']}/{ds['name']}", rows)
+                )
+    return found
+
+
+def print_lineage() -> None:
+    print(f"\nLineage (OpenLineage events in {LINEAGE.relative_to(AIRFLOW_HOME.parent)})")
+    found = lineage_by_dag(LINEAGE)
+    for dag_id, _ in RUNS:
+        datasets = found.get(dag_id, [])
+        print(f"  {dag_id}: {len(datasets)} dataset(s)")
+        for task, direction, name, rows in datasets:
+            print(f"    {task:<24} {direction:<3} {name} {rows}".rstrip())
+
+
 def main() -> int:
     started = time.monotonic()
     AIRFLOW_HOME.mkdir(exist_ok=True)
     LOG_FILE.write_text("")
     OUTBOX.unlink(missing_ok=True)
+    LINEAGE.unlink(missing_ok=True)
 
     from dev.airbyte_standin.config import StandinConfig
     from dev.airbyte_standin.seed import CONNECTIONS_BY_ID
@@ -156,6 +187,7 @@ def main() -> int:
     print(f"  notifications delivered: {len(notes)} (outbox {outbox})")
     for note in notes[:6]:
         print(f"    - {note['subject']}")
+    print_lineage()
     print(f"\nDone in {time.monotonic() - started:.0f}s; Airflow task logs in {LOG_FILE}")
     return 0 if all(state == "success" for _, state, _, _ in results) else 1
 
