@@ -9,6 +9,7 @@ that breaks the contract is caught at the edge, naming the endpoint.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -87,14 +88,16 @@ class _ConfigAggregatedStats(_Contract):
     recordsCommitted: int | None = None
     bytesCommitted: int | None = None
 
+    def figures(self) -> tuple[int, int]:
+        """``(rows, bytes)``: committed where reported, else emitted."""
+        rows = self.recordsCommitted if self.recordsCommitted is not None else self.recordsEmitted
+        size = self.bytesCommitted if self.bytesCommitted is not None else self.bytesEmitted
+        return rows, size
 
-class _ConfigStreamStats(_Contract):
+
+class _ConfigStreamStats(_ConfigAggregatedStats):
     streamName: str
     streamNamespace: str | None = None
-    recordsCommitted: int | None = None
-    recordsEmitted: int = 0
-    bytesCommitted: int | None = None
-    bytesEmitted: int = 0
 
 
 class _ConfigFailure(_Contract):
@@ -107,17 +110,10 @@ class _ConfigFailureSummary(_Contract):
     failures: list[_ConfigFailure]
 
 
-class _ConfigAttemptStats(_Contract):
-    recordsEmitted: int = 0
-    bytesEmitted: int = 0
-    recordsCommitted: int | None = None
-    bytesCommitted: int | None = None
-
-
 class _ConfigAttemptStreamStats(_Contract):
     streamName: str
     streamNamespace: str | None = None
-    stats: _ConfigAttemptStats
+    stats: _ConfigAggregatedStats
 
 
 class _ConfigAttempt(_Contract):
@@ -248,21 +244,11 @@ def _config_job(job: _ConfigJob, attempts: list[_ConfigAttempt]) -> AirbyteJob:
         raise AirbyteResponseError(
             f"Airbyte job {job.id} has unexpected configType {job.configType!r}"
         )
-    stats = job.aggregatedStats
-    rows = bytes_ = 0
-    if stats is not None:
-        rows = (
-            stats.recordsCommitted if stats.recordsCommitted is not None else stats.recordsEmitted
-        )
-        bytes_ = stats.bytesCommitted if stats.bytesCommitted is not None else stats.bytesEmitted
+    rows, bytes_ = job.aggregatedStats.figures() if job.aggregatedStats else (0, 0)
     streams = tuple(
-        StreamStats(
-            name=s.streamName,
-            namespace=s.streamNamespace,
-            rows=s.recordsCommitted if s.recordsCommitted is not None else s.recordsEmitted,
-            bytes=s.bytesCommitted if s.bytesCommitted is not None else s.bytesEmitted,
-        )
+        StreamStats(name=s.streamName, namespace=s.streamNamespace, rows=r, bytes=b)
         for s in job.streamAggregatedStats or ()
+        for r, b in [s.figures()]
     )
     if job.streamAggregatedStats is None:
         streams = _attempt_stream_stats(attempts)
@@ -301,9 +287,7 @@ def _attempt_stream_stats(attempts: list[_ConfigAttempt]) -> tuple[StreamStats, 
     totals: dict[tuple[str, str | None], tuple[int, int]] = {}
     for attempt in attempts:
         for s in attempt.streamStats or ():
-            st = s.stats
-            rows = st.recordsCommitted if st.recordsCommitted is not None else st.recordsEmitted
-            size = st.bytesCommitted if st.bytesCommitted is not None else st.bytesEmitted
+            rows, size = s.stats.figures()
             old_rows, old_bytes = totals.get((s.streamName, s.streamNamespace), (0, 0))
             totals[(s.streamName, s.streamNamespace)] = (old_rows + rows, old_bytes + size)
     return tuple(
@@ -326,8 +310,8 @@ def _location(configuration: dict[str, Any] | None) -> dict[str, str]:
 
 
 def _connector_type(display_name: str) -> str:
-    """``Postgres`` -> ``postgres``, ``Google Sheets`` -> ``google-sheets``."""
-    return "-".join(display_name.lower().split()) or "unknown"
+    """A URI scheme from a connector's name: ``Google Sheets`` -> ``google-sheets``."""
+    return re.sub(r"[^a-z0-9+.]+", "-", display_name.lower()).strip("-") or "unknown"
 
 
 def schema_fields(json_schema: Any) -> tuple[tuple[str, str], ...]:
