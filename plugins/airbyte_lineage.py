@@ -89,7 +89,8 @@ def sync_lineage(job: AirbyteJob, details: ConnectionDetails) -> SyncLineage:
         inputs.append(_dataset(details.source, stream.namespace, stream.name, stream))
     if job.job_type in (JobType.RESET, JobType.CLEAR):
         inputs = []
-    elif len(outputs) == 1 and not job.streams:  # job totals (Public API) are the one table's
+    elif len(outputs) == 1 and not job.streams and job.is_terminal:
+        # The job's totals (all the Public API gives) are its one table's.
         outputs = [_with_figures(outputs[0], job.rows, job.bytes)]
     return SyncLineage(job=job, inputs=tuple(inputs), outputs=tuple(outputs))
 
