@@ -127,3 +127,45 @@ def test_application_token_issues_bearer_token(standin) -> None:
     assert response.status_code == 200
     assert response.json()["access_token"]
     assert response.json()["expires_in"] == cfg.token_expires_in
+
+
+def test_web_backend_connection_describes_source_destination_and_catalog(api, standin) -> None:
+    response = post(
+        api, standin, "web_backend/connections/get", {"connectionId": STRIPE_CONNECTION_ID}
+    )
+    assert response.status_code == 200
+    body = response.json()
+    stripe = SEED[0]
+    assert (body["source"]["sourceId"], body["source"]["sourceName"]) == (
+        stripe.source_id,
+        "Stripe",
+    )
+    # The local warehouse is a SQLite file: described as Airbyte's SQLite destination.
+    assert body["destination"]["destinationName"] == "SQLite"
+    assert body["destination"]["connectionConfiguration"] == {
+        "destination_path": standin.warehouse_url.removeprefix("sqlite:///")
+    }
+    assert [s["stream"]["name"] for s in body["syncCatalog"]["streams"]] == list(stripe.streams)
+    assert all(s["stream"]["jsonSchema"]["properties"] for s in body["syncCatalog"]["streams"])
+
+
+def test_web_backend_connection_unknown_is_404(api, standin) -> None:
+    response = post(api, standin, "web_backend/connections/get", {"connectionId": UNKNOWN})
+    assert response.status_code == 404
+
+
+def test_postgres_destination_is_described_by_host_port_database_with_a_masked_password() -> None:
+    from dev.airbyte_standin.views import destination_read
+
+    url = "postgresql+psycopg2://loader:s3cret@db.internal:6543/warehouse"
+    destination = destination_read(url)
+    assert destination["destinationName"] == "Postgres"
+    config = destination["connectionConfiguration"]
+    assert (config["host"], config["port"], config["database"], config["schema"]) == (
+        "db.internal",
+        6543,
+        "warehouse",
+        "public",
+    )
+    assert config["password"] == "**********"
+    assert "s3cret" not in str(destination)

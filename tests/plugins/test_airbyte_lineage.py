@@ -22,7 +22,6 @@ from dev.airbyte_standin.seed import (
     WORKSPACE_ID,
 )
 from dev.airbyte_standin.testing import run_standin
-from plugins.airbyte_api import ApiRequest, ConfigApi, schema_fields
 from plugins.airbyte_hook import AirbyteHook
 from plugins.airbyte_lineage import destination_schema, table_identity
 from plugins.airbyte_models import CatalogStream, ConnectionDetails, ConnectorInfo
@@ -282,95 +281,3 @@ def test_destination_schema_defaults_to_public_on_postgres():
 )
 def test_table_identity(connector, schema, expected):
     assert table_identity(connector, schema, "t") == expected
-
-
-@pytest.mark.parametrize(
-    ("json_schema", "fields"),
-    [
-        (
-            {
-                "properties": {
-                    "id": {"type": ["null", "string"]},
-                    "at": {"type": "string", "format": "date-time"},
-                    "n": {"type": "integer"},
-                    "odd": "not a schema",
-                    "untyped": {},
-                }
-            },
-            (("id", "string"), ("at", "timestamp"), ("n", "integer"), ("untyped", "unknown")),
-        ),
-        ({"properties": ["a", "b"]}, ()),
-        ("not an object", ()),
-        (None, ()),
-    ],
-)
-def test_schema_fields_survive_hostile_schemas(json_schema, fields):
-    assert schema_fields(json_schema) == fields
-
-
-def test_stream_figures_fall_back_to_the_attempts_stream_stats():
-    attempt = {
-        "id": 0,
-        "status": "succeeded",
-        "createdAt": 1,
-        "updatedAt": 2,
-        "streamStats": [
-            {"streamName": "charges", "stats": {"recordsEmitted": 5, "bytesEmitted": 50}},
-            {"streamName": "charges", "stats": {"recordsCommitted": 2, "bytesCommitted": 20}},
-        ],
-    }
-    body = {
-        "job": {
-            "id": 9,
-            "configType": "sync",
-            "configId": STRIPE_CONNECTION_ID,
-            "createdAt": 1,
-            "updatedAt": 2,
-            "status": "succeeded",
-        },
-        "attempts": [{"attempt": attempt}, {"attempt": {**attempt, "id": 1}}],
-    }
-    job = ConfigApi().parse_job(body, ApiRequest("POST", "/jobs/get"))
-    [charges] = job.streams
-    assert (charges.rows, charges.bytes) == (14, 140)
-
-
-def test_connection_details_keep_locations_never_secrets():
-    actor = {"workspaceId": WORKSPACE_ID, "createdAt": 1}
-    body = {
-        "connectionId": STRIPE_CONNECTION_ID,
-        "prefix": None,
-        "syncCatalog": {
-            "streams": [
-                {"stream": {"name": "kept"}, "config": {"selected": True, "aliasName": "k"}},
-                {"stream": {"name": "unselected"}, "config": {"selected": False}},
-            ]
-        },
-        "source": {
-            **actor,
-            "sourceId": "s",
-            "sourceName": "Postgres (Strict Encrypt)",
-            "connectionConfiguration": {
-                "host": "db",
-                "port": 5432,
-                "database": "app",
-                "password": "hunter2",
-                "tunnel_method": {"tunnel_user_password": "hunter2"},
-                "schema": True,  # not a location value: dropped
-            },
-        },
-        "destination": {
-            **actor,
-            "destinationId": "d",
-            "destinationName": "Postgres",
-            "connectionConfiguration": None,
-        },
-    }
-    request = ApiRequest("POST", "/web_backend/connections/get")
-    d = ConfigApi().parse_connection_details(body, request)
-    assert d.source.type == "postgres-strict-encrypt"
-    assert d.source.location == {"host": "db", "port": "5432", "database": "app"}
-    assert "hunter2" not in d.model_dump_json()
-    assert d.destination.location == {}
-    assert [(s.name, s.destination_name) for s in d.streams] == [("kept", "k")]
-    assert d.workspace_id == WORKSPACE_ID
