@@ -33,8 +33,6 @@ if TYPE_CHECKING:
 
     from plugins.airbyte_hook import AirbyteHook
 
-#: The key of an asset event's ``extra`` and of the job's figures in it.
-EXTRA_JOB_KEYS = ("airbyte_job_id", "connection_id", "job_type", "status", "records", "bytes")
 DEFAULT_PORTS = {"postgres": "5432", "mysql": "3306"}
 DEFAULT_SCHEMAS = {"postgres": "public"}
 SOURCE_NAMESPACE_PLACEHOLDER = "${SOURCE_NAMESPACE}"
@@ -289,15 +287,17 @@ def record_sync(
     """At the end of a task: the job's lineage (one request), its Asset events and links.
 
     Lineage is worth a request, never a failed sync: when the connection details cannot be
-    read the Asset events still carry the job's figures, and the reason is logged.
+    read or named, the Asset events still carry the job's figures and the reason is logged.
     """
     from plugins.airbyte_links import job_urls
 
+    details = lineage = None
     try:
         details = hook.get_connection_details(job.connection_id)
+        lineage = sync_lineage(job, details)
     except AirbyteError as exc:
         hook.log.warning("No lineage for Airbyte job %s: %s", job.job_id, exc)
-        details = None
-    lineage = sync_lineage(job, details) if details else None
+    except Exception:  # the job is done: a retry of the task would only start another sync
+        hook.log.exception("No lineage for Airbyte job %s: could not name its datasets", job.job_id)
     emit_asset_events(job, lineage, outlets, context)
     return lineage, job_urls(hook, job, details.workspace_id if details else None)

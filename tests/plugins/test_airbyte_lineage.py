@@ -281,3 +281,36 @@ def test_destination_schema_defaults_to_public_on_postgres():
 )
 def test_table_identity(connector, schema, expected):
     assert table_identity(connector, schema, "t") == expected
+
+
+def test_details_the_naming_spec_refuses_never_fail_the_sync(caplog):
+    """A hostile answer (a blank stream name) cannot be named: the sync still reports its job."""
+    import logging
+    from types import SimpleNamespace
+
+    from plugins.airbyte_lineage import record_sync
+    from plugins.airbyte_models import AirbyteJob
+
+    location = {"host": "db", "port": "5432", "database": "wh"}
+    hostile = details(
+        destination=ConnectorInfo(actor_id="d", type="postgres", location=location),
+        streams=(CatalogStream(name="   "),),
+        workspace_id=WORKSPACE_ID,
+    )
+
+    class Hook:
+        log = logging.getLogger("test.lineage")
+        settings = SimpleNamespace(api_root="http://airbyte:8000/api/v1", workspace_id=None)
+
+        def get_connection_details(self, connection_id):
+            return hostile
+
+    job = AirbyteJob(
+        job_id=7, connection_id="c", job_type="sync", status="succeeded", rows=3, bytes=30
+    )
+    ctx = context()
+    lineage, urls = record_sync(Hook(), job, [CONNECTION_ASSET], ctx)
+    assert lineage is None
+    assert ctx["outlet_events"][CONNECTION_ASSET].extra["records"] == 3
+    assert urls["Airbyte job"].endswith("/job-history#7::0")
+    assert "could not name its datasets" in caplog.text
