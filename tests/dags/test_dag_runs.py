@@ -105,6 +105,13 @@ def lineage_events():
     return read
 
 
+def stripe_counts(standin) -> dict[str, int]:
+    """Rows in each Stripe table; 0 before the first sync created it."""
+    with sqlite3.connect(standin.warehouse_url.removeprefix("sqlite:///")) as db:
+        existing = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    return {t: warehouse_count(standin, t) if t in existing else 0 for t in STRIPE_TABLES}
+
+
 def asset_events(run) -> list:
     """The Asset events a DAG run's tasks emitted, from the metadata database."""
     from airflow.models.asset import AssetEvent
@@ -423,6 +430,7 @@ def test_notification_email_carries_the_job_id(dagbag, standin, monkeypatch):
 
 
 def test_stripe_run_reports_its_streams_and_tables_to_openlineage(dagbag, standin, lineage_events):
+    before = stripe_counts(standin)
     run = run_dag(dagbag, "airbyte_stripe_to_postgres")
     assert str(run.state) == "success", states(run)
     [job] = sync_jobs(standin, STRIPE_CONNECTION_ID)
@@ -440,8 +448,9 @@ def test_stripe_run_reports_its_streams_and_tables_to_openlineage(dagbag, standi
         (o["namespace"], o["name"]): o["outputFacets"]["outputStatistics"]["rowCount"]
         for o in event["outputs"]
     }
+    # The sync appends: the rows it reports are the rows its tables gained.
     assert rows == {
-        (f"sqlite://{DESTINATION_ID}", table): warehouse_count(standin, table)
+        (f"sqlite://{DESTINATION_ID}", table): warehouse_count(standin, table) - before[table]
         for table in STRIPE_TABLES
     }
     assert all(count > 0 for count in rows.values())
@@ -455,13 +464,14 @@ def test_stripe_run_reports_its_streams_and_tables_to_openlineage(dagbag, standi
 def test_stripe_asset_events_carry_the_job_and_name_tables_like_openlineage(
     dagbag, standin, lineage_events
 ):
+    before = stripe_counts(standin)
     run = run_dag(dagbag, "airbyte_stripe_to_postgres")
     assert str(run.state) == "success", states(run)
     [job] = sync_jobs(standin, STRIPE_CONNECTION_ID)
     # Airflow normalises "scheme://name" to "scheme://name/"
     events = {uri.rstrip("/"): extra for uri, extra in asset_events(run)}
     connection = events["airbyte://stripe_postgres"]
-    counts = {t: warehouse_count(standin, t) for t in STRIPE_TABLES}
+    counts = {t: warehouse_count(standin, t) - before[t] for t in STRIPE_TABLES}
     assert connection["airbyte_job_id"] == job["id"]
     assert connection["records"] == sum(counts.values())
     [sync_event] = [
