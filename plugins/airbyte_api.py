@@ -113,7 +113,7 @@ class _ConfigFailureSummary(_Contract):
 class _ConfigAttemptStreamStats(_Contract):
     streamName: str
     streamNamespace: str | None = None
-    stats: _ConfigAggregatedStats
+    stats: _ConfigAggregatedStats | None = None
 
 
 class _ConfigAttempt(_Contract):
@@ -159,11 +159,12 @@ class _ConfigJobList(_Contract):
 class _ConfigStream(_Contract):
     name: str
     namespace: str | None = None
-    jsonSchema: dict[str, Any] | None = None
+    #: Only lineage reads it (leniently, ``schema_fields``): an odd one never fails a parse.
+    jsonSchema: Any = None
 
 
 class _ConfigStreamConfig(_Contract):
-    selected: bool = True
+    selected: bool | None = None
     aliasName: str | None = None
 
 
@@ -287,6 +288,8 @@ def _attempt_stream_stats(attempts: list[_ConfigAttempt]) -> tuple[StreamStats, 
     totals: dict[tuple[str, str | None], tuple[int, int]] = {}
     for attempt in attempts:
         for s in attempt.streamStats or ():
+            if s.stats is None:
+                continue
             rows, size = s.stats.figures()
             old_rows, old_bytes = totals.get((s.streamName, s.streamNamespace), (0, 0))
             totals[(s.streamName, s.streamNamespace)] = (old_rows + rows, old_bytes + size)
@@ -416,7 +419,7 @@ class ConfigApi:
                     fields=schema_fields(s.stream.jsonSchema),
                 )
                 for s in c.syncCatalog.streams
-                if s.config is None or s.config.selected
+                if s.config is None or s.config.selected is not False
             ),
         )
 

@@ -98,3 +98,43 @@ def test_connection_details_keep_locations_never_secrets():
     assert d.destination.location == {}
     assert [(s.name, s.destination_name) for s in d.streams] == [("kept", "k")]
     assert d.workspace_id == WORKSPACE_ID
+
+
+def test_odd_lineage_fields_never_break_the_answers_a_sync_needs():
+    """Only lineage reads schemas, selection and per-attempt figures: odd ones are skipped."""
+    api = ConfigApi()
+    connection = {
+        "connectionId": STRIPE_CONNECTION_ID,
+        "name": "Stripe",
+        "sourceId": "s",
+        "destinationId": "d",
+        "status": "active",
+        "syncCatalog": {
+            "streams": [{"stream": {"name": "charges", "jsonSchema": "oops"}, "config": {}}]
+        },
+    }
+    parsed = api.parse_connection(connection, ApiRequest("POST", "/connections/get"))
+    assert parsed.streams == ("charges",)
+    body = {
+        "job": {
+            "id": 9,
+            "configType": "sync",
+            "configId": STRIPE_CONNECTION_ID,
+            "createdAt": 1,
+            "updatedAt": 2,
+            "status": "running",
+        },
+        "attempts": [
+            {
+                "attempt": {
+                    "id": 0,
+                    "status": "running",
+                    "createdAt": 1,
+                    "updatedAt": 2,
+                    "streamStats": [{"streamName": "charges"}],
+                }
+            }
+        ],
+    }
+    job = api.parse_job(body, ApiRequest("POST", "/jobs/get"))
+    assert job.streams == ()
