@@ -13,8 +13,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 from airflow.sdk import BaseOperatorLink
 
-from plugins.airbyte_settings import CLOUD_HOST
-
 if TYPE_CHECKING:
     from airflow.sdk.types import TaskInstanceKey
 
@@ -28,6 +26,8 @@ CONNECTION_LINK = "Airbyte connection"
 
 def web_root(api_root: str) -> str:
     """The Airbyte web app's root for an API root (``.../api/v1`` -> ``...``)."""
+    from plugins.airbyte_settings import CLOUD_HOST  # the client stack: not at DAG parse time
+
     parts = urlsplit(api_root)
     if parts.hostname == CLOUD_HOST:
         return CLOUD_WEB_ROOT
