@@ -8,6 +8,19 @@ from dev.airbyte_standin.seed import STRIPE_CONNECTION_ID, WORKSPACE_ID
 from plugins.airbyte_api import ApiRequest, ConfigApi, schema_fields
 
 
+def job_info(status: str, attempts: list[dict]) -> dict:
+    """A Configuration API JobInfoRead of a Stripe sync."""
+    job = {
+        "id": 9,
+        "configType": "sync",
+        "configId": STRIPE_CONNECTION_ID,
+        "createdAt": 1,
+        "updatedAt": 2,
+        "status": status,
+    }
+    return {"job": job, "attempts": [{"attempt": a} for a in attempts]}
+
+
 @pytest.mark.parametrize(
     ("json_schema", "fields"),
     [
@@ -43,17 +56,7 @@ def test_stream_figures_fall_back_to_the_attempts_stream_stats():
             {"streamName": "charges", "stats": {"recordsCommitted": 2, "bytesCommitted": 20}},
         ],
     }
-    body = {
-        "job": {
-            "id": 9,
-            "configType": "sync",
-            "configId": STRIPE_CONNECTION_ID,
-            "createdAt": 1,
-            "updatedAt": 2,
-            "status": "succeeded",
-        },
-        "attempts": [{"attempt": attempt}, {"attempt": {**attempt, "id": 1}}],
-    }
+    body = job_info("succeeded", [attempt, {**attempt, "id": 1}])
     job = ConfigApi().parse_job(body, ApiRequest("POST", "/jobs/get"))
     [charges] = job.streams
     assert (charges.rows, charges.bytes) == (14, 140)
@@ -115,26 +118,13 @@ def test_odd_lineage_fields_never_break_the_answers_a_sync_needs():
     }
     parsed = api.parse_connection(connection, ApiRequest("POST", "/connections/get"))
     assert parsed.streams == ("charges",)
-    body = {
-        "job": {
-            "id": 9,
-            "configType": "sync",
-            "configId": STRIPE_CONNECTION_ID,
-            "createdAt": 1,
-            "updatedAt": 2,
-            "status": "running",
-        },
-        "attempts": [
-            {
-                "attempt": {
-                    "id": 0,
-                    "status": "running",
-                    "createdAt": 1,
-                    "updatedAt": 2,
-                    "streamStats": [{"streamName": "charges"}],
-                }
-            }
-        ],
+    attempt = {
+        "id": 0,
+        "status": "running",
+        "createdAt": 1,
+        "updatedAt": 2,
+        "streamStats": [{"streamName": "charges"}],
     }
+    body = job_info("running", [attempt])
     job = api.parse_job(body, ApiRequest("POST", "/jobs/get"))
     assert job.streams == ()
