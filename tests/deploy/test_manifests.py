@@ -38,6 +38,8 @@ import promql_parser
 import pytest
 import yaml
 
+from tests.deploy.statsd_mapping import statsd_mappings, translate
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = REPO_ROOT / "deploy"
 HELM_DIR = DEPLOY / "helm"
@@ -1024,57 +1026,6 @@ def test_secret_check_catches_mismatches(target: str, breakage: Callable[[dict],
 # Monitoring: the ServiceMonitor finds the chart's statsd Service; alerts use real metrics
 # --------------------------------------------------------------------------------------------
 
-#: The official chart's statsd-exporter mappings (chart/files/statsd-mappings.yml):
-#: (match, match_type, metric name, labels). Unmapped metrics keep their name with every
-#: character outside [a-zA-Z0-9_] turned into `_`.
-CHART_STATSD_MAPPINGS: list[tuple[str, str, str, dict[str, str]]] = [
-    (
-        "airflow.dagrun.dependency-check.*.*",
-        "glob",
-        "airflow_dagrun_dependency_check",
-        {"dag_id": "$1"},
-    ),
-    ("airflow.operator_successes_(.*)", "regex", "airflow_operator_successes", {"operator": "$1"}),
-    ("airflow.operator_failures_(.*)", "regex", "airflow_operator_failures", {"operator": "$1"}),
-    ("airflow.scheduler_heartbeat", "regex", "airflow_scheduler_heartbeat", {"type": "counter"}),
-    (
-        "airflow.dag.*.*.duration",
-        "glob",
-        "airflow_task_duration",
-        {"dag_id": "$1", "task_id": "$2"},
-    ),
-    ("airflow.dagrun.duration.success.*", "glob", "airflow_dagrun_duration", {"dag_id": "$1"}),
-    ("airflow.dagrun.duration.failed.*", "glob", "airflow_dagrun_failed", {"dag_id": "$1"}),
-    ("airflow.dagrun.schedule_delay.*", "glob", "airflow_dagrun_schedule_delay", {"dag_id": "$1"}),
-    (
-        "airflow.dag_processing.last_runtime.*",
-        "glob",
-        "airflow_dag_processing_last_runtime",
-        {"dag_file": "$1"},
-    ),
-    (
-        "airflow.dag_processing.last_run.seconds_ago.*",
-        "glob",
-        "airflow_dag_processing_last_run_seconds_ago",
-        {"dag_file": "$1"},
-    ),
-    ("airflow.pool.open_slots.*", "glob", "airflow_pool_open_slots", {"pool": "$1"}),
-    ("airflow.pool.used_slots.*", "glob", "airflow_pool_used_slots", {"pool": "$1"}),
-    ("airflow.pool.starving_tasks.*", "glob", "airflow_pool_starving_tasks", {"pool": "$1"}),
-    ("airflow.executor.open_slots.*", "glob", "airflow_executor_open_slots", {"executor": "$1"}),
-    (
-        "airflow.executor.queued_tasks.*",
-        "glob",
-        "airflow_executor_queued_tasks",
-        {"executor": "$1"},
-    ),
-    (
-        "airflow.executor.running_tasks.*",
-        "glob",
-        "airflow_executor_running_tasks",
-        {"executor": "$1"},
-    ),
-]
 #: Labels Prometheus adds to every scraped series of a ServiceMonitor target.
 TARGET_LABELS = {"job", "instance", "namespace", "service", "pod", "endpoint", "container"}
 #: Values for the placeholders of Airflow's metric names.
@@ -1083,30 +1034,6 @@ SAMPLE_NAME_VARIABLES = {
     "task_id": "stripe__sync",
     "state": "success",
 }
-
-
-def statsd_mappings(values: dict) -> list[tuple[str, str, str, dict[str, str]]]:
-    """The chart's mappings followed by the values' ``statsd.extraMappings``."""
-    statsd = values.get("statsd") or {}
-    if statsd.get("overrideMappings"):
-        raise NotImplementedError("statsd.overrideMappings replaces the chart's mappings")
-    extra = [
-        (m["match"], m.get("match_type", "glob"), m["name"], dict(m.get("labels") or {}))
-        for m in statsd.get("extraMappings") or []
-    ]
-    return CHART_STATSD_MAPPINGS + extra
-
-
-def map_statsd_name(name: str, mappings) -> tuple[str, set[str]]:
-    """statsd-exporter's translation of one StatsD name: (Prometheus name, label names)."""
-    for match, match_type, metric, labels in mappings:
-        if match_type == "glob":
-            found = re.fullmatch(re.escape(match).replace(r"\*", "([^.]+)"), name)
-        else:
-            found = re.search(match, name)
-        if found:
-            return metric, set(labels)
-    return re.sub(r"[^a-zA-Z0-9_]", "_", name), set()
 
 
 def airflow_statsd_metrics() -> list[tuple[str, str]]:
@@ -1129,7 +1056,8 @@ def exported_metrics(values: dict) -> dict[str, set[str]]:
     mappings = statsd_mappings(values)
     exported: dict[str, set[str]] = defaultdict(set)
     for name, kind in airflow_statsd_metrics():
-        metric, labels = map_statsd_name(name, mappings)
+        metric, label_values = translate(name, mappings)
+        labels = set(label_values)
         if kind == "timer":  # a summary, in seconds
             exported[metric] |= labels | {"quantile"}
             exported[f"{metric}_sum"] |= labels
@@ -1231,18 +1159,33 @@ def test_alerts_cover_what_the_deployment_promises():
 def test_metric_mapping_matches_known_statsd_names():
     """Spot checks of the mapping simulation against names documented by the chart."""
     mappings = statsd_mappings(load_values())
-    assert map_statsd_name("airflow.dagrun.duration.success.my_dag", mappings) == (
+    assert translate("airflow.dagrun.duration.success.my_dag", mappings) == (
         "airflow_dagrun_duration",
-        {"dag_id"},
+        {"dag_id": "my_dag"},
     )
-    assert map_statsd_name("airflow.ti.finish.my_dag.grp__sync.failed", mappings) == (
+    assert translate("airflow.ti.finish.my_dag.grp__sync.failed", mappings) == (
         "airflow_task_finish",
-        {"dag_id", "task_id", "state"},
+        {"dag_id": "my_dag", "task_id": "grp__sync", "state": "failed"},
     )
-    assert map_statsd_name("airflow.ti.finish", mappings) == ("airflow_ti_finish", set())
-    assert map_statsd_name("airflow.dag_processing.import_errors", mappings)[0] == (
-        "airflow_dag_processing_import_errors"
+    assert translate("airflow.ti.finish", mappings) == ("airflow_ti_finish", {})
+    assert translate("airflow.dag_processing.import_errors", mappings) == (
+        "airflow_dag_processing_import_errors",
+        {},
     )
+    # A dotted task id that Airflow did not flatten has one field too many: not mapped.
+    assert translate("airflow.ti.finish.my_dag.grp.sync.failed", mappings) == (
+        "airflow_ti_finish_my_dag_grp_sync_failed",
+        {},
+    )
+    # Glob rules win over regex rules whatever their order; regex rules search the name.
+    assert translate("airflow.operator_failures_AirbyteSyncOperator", mappings) == (
+        "airflow_operator_failures",
+        {"operator": "AirbyteSyncOperator"},
+    )
+    assert translate("airflow.dagrun.dependency-check.d.t", mappings)[0] == (
+        "airflow_dagrun_dependency_check"
+    )
+    assert translate("airflow.pool--x.9", mappings)[0] == "airflow_pool_x_9"
 
 
 @pytest.mark.parametrize(
