@@ -7,7 +7,8 @@ imported into two conftests would be two fixtures and start Airflow twice.
 
 Behind it: a fast Airbyte stand-in (thread in this process) whose warehouse is the
 ``warehouse_default`` Connection of ``dev/airflow.env``, and ``dev.airflow_server``'s
-``run_airflow`` on a free loopback port with a throwaway Airflow home.
+``run_airflow`` on a free loopback port with a throwaway Airflow home. Its StatsD metrics go
+to a receiver in this process (``tests/statsd.py``), which ``tests/deploy`` reads.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import pytest
 from dev.airbyte_standin.testing import RunningStandin, quick_config, run_standin
 from dev.airflow_server import AirflowServer, run_airflow
 from dev.environment import airflow_environment
+from tests.statsd import StatsdReceiver, run_statsd_receiver
 
 EVENT_DAG = "airbyte_event_driven_sync"
 STRIPE = "2a6f1c2e-8b1d-4c3a-9f0e-1d2c3b4a5f60"
@@ -42,6 +44,7 @@ class SharedAirflow:
     airflow: AirflowServer
     standin: RunningStandin
     home: Path
+    statsd: StatsdReceiver
 
 
 _KEY = pytest.StashKey["SharedAirflow | BaseException"]()
@@ -53,11 +56,13 @@ def _start(config: pytest.Config) -> SharedAirflow:
     stack.callback(shutil.rmtree, home, ignore_errors=True)
     config.add_cleanup(stack.close)
     standin = stack.enter_context(run_standin(quick_config(home)))
-    airflow = stack.enter_context(run_airflow(airflow_environment(standin.url, home)))
+    statsd = stack.enter_context(run_statsd_receiver())
+    environment = {**airflow_environment(standin.url, home), **statsd.environment()}
+    airflow = stack.enter_context(run_airflow(environment))
     airflow.unpause(EVENT_DAG)
     for dag_id in DAG_IDS:
         airflow.wait_for_dag(dag_id)
-    return SharedAirflow(airflow=airflow, standin=standin, home=home)
+    return SharedAirflow(airflow=airflow, standin=standin, home=home, statsd=statsd)
 
 
 def shared_airflow(config: pytest.Config) -> SharedAirflow:

@@ -17,7 +17,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+import yaml
+
+#: The deployment's Helm values: ``statsd.extraMappings`` and Airflow's ``[metrics]`` config.
+VALUES_FILE = Path(__file__).resolve().parents[2] / "deploy" / "helm" / "values-airflow.yaml"
 
 
 @dataclass(frozen=True)
@@ -92,6 +98,10 @@ CHART_STATSD_MAPPINGS: tuple[Mapping, ...] = (
         "airflow.executor.running_tasks.*", "airflow_executor_running_tasks", {"executor": "$1"}
     ),
 )
+
+
+def deployed_values() -> dict[str, Any]:
+    return yaml.safe_load(VALUES_FILE.read_text(encoding="utf-8"))
 
 
 def statsd_mappings(values: dict[str, Any]) -> list[Mapping]:

@@ -38,12 +38,11 @@ import promql_parser
 import pytest
 import yaml
 
-from tests.deploy.statsd_mapping import statsd_mappings, translate
+from tests.deploy.statsd_mapping import VALUES_FILE, statsd_mappings, translate
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = REPO_ROOT / "deploy"
 HELM_DIR = DEPLOY / "helm"
-VALUES_FILE = HELM_DIR / "values-airflow.yaml"
 NETPOL_FILE = DEPLOY / "security" / "networkpolicies" / "airbyte.yaml"
 EXTERNALSECRET_FILE = DEPLOY / "security" / "secrets" / "externalsecrets-airbyte.yaml"
 CLIENT_CREDENTIALS_FILE = (
