@@ -1,12 +1,14 @@
 """A real local Airflow 3 on loopback: `make airflow`, and the session Airflow of the tests.
 
-``run_airflow(environment)`` migrates the SQLite metadata database of the Airflow home in
-``environment`` and starts the four Airflow 3 components as separate processes:
-``api-server`` (REST API v2 and the UI, bound to 127.0.0.1), ``scheduler`` (with the
-LocalExecutor, which Airflow 3 runs on SQLite, as ``airflow standalone`` does),
-``dag-processor`` and ``triggerer``. Each one runs in its own process group, so stopping
-kills the whole group (task supervisors and executor workers included): SIGTERM, a bounded
-wait, then SIGKILL. Nothing is left running and no port stays bound.
+``run_airflow(environment, executor=...)`` migrates the SQLite metadata database of the
+Airflow home in ``environment`` and starts the four Airflow 3 components as separate
+processes: ``api-server`` (REST API v2 and the UI, bound to 127.0.0.1), ``scheduler``,
+``dag-processor`` and ``triggerer``, plus whatever the executor needs (``EXECUTORS``: the
+default ``local`` is the LocalExecutor, which Airflow 3 runs on SQLite, as ``airflow
+standalone`` does; ``celery`` adds a Celery worker, see ``dev.celery_executor``). Each one
+runs in its own process group, so stopping kills the whole group (task supervisors and
+executor workers included): SIGTERM, a bounded wait, then SIGKILL. Nothing is left running
+and no port stays bound.
 
 Auth is Airflow 3's default SimpleAuthManager with one known user (``admin``/``admin`` by
 default) whose password is written to the passwords file beforehand; API clients get a JWT
@@ -14,7 +16,7 @@ from ``POST /auth/token``.
 
 ``python -m dev.airflow_server`` (``make airflow``) starts the Airbyte stand-in and this
 Airflow with its UI on http://127.0.0.1:8080 (``AIRFLOW_PORT`` changes the port) and runs
-until Ctrl-C.
+until Ctrl-C; ``EXECUTOR=celery`` runs it on CeleryExecutor with a local Redis broker.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,7 @@ from typing import Any
 import requests
 
 from dev.airbyte_standin.testing import free_port, wait_until
+from dev.celery_executor import CELERY_SETTINGS, CELERY_WORKER_ARGS, RedisError, run_redis
 from dev.environment import REPO
 from webhook.airflow_client import jwt_expiry
 
@@ -43,13 +46,32 @@ SIMPLE_AUTH_MANAGER = (
 )
 #: Command lines. The scheduler and triggerer would also start `serve-logs` on 0.0.0.0:8793
 #: and :8794; the API server reads the task logs from the shared local log folder instead.
-COMPONENT_ARGS = {
+COMPONENT_ARGS: dict[str, Callable[[int], list[str]]] = {
     "api-server": lambda port: ["api-server", "--host", "127.0.0.1", "--port", str(port)],
     "scheduler": lambda port: ["scheduler", "--skip-serve-logs"],
     "dag-processor": lambda port: ["dag-processor"],
     "triggerer": lambda port: ["triggerer", "--skip-serve-logs"],
 }
 COMPONENTS = tuple(COMPONENT_ARGS)
+
+
+@dataclass(frozen=True)
+class Executor:
+    """How to run one executor: its Airflow settings and any components of its own."""
+
+    settings: dict[str, str]
+    components: dict[str, Callable[[int], list[str]]] = field(default_factory=dict)
+
+
+#: The executors ``run_airflow`` can start, by name. ``celery`` needs its broker in the
+#: environment (``dev.celery_executor.run_redis(...).settings()``).
+EXECUTORS: dict[str, Executor] = {
+    "local": Executor(settings={"AIRFLOW__CORE__EXECUTOR": "LocalExecutor"}),
+    "celery": Executor(
+        settings=CELERY_SETTINGS, components={"celery-worker": lambda port: CELERY_WORKER_ARGS}
+    ),
+}
+DEFAULT_EXECUTOR = "local"
 MIGRATE_TIMEOUT = 180.0
 START_TIMEOUT = 120.0
 STOP_TIMEOUT = 15.0
@@ -68,6 +90,7 @@ def server_environment(
     environment: dict[str, str],
     port: int,
     *,
+    executor: str = DEFAULT_EXECUTOR,
     username: str = DEFAULT_USERNAME,
     password: str = DEFAULT_PASSWORD,
 ) -> dict[str, str]:
@@ -83,8 +106,7 @@ def server_environment(
     base_url = f"http://127.0.0.1:{port}"
     return {
         **environment,
-        # Executor: LocalExecutor works with SQLite in Airflow 3 (`airflow standalone` forces it).
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        **EXECUTORS[executor].settings,
         "AIRFLOW__CORE__PARALLELISM": "4",
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base_url}/execution/",
@@ -160,6 +182,9 @@ class AirflowServer:
     home: Path
     processes: dict[str, subprocess.Popen] = field(default_factory=dict, repr=False)
     log_files: dict[str, Path] = field(default_factory=dict, repr=False)
+    #: Each component's command line (without ``airflow``) and the environment it runs in.
+    commands: dict[str, list[str]] = field(default_factory=dict, repr=False)
+    env: dict[str, str] = field(default_factory=dict, repr=False)
     _token: str | None = field(default=None, repr=False)
     _token_expiry: float = field(default=0.0, repr=False)
 
@@ -257,22 +282,29 @@ class AirflowServer:
         """Stop every component's process group (idempotent)."""
         _stop_groups(self.processes)
 
+    def start_component(self, name: str) -> subprocess.Popen:
+        """Start component ``name`` in its own process group, its output appended to its log."""
+        log_file = self.home / "processes" / f"{name}.log"
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_file, "ab") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "airflow", *self.commands[name]],
+                cwd=REPO,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.processes[name], self.log_files[name] = process, log_file
+        return process
 
-def _start(
-    name: str, args: list[str], env: dict[str, str], logs: Path
-) -> tuple[subprocess.Popen, Path]:
-    log_file = logs / f"{name}.log"
-    with open(log_file, "ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "airflow", *args],
-            cwd=REPO,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    return process, log_file
+    def kill_component(self, name: str) -> None:
+        """SIGKILL component ``name``'s whole process group (its task processes too)."""
+        process = self.processes[name]
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        _stop_groups({name: process})
 
 
 def _tail(path: Path, lines: int = 30) -> str:
@@ -308,18 +340,22 @@ def run_airflow(
     environment: dict[str, str],
     *,
     port: int | None = None,
+    executor: str = DEFAULT_EXECUTOR,
     username: str = DEFAULT_USERNAME,
     password: str = DEFAULT_PASSWORD,
     start_timeout: float = START_TIMEOUT,
 ) -> Iterator[AirflowServer]:
-    """Migrate the metadata DB, start the four components, yield when all are healthy.
+    """Migrate the metadata DB, start the components, yield when all are healthy.
 
     ``environment`` comes from ``dev.environment.airflow_environment``; the process's own
     environment is the base (PATH and the like), less its ``AIRFLOW_*``/``AIRBYTE_*`` keys.
-    On exit every component's process group is stopped, whatever happened in the body.
+    ``executor`` names an entry of ``EXECUTORS``. On exit every component's process group is
+    stopped, whatever happened in the body.
     """
     port = port or free_port()
-    settings = server_environment(environment, port, username=username, password=password)
+    settings = server_environment(
+        environment, port, executor=executor, username=username, password=password
+    )
     # This process's Airflow/Airbyte settings (a test session's, say) must not leak in.
     inherited = {
         key: value
@@ -328,8 +364,6 @@ def run_airflow(
     }
     env = {**inherited, **settings}
     home = Path(settings["AIRFLOW_HOME"])
-    logs = home / "processes"
-    logs.mkdir(parents=True, exist_ok=True)
     migrate = subprocess.run(
         [sys.executable, "-m", "airflow", "db", "migrate"],
         cwd=REPO,
@@ -341,14 +375,18 @@ def run_airflow(
     )
     if migrate.returncode != 0:
         raise AirflowStartError(f"airflow db migrate failed:\n{migrate.stderr[-3000:]}")
+    components = {**COMPONENT_ARGS, **EXECUTORS[executor].components}
     server = AirflowServer(
-        url=f"http://127.0.0.1:{port}", username=username, password=password, home=home
+        url=f"http://127.0.0.1:{port}",
+        username=username,
+        password=password,
+        home=home,
+        commands={name: args(port) for name, args in components.items()},
+        env=env,
     )
     try:
-        for name in COMPONENTS:
-            process, log_file = _start(name, COMPONENT_ARGS[name](port), env, logs)
-            server.processes[name] = process
-            server.log_files[name] = log_file
+        for name in server.commands:
+            server.start_component(name)
         _wait_healthy(server, start_timeout)
         yield server
     finally:
@@ -361,6 +399,10 @@ def main() -> int:
     from dev.environment import AIRFLOW_HOME, airflow_environment
 
     port = int(os.environ.get("AIRFLOW_PORT", "8080"))
+    executor = os.environ.get("EXECUTOR", DEFAULT_EXECUTOR)
+    if executor not in EXECUTORS:
+        print(f"==> EXECUTOR={executor}: use one of {', '.join(EXECUTORS)}", file=sys.stderr)
+        return 2
     AIRFLOW_HOME.mkdir(exist_ok=True)
     # Ctrl-C and SIGTERM both unwind through the context managers below.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -371,18 +413,23 @@ def main() -> int:
             print(f"==> Airbyte stand-in at {standin.url}", flush=True)
             print(f"==> Starting Airflow (home {AIRFLOW_HOME}); this takes ~30 s", flush=True)
             environment = airflow_environment(standin.url, AIRFLOW_HOME)
-            with run_airflow(environment, port=port) as airflow:
-                airflow.unpause("airbyte_event_driven_sync")
-                _print_banner(airflow, standin.url, CONNECTIONS_BY_ID)
-                while all(p.poll() is None for p in airflow.processes.values()):
-                    time.sleep(1)
-                dead = [n for n, p in airflow.processes.items() if p.poll() is not None]
-                print(f"==> airflow {', '.join(dead)} exited; see {airflow.home}/processes/")
-                return 1
+            broker = run_redis(AIRFLOW_HOME / "redis") if executor == "celery" else None
+            with broker or contextlib.nullcontext() as redis:
+                if redis is not None:
+                    print(f"==> CeleryExecutor, Redis broker at {redis.url}", flush=True)
+                    environment.update(redis.settings())
+                with run_airflow(environment, port=port, executor=executor) as airflow:
+                    airflow.unpause("airbyte_event_driven_sync")
+                    _print_banner(airflow, standin.url, CONNECTIONS_BY_ID)
+                    while all(p.poll() is None for p in airflow.processes.values()):
+                        time.sleep(1)
+                    dead = [n for n, p in airflow.processes.items() if p.poll() is not None]
+                    print(f"==> airflow {', '.join(dead)} exited; see {airflow.home}/processes/")
+                    return 1
     except KeyboardInterrupt:
         print("\n==> Stopped Airflow and the stand-in", flush=True)
         return 0
-    except AirflowStartError as error:
+    except (AirflowStartError, RedisError) as error:
         print(f"==> {error}", file=sys.stderr)
         return 1
 
