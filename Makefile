@@ -50,7 +50,7 @@ bench: install ## Benchmark against apache-airflow-providers-airbyte; writes ben
 standin: install ## Run the local Airbyte stand-in in the foreground
 	$(BIN)/python -m dev.airbyte_standin
 
-airflow: install ## Run Airflow 3 with the stand-in, UI on 127.0.0.1:8080 (AIRFLOW_PORT); Ctrl-C stops
+airflow: install ## Run Airflow 3 with the stand-in, UI on 127.0.0.1:8080 (AIRFLOW_PORT; EXECUTOR=celery); Ctrl-C stops
 	$(BIN)/python -m dev.airflow_server
 
 webhook: install ## Run the webhook receiver on 127.0.0.1:8090 (WEBHOOK_PORT); needs WEBHOOK_SECRET

@@ -52,7 +52,6 @@ COMPONENT_ARGS: dict[str, Callable[[int], list[str]]] = {
     "dag-processor": lambda port: ["dag-processor"],
     "triggerer": lambda port: ["triggerer", "--skip-serve-logs"],
 }
-COMPONENTS = tuple(COMPONENT_ARGS)
 
 
 @dataclass(frozen=True)

@@ -51,9 +51,10 @@ CELERY_FAILOVER = {
     "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "1",
     "AIRFLOW__CORE__MAX_TASK_RETRY_DELAY": "1",
 }
-#: Its Airbyte jobs run long enough for a worker to be killed mid-sync (a sync with a retried
-#: attempt, ``incomplete_then_succeed``, twice that).
-CELERY_STANDIN = {"pending_seconds": 0.5, "running_seconds": 12}
+#: Its Airbyte jobs run long enough for a worker to be killed mid-sync: a sync whose first
+#: attempt is retried (``incomplete_then_succeed``) runs ~40 s, and the retry of a task whose
+#: worker died starts ~20 s after the kill (heartbeat timeout, detection, queueing).
+CELERY_STANDIN = {"pending_seconds": 0.5, "running_seconds": 20}
 
 
 @dataclass
