@@ -38,7 +38,7 @@ CELERY_WORKER_ARGS = [
 ]
 REDIS_START_TIMEOUT = 20.0
 REDIS_STOP_TIMEOUT = 10.0
-REDIS_INSTALL_HINT = "make test-deps  (as root; or: apt-get install redis-server)"
+REDIS_INSTALL_HINT = "make system-deps  (as root; or: apt-get install redis-server)"
 
 
 class RedisError(RuntimeError):
