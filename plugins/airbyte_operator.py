@@ -17,6 +17,7 @@ from airflow.sdk.configuration import conf
 
 from plugins.airbyte_errors import AirbyteConfigError, AirbyteError
 from plugins.airbyte_links import AirbyteConnectionLink, AirbyteJobLink
+from plugins.airbyte_resumable import AirbyteResumableJob
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
@@ -53,8 +54,13 @@ def connection_id_from_variables(names: str | Sequence[str]) -> str:
     )
 
 
-class AirbyteSyncOperator(BaseOperator):
+class AirbyteSyncOperator(AirbyteResumableJob, BaseOperator):
     """Run one Airbyte job on a connection and (by default) wait for it to finish.
+
+    Exactly once across retries and crashes: the job id is kept in the task's
+    ``task_state_store``, so a retry waits for the job of an earlier try, or returns its
+    result if it succeeded, and starts a new job only after a failure (see
+    ``plugins.airbyte_resumable``).
 
     :param connection_id: the Airbyte connection id (templated).
     :param connection_id_variable: Variable name(s) holding the connection id, read at run
@@ -72,6 +78,7 @@ class AirbyteSyncOperator(BaseOperator):
     :param deferrable: hand the wait to the triggerer (``AirbyteJobTrigger``) so no worker
         slot is held while Airbyte works; defaults to Airflow's
         ``[operators] default_deferrable``.
+    :param durable: keep the job id across tries (default); false starts a job on every try.
     :return: the finished job as a dict (job id, status, rows, bytes, duration...); the job
         id is also pushed to XCom as ``airbyte_job_id``.
 
@@ -133,31 +140,38 @@ class AirbyteSyncOperator(BaseOperator):
                 f"job_type {self.job_type!r} is not one of sync, reset, clear"
             ) from None
         self._hook = AirbyteHook(self.airbyte_conn_id, on_conflict=self.on_conflict)
-        self._job = self._hook.submit_job(connection_id, job_type)
-        context["ti"].xcom_push(key=JOB_ID_XCOM_KEY, value=self._job.job_id)
-        if not _truthy(self.wait) or self._job.is_terminal:
-            job = self._hook.check_outcome(self._job, raise_on_failure=_truthy(self.wait))
-            return self._report(context, self._hook, job)
+        self._connection_id, self._job_type = connection_id, job_type
+        return self.execute_resumable(context)
+
+    # --- what AirbyteResumableJob needs: publish the job id, wait for the job -------------
+
+    def push_job_id(self, job: AirbyteJob, context: Context) -> None:
+        context["ti"].xcom_push(key=JOB_ID_XCOM_KEY, value=job.job_id)
+
+    def wait_for(self, job: AirbyteJob, context: Context) -> AirbyteJob:
+        """Wait for ``job`` here or in the triggerer; return it once it ended well."""
+        assert self._hook is not None
+        if not _truthy(self.wait) or job.is_terminal:
+            return self._hook.check_outcome(job, raise_on_failure=_truthy(self.wait))
         quiet_until = self._quiet_until()
         if self.deferrable:
             from plugins.airbyte_trigger import AirbyteJobTrigger
 
             self.defer(
                 trigger=AirbyteJobTrigger(
-                    job_id=self._job.job_id,
+                    job_id=job.job_id,
                     airbyte_conn_id=self.airbyte_conn_id,
                     deadline=time.time() + float(self.timeout_minutes) * 60,
                     quiet_until=quiet_until,
                 ),
                 method_name="execute_complete",
             )
-        self._job = self._hook.wait_for_job_completion(
-            self._job.job_id,
+        return self._hook.wait_for_job_completion(
+            job.job_id,
             timeout_minutes=float(self.timeout_minutes),
             cancel_on_timeout=self.cancel_on_timeout,
             quiet_until=quiet_until,
         )
-        return self._report(context, self._hook, self._job)
 
     def _quiet_until(self) -> float | None:
         """When to start polling closely, from the connection's history (None: right away)."""
@@ -180,7 +194,8 @@ class AirbyteSyncOperator(BaseOperator):
         if status == TERMINAL:
             job = AirbyteJob.model_validate(event["job"])
             hook.log.info("Airbyte job finished: %s", job.summary())
-            return self._report(context, hook, hook.check_outcome(job))
+            self._hook = hook
+            return self.deliver(hook.check_outcome(job), context)
         if status == TIMEOUT:
             last = AirbyteJob.model_validate(event["job"]) if event.get("job") else None
             hook.handle_timeout(
@@ -189,6 +204,11 @@ class AirbyteSyncOperator(BaseOperator):
         raise AirbyteError(
             f"Waiting for Airbyte job {event.get('job_id')} failed: {event.get('message', event)}"
         )
+
+    def report(self, job: AirbyteJob, context: Context) -> dict[str, Any]:
+        """The task's result (``AirbyteResumableJob.deliver`` calls this once per try)."""
+        assert self._hook is not None
+        return self._report(context, self._hook, job)
 
     def _report(self, context: Context, hook: AirbyteHook, job: AirbyteJob) -> dict[str, Any]:
         """Record the job's lineage, Asset events and links; return the job for XCom."""

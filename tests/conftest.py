@@ -99,11 +99,31 @@ def resume_deferred(operator, context: dict, deferred):
 class RecordingTaskInstance:
     """Stands in for Airflow's TaskInstance in direct ``execute()`` calls: records XCom pushes."""
 
+    stats_tags: dict[str, str] = {}
+
     def __init__(self) -> None:
         self.pushed: dict[str, object] = {}
 
     def xcom_push(self, key: str, value: object) -> None:
         self.pushed[key] = value
+
+
+class MemoryTaskStateStore:
+    """Stands in for ``context["task_state_store"]``: one task instance's keys, across tries."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, object] = {}
+
+    def get(self, key: str, default: object = None) -> object:
+        return self.values.get(key, default)
+
+    def set(self, key: str, value: object, *, retention: object = None) -> None:
+        if value is None:
+            raise ValueError("Cannot set value as None")
+        self.values[key] = value
+
+    def delete(self, key: str) -> None:
+        self.values.pop(key, None)
 
 
 @pytest.fixture

@@ -36,6 +36,27 @@ def list_faults(standin: StandinDep) -> dict[str, Any]:
     return {"faults": standin.faults.pending()}
 
 
+@router.delete("/faults")
+def clear_faults(standin: StandinDep) -> dict[str, Any]:
+    """Drop every queued fault (the request log stays)."""
+    return {"cleared": standin.faults.clear()}
+
+
+@router.post("/durations", response_model=None)
+async def set_durations(request: Request, standin: StandinDep) -> dict[str, Any] | JSONResponse:
+    """``{"pending_seconds": s, "running_seconds": s}`` (either); jobs in flight follow."""
+    spec = await json_object(request, 400)
+    unknown = set(spec) - {"pending_seconds", "running_seconds"}
+    if unknown:
+        return _bad(f"unknown settings {sorted(unknown)}; use pending_seconds, running_seconds")
+    try:
+        standin.jobs.set_durations(**spec)
+    except (TypeError, ValueError) as exc:
+        return _bad(str(exc))
+    jobs = standin.jobs
+    return {"pending_seconds": jobs.pending_seconds, "running_seconds": jobs.running_seconds}
+
+
 @router.post("/job-behaviour", response_model=None)
 async def set_job_behaviour(request: Request, standin: StandinDep) -> dict[str, Any] | JSONResponse:
     spec = await json_object(request, 400)

@@ -98,9 +98,16 @@ class FaultRegistry:
         with self._lock:
             return list(self._log)
 
-    def reset(self) -> None:
+    def clear(self) -> int:
+        """Drop the queued faults; returns how many there were."""
         with self._lock:
+            count = len(self._faults)
             self._faults.clear()
+            return count
+
+    def reset(self) -> None:
+        self.clear()
+        with self._lock:
             self._log.clear()
 
 

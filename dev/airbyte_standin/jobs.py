@@ -182,6 +182,19 @@ class JobStore:
         with self.lock:
             self.rules.append(rule)
 
+    def set_durations(
+        self, pending_seconds: float | None = None, running_seconds: float | None = None
+    ) -> None:
+        """Change how long jobs stay pending and running; jobs in flight follow at once."""
+        for value in (pending_seconds, running_seconds):
+            if value is not None and (isinstance(value, bool) or not value >= 0):
+                raise ValueError(f"a duration must be a number of seconds >= 0, not {value!r}")
+        with self.lock:
+            if pending_seconds is not None:
+                self.pending_seconds = float(pending_seconds)
+            if running_seconds is not None:
+                self.running_seconds = float(running_seconds)
+
     def reset(self) -> None:
         """Forget jobs and behaviours (job ids keep increasing)."""
         with self.lock:

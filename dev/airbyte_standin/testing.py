@@ -90,6 +90,18 @@ class RunningStandin:
             },
         )
 
+    def clear_faults(self) -> int:
+        """Drop every queued fault; returns how many there were."""
+        return self._admin("DELETE", "/faults")["cleared"]
+
+    def set_durations(
+        self, pending_seconds: float | None = None, running_seconds: float | None = None
+    ) -> dict[str, float]:
+        """Change how long jobs stay pending and running (jobs in flight too)."""
+        settings = {"pending_seconds": pending_seconds, "running_seconds": running_seconds}
+        given = {key: value for key, value in settings.items() if value is not None}
+        return self._admin("POST", "/durations", given)
+
     def expire_tokens(self) -> int:
         """Expire every issued bearer token now."""
         return self._admin("POST", "/tokens/expire")["expired"]

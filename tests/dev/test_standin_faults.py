@@ -133,3 +133,10 @@ def test_unknown_fault_kind_is_rejected(standin) -> None:
     response = requests.post(f"{standin.url}/_standin/faults", json={"kind": "explode"}, timeout=5)
     assert response.status_code == 400
     assert "unknown fault kind" in response.json()["message"]
+
+
+def test_clearing_drops_queued_faults(api, standin) -> None:
+    standin.inject("status", status=502, path=SYNC, count=5)
+    assert standin.clear_faults() == 1
+    assert sync(api, standin).status_code == 200
+    settle(standin)

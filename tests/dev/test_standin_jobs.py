@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import requests
 import sqlalchemy as sa
 
 from dev.airbyte_standin import (
@@ -198,3 +199,20 @@ def test_behaviour_count_applies_to_next_jobs_only(api, standin) -> None:
     first = wait_status(api, standin, start(api, standin, HUBSPOT_CONNECTION_ID))
     second = wait_status(api, standin, start(api, standin, HUBSPOT_CONNECTION_ID))
     assert (first["job"]["status"], second["job"]["status"]) == ("failed", "succeeded")
+
+
+def test_durations_change_jobs_in_flight(api, standin) -> None:
+    standin.set_durations(running_seconds=3600)
+    try:
+        job_id = start(api, standin, HUBSPOT_CONNECTION_ID)
+        wait_status(api, standin, job_id, "running")
+        standin.set_durations(running_seconds=0)
+        assert wait_status(api, standin, job_id)["job"]["status"] == "succeeded"
+    finally:
+        standin.set_durations(running_seconds=standin.config.running_seconds)
+
+
+def test_bad_durations_are_refused(standin) -> None:
+    for body in ({"running_seconds": -1}, {"running_seconds": "soon"}, {"speed": 2}):
+        response = requests.post(f"{standin.url}/_standin/durations", json=body, timeout=5)
+        assert response.status_code == 400, body

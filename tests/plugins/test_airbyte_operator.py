@@ -19,12 +19,17 @@ from plugins.airbyte_errors import (
 from plugins.airbyte_hook import AirbyteHook
 from plugins.airbyte_operator import AirbyteSyncOperator
 from plugins.airbyte_trigger import AirbyteJobTrigger
-from tests.conftest import RecordingTaskInstance, airbyte_conn_env, resume_deferred
+from tests.conftest import (
+    MemoryTaskStateStore,
+    RecordingTaskInstance,
+    airbyte_conn_env,
+    resume_deferred,
+)
 
 
 @pytest.fixture
 def context() -> dict:
-    return {"ti": RecordingTaskInstance()}
+    return {"ti": RecordingTaskInstance(), "task_state_store": MemoryTaskStateStore()}
 
 
 @pytest.fixture
