@@ -29,6 +29,9 @@ def parse_args(argv: list[str] | None = None) -> StandinConfig:
     parser.add_argument("--running-seconds", type=float, default=d.running_seconds)
     parser.add_argument("--rows-per-stream", type=int, default=d.rows_per_stream)
     parser.add_argument("--warehouse-url", default=None, help="SQLAlchemy URL of the destination")
+    parser.add_argument(
+        "--state-url", default=None, help="SQLAlchemy URL keeping the jobs across restarts"
+    )
     parser.add_argument("--tick-seconds", type=float, default=d.tick_seconds)
     parser.add_argument(
         "--validate-contract", action=argparse.BooleanOptionalAction, default=d.validate_contract

@@ -31,6 +31,8 @@ def create_api(standin: Standin) -> FastAPI:
         finally:
             ticker.stop()
             standin.warehouse.dispose()
+            if standin.jobs.journal is not None:
+                standin.jobs.journal.dispose()
 
     api = FastAPI(
         title="Airbyte stand-in", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan

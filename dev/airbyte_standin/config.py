@@ -36,6 +36,8 @@ class StandinConfig:
     running_seconds: float = 1.0
     rows_per_stream: int = 50
     warehouse_url: str = field(default_factory=default_warehouse_url)
+    #: SQLAlchemy URL where jobs are kept across restarts; None keeps them in memory only.
+    state_url: str | None = None
     faults: list[dict[str, Any]] = field(default_factory=list)
     validate_contract: bool = True
     tick_seconds: float = 0.02

@@ -6,10 +6,13 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from dev.airbyte_standin.seed import CONNECTIONS_BY_ID
 from dev.airbyte_standin.warehouse import StreamResult, Warehouse
+
+if TYPE_CHECKING:
+    from dev.airbyte_standin.journal import JobJournal
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +109,10 @@ class BehaviourRule:
 
 
 class JobStore:
-    """All jobs, guarded by one lock; ``tick`` advances them in time."""
+    """All jobs, guarded by one lock; ``tick`` advances them in time.
+
+    With a ``journal`` every change of a job is saved, and the saved jobs are loaded at start.
+    """
 
     def __init__(
         self,
@@ -114,15 +120,21 @@ class JobStore:
         pending_seconds: float,
         running_seconds: float,
         rows_per_stream: int,
+        journal: JobJournal | None = None,
     ) -> None:
         self.warehouse = warehouse
         self.pending_seconds = pending_seconds
         self.running_seconds = running_seconds
         self.rows_per_stream = rows_per_stream
+        self.journal = journal
         self.lock = threading.RLock()
-        self.jobs: dict[int, Job] = {}
+        self.jobs: dict[int, Job] = {job.id: job for job in journal.load()} if journal else {}
         self.rules: list[BehaviourRule] = []
-        self._next_id = 1
+        self._next_id = max(self.jobs, default=0) + 1
+
+    def _save(self, job: Job) -> None:
+        if self.journal is not None:
+            self.journal.save(job)
 
     # -- commands -------------------------------------------------------------------------
     def create(self, connection_id: str, job_type: JobType) -> Job:
@@ -147,6 +159,7 @@ class JobStore:
             self._apply_rule(job)
             self._next_id += 1
             self.jobs[job.id] = job
+            self._save(job)
             return job
 
     def get(self, job_id: int) -> Job:
@@ -168,6 +181,7 @@ class JobStore:
                     attempt.status, attempt.ended_at, attempt.updated_at = "failed", now, now
                     attempt.failure_reason = "Job was cancelled."
             job.status, job.updated_at = "cancelled", now
+            self._save(job)
             return job
 
     def list(self) -> list[Job]:
@@ -200,6 +214,8 @@ class JobStore:
         with self.lock:
             self.jobs.clear()
             self.rules.clear()
+            if self.journal is not None:
+                self.journal.clear()
 
     # -- time -----------------------------------------------------------------------------
     def tick(self) -> None:
@@ -207,7 +223,10 @@ class JobStore:
         with self.lock:
             for job in list(self.jobs.values()):
                 if not job.terminal:
+                    before = (job.status, len(job.attempts))
                     self._advance(job, time.monotonic())
+                    if (job.status, len(job.attempts)) != before:
+                        self._save(job)
 
     def _advance(self, job: Job, mono: float) -> None:
         elapsed = mono - job.phase_started

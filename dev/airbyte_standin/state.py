@@ -15,6 +15,7 @@ from dev.airbyte_standin.contract import ViolationLog
 from dev.airbyte_standin.errors import ApiError
 from dev.airbyte_standin.faults import Fault, FaultRegistry
 from dev.airbyte_standin.jobs import JobStore
+from dev.airbyte_standin.journal import JobJournal
 from dev.airbyte_standin.seed import CONNECTIONS_BY_ID, SeedConnection
 from dev.airbyte_standin.warehouse import Warehouse
 
@@ -37,7 +38,11 @@ class Standin:
             config=config,
             warehouse=warehouse,
             jobs=JobStore(
-                warehouse, config.pending_seconds, config.running_seconds, config.rows_per_stream
+                warehouse,
+                config.pending_seconds,
+                config.running_seconds,
+                config.rows_per_stream,
+                JobJournal(config.state_url) if config.state_url else None,
             ),
             tokens=TokenIssuer(config.client_id, config.client_secret, config.token_expires_in),
             faults=FaultRegistry(),

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -45,6 +46,7 @@ class RunningStandin:
     url: str
     config: StandinConfig
     process: subprocess.Popen | None = field(default=None, repr=False)
+    log_file: Path | None = field(default=None, repr=False)
 
     @property
     def warehouse_url(self) -> str:
@@ -167,10 +169,15 @@ def wait_until(
         time.sleep(interval)
 
 
-def wait_until_healthy(url: str, timeout: float = START_TIMEOUT) -> None:
-    """Poll ``GET /api/v1/health`` until it answers 200, or raise TimeoutError."""
+def wait_until_healthy(
+    url: str, timeout: float = START_TIMEOUT, process: subprocess.Popen | None = None
+) -> None:
+    """Poll ``GET /api/v1/health`` until it answers 200, or raise TimeoutError (StandinExited
+    if ``process`` ends first)."""
     deadline = time.monotonic() + timeout
     while True:
+        if process is not None and process.poll() is not None:
+            raise StandinExited(f"the stand-in at {url} exited with {process.returncode}")
         try:
             if requests.get(f"{url}/api/v1/health", timeout=1).status_code == 200:
                 return
@@ -232,6 +239,7 @@ def cli_args(config: StandinConfig) -> list[str]:
         f"--rows-per-stream={config.rows_per_stream}",
         f"--warehouse-url={config.warehouse_url}",
         f"--tick-seconds={config.tick_seconds}",
+        *([f"--state-url={config.state_url}"] if config.state_url else []),
         "--validate-contract" if config.validate_contract else "--no-validate-contract",
     ]
     return args + [f"--fault={json.dumps(fault)}" for fault in config.faults]
@@ -245,36 +253,64 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 @contextmanager
 def run_standin_process(
-    config: StandinConfig | None = None, port: int | None = None
+    config: StandinConfig | None = None, port: int | None = None, log_file: Path | None = None
 ) -> Iterator[RunningStandin]:
     """Run ``python -m dev.airbyte_standin`` in its own process group; kill the group on exit.
 
     Listens on ``port`` (a free one if None; pass the old port to restart "the same server").
-    ``running.process`` is the Popen, so a test may kill the server on purpose.
+    ``running.process`` is the Popen, so a test may kill the server on purpose. Its output goes
+    to ``log_file`` (appended; a temporary file if None), whose tail a failed start shows.
     """
     config = replace(config or StandinConfig(), port=port or free_port())
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "dev.airbyte_standin", *cli_args(config)],
-        cwd=REPO_ROOT,
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    if log_file is None:
+        handle, name = tempfile.mkstemp(prefix="standin-", suffix=".log")
+        os.close(handle)
+        log_file = Path(name)
+    with open(log_file, "ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "dev.airbyte_standin", *cli_args(config)],
+            cwd=REPO_ROOT,
+            env=env,
+            start_new_session=True,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     running = RunningStandin(
-        url=f"http://{config.host}:{config.port}", config=config, process=process
+        url=f"http://{config.host}:{config.port}",
+        config=config,
+        process=process,
+        log_file=log_file,
     )
     try:
-        wait_until_healthy(running.url)
+        try:
+            wait_until_healthy(running.url, process=process)
+        except (TimeoutError, StandinExited) as error:
+            raise StandinStartError(f"{error}; its output:\n{tail(log_file)}") from None
         yield running
         if config.validate_contract and process.poll() is None:
             running.assert_contract_kept()
     finally:
         _stop_group(process)
+
+
+class StandinExited(RuntimeError):
+    """The stand-in process ended while it was expected to serve."""
+
+
+class StandinStartError(RuntimeError):
+    """The stand-in process did not come up; the message ends with its output."""
+
+
+def tail(path: Path, lines: int = 40) -> str:
+    """The last ``lines`` lines of a log file ("" if it cannot be read)."""
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
 
 
 def _stop_group(process: subprocess.Popen) -> None:

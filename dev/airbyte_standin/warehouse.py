@@ -45,7 +45,7 @@ class Warehouse:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        _ensure_sqlite_dir(url)
+        ensure_sqlite_dir(url)
         self.engine = sa.create_engine(url, future=True)
         self.metadata = sa.MetaData()
 
@@ -112,7 +112,7 @@ class Warehouse:
         self.engine.dispose()
 
 
-def _ensure_sqlite_dir(url: str) -> None:
+def ensure_sqlite_dir(url: str) -> None:
     parsed = sa.engine.make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import signal
 
+import pytest
 import requests
 
 from dev.airbyte_standin import STRIPE_CONNECTION_ID
 from dev.airbyte_standin.__main__ import parse_args
-from dev.airbyte_standin.testing import quick_config, run_standin_process, wait_until
+from dev.airbyte_standin.testing import (
+    StandinStartError,
+    quick_config,
+    run_standin_process,
+    wait_until,
+)
 
 
 def test_cli_parses_every_setting() -> None:
@@ -35,3 +41,33 @@ def test_process_serves_syncs_and_can_be_killed(tmp_path) -> None:
         running.process.send_signal(signal.SIGKILL)
         running.process.wait(timeout=5)
         assert running.process.returncode == -signal.SIGKILL
+
+
+def test_a_restarted_process_keeps_its_jobs(tmp_path) -> None:
+    """Jobs live in the state database: same ids and history, running jobs carry on."""
+    state_url = f"sqlite:///{tmp_path / 'state.db'}"
+    config = quick_config(tmp_path, auth="none", running_seconds=3600, state_url=state_url)
+    body = {"connectionId": STRIPE_CONNECTION_ID}
+    with run_standin_process(config) as first:
+        url = f"{first.config_api_url}/connections/sync"
+        first.set_durations(running_seconds=0)
+        assert requests.post(url, json=body, timeout=5).status_code == 200
+        wait_until(lambda: first.jobs()[0]["status"] == "succeeded")
+        first.set_durations(running_seconds=3600)
+        assert requests.post(url, json=body, timeout=5).status_code == 200
+        wait_until(lambda: first.jobs()[1]["status"] == "running")
+        first.process.send_signal(signal.SIGKILL)
+        first.process.wait(timeout=5)
+    with run_standin_process(config, port=first.config.port) as second:
+        assert [(j["id"], j["status"]) for j in second.jobs()] == [(1, "succeeded"), (2, "running")]
+        assert requests.post(url, json=body, timeout=5).status_code == 409  # job 2 still runs
+        second.set_durations(running_seconds=0)
+        wait_until(lambda: second.jobs()[1]["status"] == "succeeded")
+        third = requests.post(url, json=body, timeout=5).json()
+        assert third["job"]["id"] == 3
+
+
+def test_a_failed_start_shows_the_output(tmp_path) -> None:
+    config = quick_config(tmp_path, auth="none", state_url="nosuchdb://nowhere")
+    with pytest.raises(StandinStartError, match="nosuchdb"), run_standin_process(config):
+        pass
