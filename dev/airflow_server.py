@@ -1,14 +1,16 @@
 """A real local Airflow 3 on loopback: `make airflow`, and the session Airflow of the tests.
 
 ``run_airflow(environment, executor=...)`` migrates the SQLite metadata database of the
-Airflow home in ``environment`` and starts the four Airflow 3 components as separate
-processes: ``api-server`` (REST API v2 and the UI, bound to 127.0.0.1), ``scheduler``,
-``dag-processor`` and ``triggerer``, plus whatever the executor needs (``EXECUTORS``: the
-default ``local`` is the LocalExecutor, which Airflow 3 runs on SQLite, as ``airflow
-standalone`` does; ``celery`` adds a Celery worker, see ``dev.celery_executor``). Each one
+Airflow home in ``environment`` and starts the Airflow 3 components as separate processes:
+``api-server`` (REST API v2 and the UI, bound to 127.0.0.1), ``scheduler``, ``dag-processor``
+and ``triggerer``, plus whatever the executor needs (``EXECUTORS``: the default ``local`` is
+the LocalExecutor, which Airflow 3 runs on SQLite, as ``airflow standalone`` does; ``celery``
+adds a Celery worker, see ``dev.celery_executor``). Each one
 runs in its own process group, so stopping kills the whole group (task supervisors and
 executor workers included): SIGTERM, a bounded wait, then SIGKILL. Nothing is left running
-and no port stays bound.
+and no port stays bound. A triggerer always runs, so operators defer by default
+(``[operators] default_deferrable``); ``AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE=False`` turns
+that off.
 
 Auth is Airflow 3's default SimpleAuthManager with one known user (``admin``/``admin`` by
 default) whose password is written to the passwords file beforehand; API clients get a JWT
@@ -16,7 +18,10 @@ from ``POST /auth/token``.
 
 ``python -m dev.airflow_server`` (``make airflow``) starts the Airbyte stand-in and this
 Airflow with its UI on http://127.0.0.1:8080 (``AIRFLOW_PORT`` changes the port) and runs
-until Ctrl-C; ``EXECUTOR=celery`` runs it on CeleryExecutor with a local Redis broker.
+until Ctrl-C, as a small supervisor: ``AIRFLOW__*`` variables of the caller's environment
+override the local settings, and a component (or the stand-in) that dies is restarted and
+logged, not the whole stack stopped; one that keeps dying stops everything with its output.
+``EXECUTOR=celery`` runs it on CeleryExecutor with a local Redis broker.
 """
 
 from __future__ import annotations
@@ -36,7 +41,14 @@ from typing import Any
 
 import requests
 
-from dev.airbyte_standin.testing import free_port, wait_until
+from dev.airbyte_standin.config import StandinConfig
+from dev.airbyte_standin.testing import (
+    RunningStandin,
+    free_port,
+    run_standin_process,
+    tail,
+    wait_until,
+)
 from dev.celery_executor import CELERY_SETTINGS, CELERY_WORKER_ARGS, RedisError, run_redis
 from dev.environment import REPO
 from webhook.airflow_client import jwt_expiry
@@ -71,6 +83,11 @@ EXECUTORS: dict[str, Executor] = {
     ),
 }
 DEFAULT_EXECUTOR = "local"
+#: How often ``make airflow`` looks for dead components.
+SUPERVISE_INTERVAL = 1.0
+#: A component restarted this often within RESTART_WINDOW seconds is given up on.
+MAX_RESTARTS = 5
+RESTART_WINDOW = 120.0
 MIGRATE_TIMEOUT = 180.0
 START_TIMEOUT = 120.0
 STOP_TIMEOUT = 15.0
@@ -85,15 +102,23 @@ class AirflowStartError(RuntimeError):
     """An Airflow component died or did not become healthy in time."""
 
 
+def caller_overrides(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The ``AIRFLOW__SECTION__KEY`` settings of ``environ`` (this process's by default)."""
+    environ = dict(os.environ) if environ is None else environ
+    return {key: value for key, value in environ.items() if key.startswith("AIRFLOW__")}
+
+
 def server_environment(
     environment: dict[str, str],
     port: int,
     *,
     executor: str = DEFAULT_EXECUTOR,
+    overrides: dict[str, str] | None = None,
     username: str = DEFAULT_USERNAME,
     password: str = DEFAULT_PASSWORD,
 ) -> dict[str, str]:
-    """The Airflow settings ``run_airflow`` adds to ``environment`` (see the module docstring).
+    """The Airflow settings ``run_airflow`` adds to ``environment`` (see the module docstring);
+    ``overrides`` win over all of them.
 
     Writes the SimpleAuthManager passwords file into the Airflow home.
     """
@@ -107,6 +132,8 @@ def server_environment(
         **environment,
         **EXECUTORS[executor].settings,
         "AIRFLOW__CORE__PARALLELISM": "4",
+        # A triggerer runs: waits for Airbyte jobs are deferred, holding no worker slot.
+        "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": "True",
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base_url}/execution/",
         # Auth: SimpleAuthManager with a known user; one JWT secret shared by all components.
@@ -130,11 +157,17 @@ def server_environment(
         "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
         "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
         "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
+        **(overrides or {}),
     }
 
 
-def _stop_groups(processes: dict[str, subprocess.Popen], timeout: float = STOP_TIMEOUT) -> None:
-    """SIGTERM every process group, wait up to ``timeout``, then SIGKILL what is left."""
+def _stop_groups(
+    processes: dict[str, subprocess.Popen],
+    timeout: float = STOP_TIMEOUT,
+    first_signal: int = signal.SIGTERM,
+) -> None:
+    """``first_signal`` (SIGTERM) to every process group, wait up to ``timeout``, then SIGKILL
+    what is left."""
 
     def alive(process: subprocess.Popen) -> bool:
         process.poll()  # reap the group leader once it exits
@@ -151,7 +184,7 @@ def _stop_groups(processes: dict[str, subprocess.Popen], timeout: float = STOP_T
             os.killpg(process.pid, signum)
 
     for process in processes.values():
-        signal_group(process, signal.SIGTERM)
+        signal_group(process, first_signal)
     deadline = time.monotonic() + timeout
     while any(alive(p) for p in processes.values()) and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -181,9 +214,10 @@ class AirflowServer:
     home: Path
     processes: dict[str, subprocess.Popen] = field(default_factory=dict, repr=False)
     log_files: dict[str, Path] = field(default_factory=dict, repr=False)
-    #: Each component's command line (without ``airflow``) and the environment it runs in.
+    #: Each component's command line and the environment it runs in.
     commands: dict[str, list[str]] = field(default_factory=dict, repr=False)
     env: dict[str, str] = field(default_factory=dict, repr=False)
+    restarts: dict[str, list[float]] = field(default_factory=dict, repr=False)
     _token: str | None = field(default=None, repr=False)
     _token_expiry: float = field(default=0.0, repr=False)
 
@@ -281,13 +315,15 @@ class AirflowServer:
         """Stop every component's process group (idempotent)."""
         _stop_groups(self.processes)
 
+    # --- components ------------------------------------------------------------------------
+
     def start_component(self, name: str) -> subprocess.Popen:
         """Start component ``name`` in its own process group, its output appended to its log."""
         log_file = self.home / "processes" / f"{name}.log"
         log_file.parent.mkdir(parents=True, exist_ok=True)
         with open(log_file, "ab") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "airflow", *self.commands[name]],
+                self.commands[name],
                 cwd=REPO,
                 env=self.env,
                 stdin=subprocess.DEVNULL,
@@ -298,19 +334,42 @@ class AirflowServer:
         self.processes[name], self.log_files[name] = process, log_file
         return process
 
-    def kill_component(self, name: str) -> None:
-        """SIGKILL component ``name``'s whole process group (its task processes too)."""
-        process = self.processes[name]
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        _stop_groups({name: process})
+    def kill_component(self, name: str, signum: int = signal.SIGKILL) -> None:
+        """Send ``signum`` to component ``name``'s process group; wait until it is gone."""
+        _stop_groups({name: self.processes[name]}, first_signal=signum)
+
+    def dead_components(self) -> dict[str, int]:
+        """The components whose process has exited, with their exit codes."""
+        return {name: code for name, p in self.processes.items() if (code := p.poll()) is not None}
+
+    def restart_dead(self, log: Callable[[str], object] = print) -> list[str]:
+        """Restart every component that exited (saying so through ``log``); returns their names.
+
+        Raises AirflowStartError, with the component's output, when one has been restarted
+        ``MAX_RESTARTS`` times within ``RESTART_WINDOW`` seconds: it will not get better.
+        """
+        restarted = []
+        for name, code in self.dead_components().items():
+            what, log_file = f"airflow {name}", self.log_files[name]
+            self.restarts[name] = note_restart(self.restarts.get(name, []), what, code, log_file)
+            _stop_groups({name: self.processes[name]})  # its task processes too
+            log(f"==> {what} exited with {code}; restarting it (log {log_file})")
+            self.start_component(name)
+            restarted.append(name)
+        return restarted
 
 
-def _tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
+def note_restart(history: list[float], what: str, code: int, log_file: Path) -> list[float]:
+    """``history`` of restarts plus one now; AirflowStartError (with the output in
+    ``log_file``) once ``what`` has died ``MAX_RESTARTS`` times within ``RESTART_WINDOW``."""
+    now = time.monotonic()
+    recent = [t for t in history if now - t < RESTART_WINDOW]
+    if len(recent) >= MAX_RESTARTS:
+        raise AirflowStartError(
+            f"{what} exited with {code} {len(recent) + 1} times within "
+            f"{RESTART_WINDOW:.0f} s; giving up. Its output:\n{tail(log_file)}"
+        )
+    return [*recent, now]
 
 
 def _wait_healthy(server: AirflowServer, timeout: float) -> None:
@@ -321,7 +380,7 @@ def _wait_healthy(server: AirflowServer, timeout: float) -> None:
             if process.poll() is not None:
                 raise AirflowStartError(
                     f"airflow {name} exited with {process.returncode}:\n"
-                    + _tail(server.log_files[name])
+                    + tail(server.log_files[name])
                 )
         try:
             last = server.health()
@@ -340,6 +399,7 @@ def run_airflow(
     *,
     port: int | None = None,
     executor: str = DEFAULT_EXECUTOR,
+    overrides: dict[str, str] | None = None,
     username: str = DEFAULT_USERNAME,
     password: str = DEFAULT_PASSWORD,
     start_timeout: float = START_TIMEOUT,
@@ -348,12 +408,18 @@ def run_airflow(
 
     ``environment`` comes from ``dev.environment.airflow_environment``; the process's own
     environment is the base (PATH and the like), less its ``AIRFLOW_*``/``AIRBYTE_*`` keys.
-    ``executor`` names an entry of ``EXECUTORS``. On exit every component's process group is
-    stopped, whatever happened in the body.
+    ``executor`` names an entry of ``EXECUTORS``; ``overrides`` (``AIRFLOW__*`` settings) win
+    over every other setting. On exit every component's process group is stopped, whatever
+    happened in the body.
     """
     port = port or free_port()
     settings = server_environment(
-        environment, port, executor=executor, username=username, password=password
+        environment,
+        port,
+        executor=executor,
+        overrides=overrides,
+        username=username,
+        password=password,
     )
     # This process's Airflow/Airbyte settings (a test session's, say) must not leak in.
     inherited = {
@@ -380,11 +446,14 @@ def run_airflow(
         username=username,
         password=password,
         home=home,
-        commands={name: args(port) for name, args in components.items()},
+        commands={
+            name: [sys.executable, "-m", "airflow", *args(port)]
+            for name, args in components.items()
+        },
         env=env,
     )
     try:
-        for name in server.commands:
+        for name in components:
             server.start_component(name)
         _wait_healthy(server, start_timeout)
         yield server
@@ -394,7 +463,7 @@ def run_airflow(
 
 def main() -> int:
     from dev.airbyte_standin.seed import CONNECTIONS_BY_ID
-    from dev.airbyte_standin.testing import quick_config, run_standin_process
+    from dev.airbyte_standin.testing import StandinStartError, quick_config
     from dev.environment import AIRFLOW_HOME, airflow_environment
 
     port = int(os.environ.get("AIRFLOW_PORT", "8080"))
@@ -405,32 +474,69 @@ def main() -> int:
     AIRFLOW_HOME.mkdir(exist_ok=True)
     # Ctrl-C and SIGTERM both unwind through the context managers below.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    config = quick_config(AIRFLOW_HOME, pending_seconds=0.5, running_seconds=3, rows_per_stream=50)
-    print("==> Starting the local Airbyte stand-in", flush=True)
+    config = quick_config(
+        AIRFLOW_HOME,
+        pending_seconds=0.5,
+        running_seconds=3,
+        rows_per_stream=50,
+        state_url=f"sqlite:///{AIRFLOW_HOME / 'standin-state.db'}",
+    )
+    overrides = caller_overrides()
+    for key in sorted(overrides):
+        print(f"==> {key} from your environment overrides the local setting", flush=True)
     try:
-        with run_standin_process(config) as standin:
+        with contextlib.ExitStack() as stack:
+            standin = SupervisedStandin(stack, config, AIRFLOW_HOME / "processes" / "standin.log")
             print(f"==> Airbyte stand-in at {standin.url}", flush=True)
             print(f"==> Starting Airflow (home {AIRFLOW_HOME}); this takes ~30 s", flush=True)
             environment = airflow_environment(standin.url, AIRFLOW_HOME)
-            broker = run_redis(AIRFLOW_HOME / "redis") if executor == "celery" else None
-            with broker or contextlib.nullcontext() as redis:
-                if redis is not None:
-                    print(f"==> CeleryExecutor, Redis broker at {redis.url}", flush=True)
-                    environment.update(redis.settings())
-                with run_airflow(environment, port=port, executor=executor) as airflow:
-                    airflow.unpause("airbyte_event_driven_sync")
-                    _print_banner(airflow, standin.url, CONNECTIONS_BY_ID)
-                    while all(p.poll() is None for p in airflow.processes.values()):
-                        time.sleep(1)
-                    dead = [n for n, p in airflow.processes.items() if p.poll() is not None]
-                    print(f"==> airflow {', '.join(dead)} exited; see {airflow.home}/processes/")
-                    return 1
+            if executor == "celery":
+                redis = stack.enter_context(run_redis(AIRFLOW_HOME / "redis"))
+                print(f"==> CeleryExecutor, Redis broker at {redis.url}", flush=True)
+                environment.update(redis.settings())
+            airflow = stack.enter_context(
+                run_airflow(environment, port=port, executor=executor, overrides=overrides)
+            )
+            airflow.unpause("airbyte_event_driven_sync")
+            _print_banner(airflow, standin.url, CONNECTIONS_BY_ID)
+            while True:
+                time.sleep(SUPERVISE_INTERVAL)
+                airflow.restart_dead()
+                standin.restart_if_dead()
     except KeyboardInterrupt:
         print("\n==> Stopped Airflow and the stand-in", flush=True)
         return 0
-    except (AirflowStartError, RedisError) as error:
+    except (AirflowStartError, StandinStartError, RedisError) as error:
         print(f"==> {error}", file=sys.stderr)
         return 1
+
+
+class SupervisedStandin:
+    """The stand-in process of ``make airflow``: restarted on the same port when it dies; its
+    jobs survive in its state database."""
+
+    def __init__(self, stack: contextlib.ExitStack, config: StandinConfig, log_file: Path):
+        self.stack, self.config, self.log_file = stack, config, log_file
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        self.restarts: list[float] = []
+        self.running = self._start(port=None)
+        self.url = self.running.url
+
+    def _start(self, port: int | None) -> RunningStandin:
+        return self.stack.enter_context(
+            run_standin_process(self.config, port=port, log_file=self.log_file)
+        )
+
+    def restart_if_dead(self) -> bool:
+        process = self.running.process
+        if process is None or (code := process.poll()) is None:
+            return False
+        what = "the Airbyte stand-in"
+        self.restarts = note_restart(self.restarts, what, code, self.log_file)
+        print(f"==> {what} exited with {code}; restarting it. Its output:", flush=True)
+        print(tail(self.log_file, 15), flush=True)
+        self.running = self._start(port=self.running.config.port)
+        return True
 
 
 def _print_banner(airflow: AirflowServer, standin_url: str, connections: dict) -> None:

@@ -95,6 +95,7 @@ class Job:
             "attempts": len(self.attempts),
             "behaviour": self.behaviour,
             "records": self.records,
+            "updated_at": self.updated_at,
         }
 
 
