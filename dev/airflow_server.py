@@ -9,8 +9,7 @@ adds a Celery worker, see ``dev.celery_executor``). Each one
 runs in its own process group, so stopping kills the whole group (task supervisors and
 executor workers included): SIGTERM, a bounded wait, then SIGKILL. Nothing is left running
 and no port stays bound. A triggerer always runs, so operators defer by default
-(``[operators] default_deferrable``); ``AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE=False`` turns
-that off.
+(``[operators] default_deferrable`` from ``dev.environment``).
 
 Auth is Airflow 3's default SimpleAuthManager with one known user (``admin``/``admin`` by
 default) whose password is written to the passwords file beforehand; API clients get a JWT
@@ -102,12 +101,6 @@ class AirflowStartError(RuntimeError):
     """An Airflow component died or did not become healthy in time."""
 
 
-def caller_overrides(environ: dict[str, str] | None = None) -> dict[str, str]:
-    """The ``AIRFLOW__SECTION__KEY`` settings of ``environ`` (this process's by default)."""
-    environ = dict(os.environ) if environ is None else environ
-    return {key: value for key, value in environ.items() if key.startswith("AIRFLOW__")}
-
-
 def server_environment(
     environment: dict[str, str],
     port: int,
@@ -132,8 +125,6 @@ def server_environment(
         **environment,
         **EXECUTORS[executor].settings,
         "AIRFLOW__CORE__PARALLELISM": "4",
-        # A triggerer runs: waits for Airbyte jobs are deferred, holding no worker slot.
-        "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": "True",
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base_url}/execution/",
         # Auth: SimpleAuthManager with a known user; one JWT secret shared by all components.
@@ -464,7 +455,7 @@ def run_airflow(
 def main() -> int:
     from dev.airbyte_standin.seed import CONNECTIONS_BY_ID
     from dev.airbyte_standin.testing import StandinStartError, quick_config
-    from dev.environment import AIRFLOW_HOME, airflow_environment
+    from dev.environment import AIRFLOW_HOME, airflow_environment, caller_overrides
 
     port = int(os.environ.get("AIRFLOW_PORT", "8080"))
     executor = os.environ.get("EXECUTOR", DEFAULT_EXECUTOR)

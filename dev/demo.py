@@ -3,9 +3,11 @@
 Sets up an Airflow home in ``.airflow/`` (SQLite metadata database), starts the Airbyte
 stand-in on a free loopback port, configures Connections and Variables from
 ``dev/airflow.env``, runs every DAG for real with ``dag.test()`` (the event-driven one with
-a conf, as a webhook would send it), and prints what happened: run states, Airbyte jobs,
-rows and bytes per source, Great Expectations result, transform output, notifications, and
-per DAG the datasets its tasks reported to OpenLineage (file transport, ``dev/airflow.env``).
+a conf, as a webhook would send it; Airbyte waits deferred, their triggers run inline; set
+``AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE=False`` to wait in the task instead), and prints
+what happened: run states, Airbyte jobs, rows and bytes per source, Great Expectations
+result, transform output, notifications, and per DAG the datasets its tasks reported to
+OpenLineage (file transport, ``dev/airflow.env``).
 Airflow's own task logs go to ``.airflow/demo.log``. Everything it starts, it stops.
 """
 
@@ -20,7 +22,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from dev.environment import AIRFLOW_HOME, airflow_environment, apply, migrate_metadata_db
+from dev.environment import (
+    AIRFLOW_HOME,
+    airflow_environment,
+    apply,
+    caller_overrides,
+    migrate_metadata_db,
+)
 
 LOG_FILE = AIRFLOW_HOME / "demo.log"
 WAREHOUSE = AIRFLOW_HOME / "warehouse.db"
@@ -111,7 +119,7 @@ def main() -> int:
         port=0, pending_seconds=0.3, running_seconds=1.5, warehouse_url=f"sqlite:///{WAREHOUSE}"
     )
     with run_standin(config) as standin:
-        environment = airflow_environment(standin.url)
+        environment = {**airflow_environment(standin.url), **caller_overrides()}
         apply(environment)
         step(f"Airbyte stand-in at {standin.url} (basic auth, 3 connections)")
         step(

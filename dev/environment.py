@@ -1,8 +1,11 @@
 """The local Airflow environment shared by `make demo` and `make airflow`.
 
 An Airflow home inside the repository (``.airflow/``, ignored by git) on SQLite, the repo's
-``dags/`` as DAG folder and ``plugins/`` as plugins folder, and the Connections, Variables
-and OpenLineage settings of ``dev/airflow.env``.
+``dags/`` as DAG folder and ``plugins/`` as plugins folder, the Connections, Variables and
+OpenLineage settings of ``dev/airflow.env``, and deferrable operators by default: both have
+something running triggers (``make airflow`` a triggerer, ``dag.test()`` runs them inline).
+The entry points let the caller's ``AIRFLOW__*`` settings win (``caller_overrides``), e.g.
+``AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE=False``.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ def airflow_environment(standin_url: str, airflow_home: Path = AIRFLOW_HOME) -> 
         # airbyte_plugin.py: the API server learns the Airbyte task's extra links from it.
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": "True",
         "PYTHONPATH": str(REPO),
         **{
             key: Template(value).substitute(placeholders)
@@ -37,6 +41,12 @@ def airflow_environment(standin_url: str, airflow_home: Path = AIRFLOW_HOME) -> 
             if value is not None
         },
     }
+
+
+def caller_overrides(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The ``AIRFLOW__SECTION__KEY`` settings of ``environ`` (this process's by default)."""
+    environ = dict(os.environ) if environ is None else environ
+    return {key: value for key, value in environ.items() if key.startswith("AIRFLOW__")}
 
 
 def apply(environment: dict[str, str]) -> None:

@@ -401,6 +401,17 @@ def synced_layout(values: dict) -> dict[str, Any]:
     }
 
 
+def deferrable_by_default(values: dict) -> bool:
+    """A triggerer runs, and the env and airflow.cfg both make operators defer by default."""
+    env = values_env(values).get("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", "")
+    config = ((values.get("config") or {}).get("operators") or {}).get("default_deferrable", "")
+    return (
+        bool((values.get("triggerer") or {}).get("enabled"))
+        and env.lower() == "true"
+        and str(config).lower() == "true"
+    )
+
+
 def layout_problems(values: dict) -> list[str]:
     layout = synced_layout(values)
     problems = []
@@ -420,6 +431,8 @@ def layout_problems(values: dict) -> list[str]:
         problems.append("AIRFLOW__CORE__DAGS_FOLDER and config.core.dags_folder differ")
     if layout["env_ignore_syntax"] != layout["config_ignore_syntax"]:
         problems.append("the env and config.core disagree on dag_ignore_file_syntax")
+    if not deferrable_by_default(values):
+        problems.append("operators do not defer by default although a triggerer runs")
     repo_dags = posixpath.join(layout["repo_root"], "dags")
     if layout["dags_folder"] != repo_dags:
         problems.append(f"dags_folder is {layout['dags_folder']}, not the checkout's {repo_dags}")
@@ -447,6 +460,7 @@ def test_git_sync_layout_dags_folder_and_pythonpath_agree():
         lambda v: v.update(env=[e for e in v["env"] if e["name"] != "PYTHONPATH"]),
         lambda v: v["config"]["core"].update(dags_folder="/opt/airflow/dags"),
         lambda v: v["config"]["core"].update(dag_ignore_file_syntax="regexp"),
+        lambda v: v["config"]["operators"].update(default_deferrable="False"),
     ],
     ids=[
         "subPath-dags",
@@ -455,6 +469,7 @@ def test_git_sync_layout_dags_folder_and_pythonpath_agree():
         "no-PYTHONPATH",
         "config-drift",
         "syntax",
+        "not-deferrable",
     ],
 )
 def test_layout_check_catches_inconsistent_values(breakage: Callable[[dict], None]):

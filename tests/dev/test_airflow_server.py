@@ -11,10 +11,9 @@ from dev.airflow_server import (
     MAX_RESTARTS,
     AirflowServer,
     AirflowStartError,
-    caller_overrides,
     server_environment,
 )
-from dev.environment import airflow_environment
+from dev.environment import airflow_environment, caller_overrides
 
 
 def test_deferrable_is_the_default_and_the_executor_is_local(tmp_path):
