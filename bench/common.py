@@ -175,6 +175,8 @@ def wait_job_terminal(server: RunningStandin, job_id: int, timeout: float = 600.
 class FakeTI:
     """The bits of a TaskInstance the operators touch in ``execute``."""
 
+    stats_tags: dict[str, str] = {}  # read by ResumableJobMixin
+
     def __init__(self) -> None:
         self.xcom: dict[str, Any] = {}
 

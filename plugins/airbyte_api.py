@@ -46,6 +46,8 @@ class ApiRequest:
     path: str
     json: dict[str, Any] | None = None
     params: dict[str, Any] | None = field(default=None)
+    #: What the request is about, for error messages: ``job 42``, ``connection <id>``.
+    subject: str = ""
 
     @property
     def endpoint(self) -> str:
@@ -344,13 +346,18 @@ class ConfigApi:
     token_as_form = False
 
     def trigger(self, connection_id: str, job_type: JobType) -> ApiRequest:
-        return ApiRequest("POST", _CONFIG_TRIGGER_PATH[job_type], {"connectionId": connection_id})
+        return ApiRequest(
+            "POST",
+            _CONFIG_TRIGGER_PATH[job_type],
+            {"connectionId": connection_id},
+            subject=f"connection {connection_id}",
+        )
 
     def get_job(self, job_id: int) -> ApiRequest:
-        return ApiRequest("POST", "/jobs/get", {"id": job_id})
+        return ApiRequest("POST", "/jobs/get", {"id": job_id}, subject=f"job {job_id}")
 
     def cancel_job(self, job_id: int) -> ApiRequest:
-        return ApiRequest("POST", "/jobs/cancel", {"id": job_id})
+        return ApiRequest("POST", "/jobs/cancel", {"id": job_id}, subject=f"job {job_id}")
 
     def recent_jobs(self, connection_id: str, job_type: JobType, limit: int) -> ApiRequest:
         return ApiRequest(
@@ -361,10 +368,16 @@ class ConfigApi:
                 "configId": connection_id,
                 "pagination": {"pageSize": limit, "rowOffset": 0},
             },
+            subject=f"connection {connection_id}",
         )
 
     def get_connection(self, connection_id: str) -> ApiRequest:
-        return ApiRequest("POST", "/connections/get", {"connectionId": connection_id})
+        return ApiRequest(
+            "POST",
+            "/connections/get",
+            {"connectionId": connection_id},
+            subject=f"connection {connection_id}",
+        )
 
     def list_workspaces(self) -> ApiRequest:
         return ApiRequest("POST", "/workspaces/list", {})
@@ -498,15 +511,14 @@ class PublicApi:
     token_as_form = True
 
     def trigger(self, connection_id: str, job_type: JobType) -> ApiRequest:
-        return ApiRequest(
-            "POST", "/jobs", {"connectionId": connection_id, "jobType": str(job_type)}
-        )
+        body = {"connectionId": connection_id, "jobType": str(job_type)}
+        return ApiRequest("POST", "/jobs", body, subject=f"connection {connection_id}")
 
     def get_job(self, job_id: int) -> ApiRequest:
-        return ApiRequest("GET", f"/jobs/{job_id}")
+        return ApiRequest("GET", f"/jobs/{job_id}", subject=f"job {job_id}")
 
     def cancel_job(self, job_id: int) -> ApiRequest:
-        return ApiRequest("DELETE", f"/jobs/{job_id}")
+        return ApiRequest("DELETE", f"/jobs/{job_id}", subject=f"job {job_id}")
 
     def recent_jobs(self, connection_id: str, job_type: JobType, limit: int) -> ApiRequest:
         params = {
@@ -515,10 +527,12 @@ class PublicApi:
             "limit": limit,
             "orderBy": "createdAt|DESC",
         }
-        return ApiRequest("GET", "/jobs", params=params)
+        return ApiRequest("GET", "/jobs", params=params, subject=f"connection {connection_id}")
 
     def get_connection(self, connection_id: str) -> ApiRequest:
-        return ApiRequest("GET", f"/connections/{connection_id}")
+        return ApiRequest(
+            "GET", f"/connections/{connection_id}", subject=f"connection {connection_id}"
+        )
 
     def connection_details(self, connection_id: str) -> ApiRequest:
         """The connection; the Public API gives no connector types, locations or schemas here."""

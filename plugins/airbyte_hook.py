@@ -236,9 +236,8 @@ class AirbyteHook(HttpHook):
             )
         if status == 404:
             raise AirbyteNotFoundError(
-                f"Airbyte answered 404 to {endpoint}: no such connection or job on "
-                f"{self.settings.api_root}.{detail} Check the connection id (Airbyte UI URL, or "
-                "list them with the hook's list_connections()).",
+                f"Airbyte answered 404 to {endpoint}: {_not_found(request, self.settings.api_root)}"
+                f"{detail}",
                 **kwargs,
             )
         if status == 409:
@@ -630,6 +629,23 @@ def validate_connection_id(connection_id: Any) -> str:
             "'9e1a6d0c-2f6e-4c1a-9a55-0d9d5c2b7e11'). Copy it from the connection's URL in the "
             "Airbyte UI or from list_connections()."
         ) from None
+
+
+def _not_found(request: ApiRequest, api_root: str) -> str:
+    """What a 404 means for the thing ``request`` is about, and where to look."""
+    subject = request.subject
+    if subject.startswith("job "):
+        return (
+            f"Airbyte has no {subject} on {api_root}. A job id is only valid on the Airbyte "
+            "instance that ran it: check that the Connection points at that instance, and the "
+            "id in the connection's Job History in the Airbyte UI."
+        )
+    if subject.startswith("connection "):
+        return (
+            f"Airbyte has no {subject} on {api_root}. Check the connection id (Airbyte UI URL, "
+            "or list them with the hook's list_connections())."
+        )
+    return f"no such resource on {api_root}. Check the Connection's host and API flavour."
 
 
 def _describe(exc: Exception) -> str:

@@ -174,7 +174,7 @@ def test_event_driven_unknown_connection_fails_clearly(dagbag, standin, capfd):
     run = run_dag(dagbag, "airbyte_event_driven_sync", {"connection_id": UNKNOWN_CONNECTION_ID})
     assert str(run.state) == "failed"
     assert states(run)["run_airbyte_job"] == "failed"
-    assert "no such connection or job" in capfd.readouterr().out
+    assert "Airbyte has no connection" in capfd.readouterr().out
     assert standin.jobs() == []
 
 

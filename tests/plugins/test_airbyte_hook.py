@@ -283,9 +283,19 @@ def test_body_missing_required_fields(hook, standin):
 
 
 def test_unknown_connection_id_is_not_retried(hook, standin):
-    with pytest.raises(AirbyteNotFoundError, match="404"):
+    with pytest.raises(AirbyteNotFoundError, match="404") as error:
         hook.trigger_sync(UNKNOWN_CONNECTION_ID)
     assert len(standin.requests()) == 1
+    assert f"no connection {UNKNOWN_CONNECTION_ID}" in str(error.value)
+    assert "Check the connection id" in str(error.value)
+
+
+def test_unknown_job_names_the_job_not_the_connection(hook, standin):
+    with pytest.raises(AirbyteNotFoundError, match="Airbyte has no job 424242") as error:
+        hook.get_job(424242)
+    assert "connection" not in str(error.value).split("Airbyte has no job")[1].split(".")[0]
+    assert "Check the connection id" not in str(error.value)
+    assert "Job History" in str(error.value)
 
 
 def test_403_is_not_retried(hook, standin):

@@ -73,6 +73,8 @@ def test_unknown_job_is_an_error_not_a_wait(standin):
     event = trigger_event(trigger_for(987654))
     assert event["status"] == ERROR
     assert "404" in event["message"]
+    assert "Airbyte has no job 987654" in event["message"]
+    assert "connection id" not in event["message"]
 
 
 def test_restarted_triggerer_resumes_from_serialized_state(standin):

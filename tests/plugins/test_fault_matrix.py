@@ -158,7 +158,7 @@ SCENARIOS = [
         "404-unknown-connection",
         operator={"connection_id": UNKNOWN},
         raises=AirbyteNotFoundError,
-        match="no such connection",
+        match="Airbyte has no connection",
         sync_jobs=0,
         max_requests=1,
     ),
@@ -345,7 +345,7 @@ def test_worker_killed_mid_wait_then_retry_reattaches(basic_standin, monkeypatch
     env = {**os.environ, "AIRFLOW_CONN_AIRBYTE_DEFAULT": json.dumps(conn)}
     script = (
         "from plugins.airbyte_operator import AirbyteSyncOperator\n"
-        "class TI:\n    def xcom_push(self, key, value): pass\n"
+        "class TI:\n    stats_tags = {}\n    def xcom_push(self, key, value): pass\n"
         f"AirbyteSyncOperator(task_id='sync', connection_id='{STRIPE_CONNECTION_ID}')"
         ".execute({'ti': TI()})\n"
     )
