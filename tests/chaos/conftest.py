@@ -50,6 +50,16 @@ def wait_until(predicate, what: str, timeout: float = WAIT) -> Any:
     return _wait_until(predicate, timeout=timeout, interval=0.25, what=what)
 
 
+@dataclass(frozen=True)
+class Sync:
+    """A chaos run, its task instance (first try) and the Airbyte job it stored."""
+
+    dag_id: str
+    run_id: str
+    ti: dict[str, Any]
+    job_id: int
+
+
 @dataclass
 class Chaos:
     """One running Airflow and stand-in, with the moves and checks of the scenarios."""
@@ -92,6 +102,22 @@ class Chaos:
 
     def finished_run(self, dag_id: str, run_id: str) -> dict[str, Any]:
         return self.airflow.wait_for_run(dag_id, run_id, timeout=WAIT)
+
+    def start_sync(self, mode: str) -> Sync:
+        """A run of ``chaos_<mode>`` whose task waits (runs or defers) on its stored job."""
+        dag_id, run_id = self.trigger(mode)
+        ti = self.wait_task(dag_id, run_id, "running" if mode == "blocking" else "deferred")
+        return Sync(dag_id, run_id, ti, self.wait_stored(dag_id, run_id))
+
+    def assert_synced_once(self, sync: Sync, tries: int) -> None:
+        """The run succeeded after ``tries`` tries, returning its one Airbyte job, which
+        succeeded; no other job ran and none is left running."""
+        assert self.finished_run(sync.dag_id, sync.run_id)["state"] == "success"
+        assert self.task(sync.dag_id, sync.run_id)["try_number"] == tries
+        path = f"/dags/{sync.dag_id}/dagRuns/{sync.run_id}/taskInstances/{TASK_ID}"
+        returned = self.airflow._ok(self.airflow.api("GET", f"{path}/xcomEntries/return_value"))
+        assert returned["value"]["job_id"] == sync.job_id
+        self.assert_one_job("succeeded")
 
     # --- processes -------------------------------------------------------------------------
 
