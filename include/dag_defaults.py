@@ -13,8 +13,8 @@ def default_args(
 ) -> dict[str, Any]:
     """Task defaults: the owning team, ``retries`` with exponential backoff from ``retry_delay``.
 
-    A retry of an Airbyte task resumes the sync its first try started (the operator attaches
-    to the running job), so retries are safe.
+    A retry of an Airbyte task resumes the job its first try started, or returns its result if
+    it finished meanwhile (the job id is kept in the task state store), so retries are safe.
     """
     return {
         "owner": OWNER,

@@ -70,7 +70,7 @@ class AirbyteSyncOperator(AirbyteResumableJob, BaseOperator):
     :param timeout_minutes: how long to wait before giving up (templated).
     :param cancel_on_timeout: cancel the Airbyte job when the wait times out.
     :param on_conflict: when a job is already running on the connection: ``attach`` to it
-        (also what makes a task retry resume instead of starting a second sync) or ``fail``.
+        (also what catches a job whose id an earlier try could not store) or ``fail``.
     :param airbyte_conn_id: the Airflow Connection of the Airbyte server.
     :param poll_from_history: poll sparsely (``quiet_poll_interval``, 60 s by default) until
         90% of the connection's usual sync time, then closely: far fewer API calls on long
