@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import sqlite3
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from dev.airbyte_standin.seed import STRIPE_CONNECTION_ID
 from dev.airbyte_standin.testing import RunningStandin, quick_config, run_standin_process, tail
 from dev.airbyte_standin.testing import wait_until as _wait_until
 from dev.airflow_server import AirflowServer, run_airflow
+from dev.celery_executor import run_redis
 from dev.environment import airflow_environment
 
 CHAOS_DAGS = Path(__file__).resolve().parent / "dags"
@@ -43,7 +45,7 @@ CHAOS_SETTINGS = {
 }
 #: Deadline of any one wait on the running system (a loaded 2-core machine is slow).
 WAIT = 120.0
-EXECUTORS = ["local"]
+EXECUTORS = ["local", "celery"]
 
 
 def wait_until(predicate, what: str, timeout: float = WAIT) -> Any:
@@ -178,6 +180,11 @@ class Chaos:
             f"Airbyte job {job_id} {status}",
         )
 
+    def celery_results(self) -> list[str]:
+        """States of the Celery task results in the metadata database (CeleryExecutor)."""
+        with sqlite3.connect(self.airflow.home / "airflow.db") as db:
+            return [status for (status,) in db.execute("SELECT status FROM celery_taskmeta")]
+
     def assert_one_job(self, status: str) -> dict[str, Any]:
         """Exactly one Airbyte job for the run's try chain, in ``status``; none left running."""
         jobs = self.jobs()
@@ -200,12 +207,11 @@ def chaos_airflow(request: pytest.FixtureRequest) -> Iterator[Chaos]:
         )
         standin_log = home / "standin.log"
         standin = stack.enter_context(run_standin_process(config, log_file=standin_log))
+        environment = airflow_environment(standin.url, home)
+        if executor == "celery":
+            environment |= stack.enter_context(run_redis(home / "redis")).settings()
         airflow = stack.enter_context(
-            run_airflow(
-                airflow_environment(standin.url, home),
-                executor=executor,
-                overrides=CHAOS_SETTINGS,
-            )
+            run_airflow(environment, executor=executor, overrides=CHAOS_SETTINGS)
         )
         for mode in ("blocking", "deferred"):
             airflow.unpause(f"chaos_{mode}")

@@ -80,6 +80,22 @@ def test_airbyte_down_longer_than_the_poll_interval_then_back(chaos):
     chaos.assert_synced_once(sync, tries=1)
 
 
+@pytest.mark.parametrize("chaos_airflow", ["celery"], indirect=True)
+def test_celery_worker_killed_mid_sync_retry_ends_on_the_same_job(chaos):
+    """A worker pod dies mid-sync (its whole process group SIGKILLed): the scheduler notices
+    the dead task, the retry runs on the restarted worker and waits for the same job, and
+    Celery records the retry's result in the metadata database."""
+    sync = chaos.start_sync("blocking")
+    chaos.wait_job(sync.job_id, "running")
+    chaos.airflow.kill_component("celery-worker")
+    assert chaos.airflow.restart_dead(log=lambda _: None) == ["celery-worker"]
+    chaos.wait_task(sync.dag_id, sync.run_id, "running", try_number=2)
+    assert chaos.jobs()[0]["status"] == "running"
+    chaos.finish_jobs()
+    chaos.assert_synced_once(sync, tries=2)
+    wait_until(lambda: "SUCCESS" in chaos.celery_results(), "Celery's record of the retry")
+
+
 def failed_polls(chaos: Chaos, sync: Sync) -> int:
     """Polls the trigger logged as failed, in the logs the triggerer writes for the task."""
     attempt = f"task_id=sync/attempt={sync.ti['try_number']}.log*"
