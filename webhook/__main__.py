@@ -8,13 +8,27 @@ import sys
 import uvicorn
 from pydantic import ValidationError
 
-from webhook.app import create_app
+from webhook.app import NOTIFICATIONS_PATH, create_app
 from webhook.settings import WebhookSettings
+
+
+class RedactNotificationToken(logging.Filter):
+    """Uvicorn's access log would print the secret token of the notification route."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and len(record.args) >= 3:
+            path = str(record.args[2])
+            if path.startswith(NOTIFICATIONS_PATH + "/"):
+                args = list(record.args)
+                args[2] = NOTIFICATIONS_PATH + "/***"
+                record.args = tuple(args)
+        return True
 
 
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("uvicorn.access").addFilter(RedactNotificationToken())
     try:
         settings = WebhookSettings()
     except ValidationError as error:
@@ -27,6 +41,8 @@ def main() -> int:
         f" -> {settings.airflow_base} DAG {settings.dag_id}",
         flush=True,
     )
+    if settings.airbyte_notification_token is not None:
+        print(f"Airbyte notifications on {NOTIFICATIONS_PATH}/<AIRBYTE_NOTIFICATION_TOKEN>")
     uvicorn.run(
         create_app(settings),
         host=settings.webhook_host,

@@ -1,4 +1,10 @@
-"""The receiver's Airflow 3 REST API client: JWT from ``/auth/token``, runs via API v2."""
+"""The receiver's Airflow 3 REST API client: JWT from ``/auth/token``, runs and asset
+events via API v2.
+
+Every answer is checked before it is used: a body that is not the JSON object the API
+documents (an SSO login page, a proxy's error page) means Airflow cannot be reached
+properly, which is ``AirflowUnavailable`` (the receiver's 503 with ``Retry-After``).
+"""
 
 from __future__ import annotations
 
@@ -39,6 +45,21 @@ class TriggerResult:
     conf: dict[str, Any] | None
 
 
+def _json(response: httpx.Response) -> dict[str, Any]:
+    """The JSON object in ``response``; AirflowUnavailable when it is anything else."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        kind = response.headers.get("content-type", "no content type").split(";")[0]
+        raise AirflowUnavailable(
+            f"Airflow answered HTTP {response.status_code} with {kind}, not a JSON object "
+            "(a login page or proxy in front of the API?)"
+        )
+    return body
+
+
 def _detail(response: httpx.Response) -> Any:
     try:
         return response.json().get("detail", response.text)
@@ -74,6 +95,7 @@ class AirflowClient:
         )
         self._token: str | None = None
         self._expiry = 0.0
+        self._asset_ids: dict[str, int] = {}
         self._lock = asyncio.Lock()
 
     async def aclose(self) -> None:
@@ -97,7 +119,9 @@ class AirflowClient:
                 response.status_code,
             )
             raise AirflowUnavailable(f"Airflow token request failed with {response.status_code}")
-        token = response.json()["access_token"]
+        token = _json(response).get("access_token")
+        if not isinstance(token, str) or not token:
+            raise AirflowUnavailable("Airflow's token answer has no access_token")
         self._token, self._expiry = token, jwt_expiry(token)
         return token
 
@@ -129,7 +153,7 @@ class AirflowClient:
             json={"dag_run_id": dag_run_id, "logical_date": None, "conf": conf},
         )
         if response.status_code in (200, 201):
-            run = response.json()
+            run = _json(response)
             return TriggerResult(dag_run_id, True, run.get("state"), run.get("conf"))
         if response.status_code == 409:
             existing = await self.get_run(dag_run_id)
@@ -140,7 +164,7 @@ class AirflowClient:
                 existing.get("conf") if existing else None,
             )
         if response.status_code in (400, 422):
-            raise AirflowRejected(response.status_code, _detail(response))
+            raise AirflowRejected(response.status_code, _json(response).get("detail"))
         log.error(
             "Airflow answered %s to creating run %s of %s: %s",
             response.status_code,
@@ -156,6 +180,50 @@ class AirflowClient:
             response = await self._request(
                 "GET", f"/api/v2/dags/{self._settings.dag_id}/dagRuns/{dag_run_id}"
             )
+            return _json(response) if response.status_code == 200 else None
         except AirflowUnavailable:
             return None
-        return response.json() if response.status_code == 200 else None
+
+    # --- assets ----------------------------------------------------------------------------
+
+    async def asset_id(self, uri: str) -> int | None:
+        """The id of the asset with exactly this URI, or None when no DAG declares it."""
+        if uri in self._asset_ids:
+            return self._asset_ids[uri]
+        response = await self._request(
+            "GET", "/api/v2/assets", params={"uri_pattern": uri, "limit": 100}
+        )
+        if response.status_code != 200:
+            raise AirflowUnavailable(f"Airflow answered {response.status_code} listing assets")
+        assets = _json(response).get("assets") or []
+        found = next((a.get("id") for a in assets if a.get("uri") == uri), None)
+        if isinstance(found, int):
+            self._asset_ids[uri] = found
+            return found
+        return None
+
+    async def asset_events(self, asset_id: int, limit: int = 100) -> list[dict[str, Any]]:
+        """The asset's newest ``limit`` events, newest first."""
+        response = await self._request(
+            "GET",
+            "/api/v2/assets/events",
+            params={"asset_id": asset_id, "order_by": "-timestamp", "limit": limit},
+        )
+        if response.status_code != 200:
+            raise AirflowUnavailable(f"Airflow answered {response.status_code} listing events")
+        events = _json(response).get("asset_events")
+        return [e for e in events if isinstance(e, dict)] if isinstance(events, list) else []
+
+    async def create_asset_event(self, asset_id: int, extra: dict[str, Any]) -> dict[str, Any]:
+        """``POST /api/v2/assets/events``: DAGs scheduled on the asset see a new event."""
+        response = await self._request(
+            "POST", "/api/v2/assets/events", json={"asset_id": asset_id, "extra": extra}
+        )
+        if response.status_code == 404:
+            self._asset_ids = {u: i for u, i in self._asset_ids.items() if i != asset_id}
+        if response.status_code not in (200, 201):
+            raise AirflowUnavailable(
+                f"Airflow answered {response.status_code} to an asset event: "
+                f"{str(_detail(response))[:300]}"
+            )
+        return _json(response)

@@ -2,8 +2,27 @@
 
 from __future__ import annotations
 
+import ipaddress
+from functools import cached_property
+
 from pydantic import AnyHttpUrl, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _strong(value: SecretStr | None, name: str, minimum: int) -> SecretStr | None:
+    """Refuse a secret that is empty, whitespace, padded or too short to guess hard."""
+    if value is None:
+        return None
+    text = value.get_secret_value()
+    if not text.strip():
+        raise ValueError(f"{name} is empty or whitespace; set a long random value")
+    if text != text.strip():
+        raise ValueError(f"{name} has leading or trailing whitespace; remove it")
+    if len(text) < minimum:
+        raise ValueError(f"{name} must be at least {minimum} characters")
+    return value
 
 
 class WebhookSettings(BaseSettings):
@@ -30,14 +49,62 @@ class WebhookSettings(BaseSettings):
     airflow_timeout_seconds: float = Field(default=10.0, gt=0)
     retry_after_seconds: int = Field(default=30, ge=1)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    signature_tolerance_seconds: int = Field(
+        default=300, ge=1, description="How old (or early) a signed timestamp may be."
+    )
+    ledger_path: str = Field(
+        default=".webhook/ledger.db",
+        description="SQLite file remembering event ids and reported failures.",
+    )
+    airbyte_notification_token: SecretStr | None = Field(
+        default=None,
+        description="Secret path segment of POST /airbyte/notifications/<token>; unset "
+        "disables the route.",
+    )
+    airbyte_allowed_networks: str = Field(
+        default="",
+        description="Comma-separated CIDRs Airbyte's notifications may come from; empty: any.",
+    )
+    airbyte_conn_id: str = Field(
+        default="airbyte_default", description="Airflow Connection of the Airbyte server."
+    )
 
     @field_validator("webhook_secret")
     @classmethod
     def _secret_not_trivial(cls, value: SecretStr) -> SecretStr:
-        if len(value.get_secret_value()) < 16:
-            raise ValueError("WEBHOOK_SECRET must be at least 16 characters")
+        return _strong(value, "WEBHOOK_SECRET", 16)
+
+    @field_validator("airbyte_notification_token")
+    @classmethod
+    def _token_not_trivial(cls, value: SecretStr | None) -> SecretStr | None:
+        return _strong(value, "AIRBYTE_NOTIFICATION_TOKEN", 24)
+
+    @field_validator("airbyte_allowed_networks")
+    @classmethod
+    def _networks_parse(cls, value: str) -> str:
+        _parse_networks(value)
         return value
 
     @property
     def airflow_base(self) -> str:
         return str(self.airflow_api_url).rstrip("/")
+
+    @cached_property
+    def allowed_networks(self) -> tuple[Network, ...]:
+        return _parse_networks(self.airbyte_allowed_networks)
+
+    @property
+    def ledger_retention_seconds(self) -> float:
+        """Event ids are kept twice the signature window: at least the window, with margin."""
+        return 2.0 * self.signature_tolerance_seconds
+
+
+def _parse_networks(value: str) -> tuple[Network, ...]:
+    try:
+        return tuple(
+            ipaddress.ip_network(part.strip(), strict=False)
+            for part in value.split(",")
+            if part.strip()
+        )
+    except ValueError as error:
+        raise ValueError(f"AIRBYTE_ALLOWED_NETWORKS: {error}") from None

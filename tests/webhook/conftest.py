@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 import uvicorn
@@ -46,7 +48,9 @@ def serve_receiver(settings: WebhookSettings) -> Iterator[str]:
 
 
 def receiver_settings(airflow_url: str, **overrides) -> WebhookSettings:
+    """Settings for a test receiver; each gets its own ledger file unless one is given."""
     settings = {
+        "ledger_path": str(Path(tempfile.mkdtemp(prefix="webhook-ledger-")) / "ledger.db"),
         "webhook_secret": SECRET,
         "airflow_api_url": airflow_url,
         "airflow_username": "admin",

@@ -6,6 +6,7 @@ import asyncio
 import json
 import shutil
 import subprocess
+import time
 import uuid
 
 import httpx
@@ -28,11 +29,22 @@ def new_event_id() -> str:
     return f"evt-{uuid.uuid4().hex[:12]}"
 
 
+def signed_headers(body: bytes, *, secret: str = SECRET, at: float | None = None) -> dict:
+    timestamp = int(time.time() if at is None else at)
+    return {
+        "Content-Type": "application/json",
+        "X-Signature-Timestamp": str(timestamp),
+        "X-Signature-256": sign(body, secret, timestamp),
+    }
+
+
 def post(receiver: str, payload: object, *, secret: str = SECRET, signature: str | None = None):
     body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    headers = {"Content-Type": "application/json"}
-    if signature != "":
-        headers["X-Signature-256"] = signature or sign(body, secret)
+    headers = signed_headers(body, secret=secret)
+    if signature is not None:
+        headers["X-Signature-256"] = signature
+    if signature == "":
+        del headers["X-Signature-256"]
     return requests.post(f"{receiver}/events", data=body, headers=headers, timeout=30)
 
 
@@ -94,16 +106,19 @@ def test_reused_event_id_with_another_payload_is_a_conflict(shared, receiver):
         ("wrong secret", "wrong-secret"),
         ("not sha256=", "md5"),
         ("tampered body", "tampered"),
+        ("timestamp not the signed one", "other-time"),
     ],
 )
 def test_bad_signature_is_401_and_creates_no_run(shared, receiver, case, signature):
     event = {"event_id": new_event_id(), "connection_id": STRIPE}
     body = json.dumps(event).encode()
+    now = int(time.time())
     header = {
         "": "",
-        "wrong-secret": sign(body, "another-secret-0123456789"),
-        "md5": "md5=" + sign(body, SECRET).removeprefix("sha256="),
-        "tampered": sign(body.replace(b"}", b', "job_type": "reset"}'), SECRET),
+        "wrong-secret": sign(body, "another-secret-0123456789", now),
+        "md5": "md5=" + sign(body, SECRET, now).removeprefix("sha256="),
+        "tampered": sign(body.replace(b"}", b', "job_type": "reset"}'), SECRET, now),
+        "other-time": sign(body, SECRET, now - 1),
     }[signature]
     response = post(receiver, body, signature=header)
     assert response.status_code == 401, case
@@ -174,9 +189,7 @@ def test_conf_refused_by_airflow_is_relayed_as_422():
                 transport=httpx.ASGITransport(app=app), base_url="http://receiver"
             ) as http,
         ):
-            return await http.post(
-                "/events", content=event, headers={"X-Signature-256": sign(event, SECRET)}
-            )
+            return await http.post("/events", content=event, headers=signed_headers(event))
 
     response = asyncio.run(call())
     assert response.status_code == 422
@@ -189,11 +202,11 @@ def test_signature_matches_openssl_as_documented():
     body = b'{"event_id": "e1", "connection_id": "2a6f1c2e-8b1d-4c3a-9f0e-1d2c3b4a5f60"}'
     out = subprocess.run(
         [openssl, "dgst", "-sha256", "-hmac", SECRET, "-r"],
-        input=body,
+        input=b"1767225600." + body,
         capture_output=True,
         check=True,
     ).stdout.decode()
-    assert sign(body, SECRET) == "sha256=" + out.split()[0]
+    assert sign(body, SECRET, 1767225600) == "sha256=" + out.split()[0]
 
 
 def test_settings_never_show_secrets():

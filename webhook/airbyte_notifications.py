@@ -1,0 +1,249 @@
+"""Airbyte's own sync notifications, confirmed with Airbyte before anything happens.
+
+Airbyte (self-managed and Cloud) POSTs a Slack-shaped body to the workspace's success and
+failure webhooks: ``text``, ``blocks`` and a ``data`` object with ``jobId``, ``connection``
+(``{id, name, url}``), figures and ``success``. It is not signed, so the body is only a hint:
+the job id it names is looked up with one request to Airbyte through ``AirbyteHook`` and
+only Airbyte's answer counts.
+
+- No job id (the settings page's test button sends only ``text``), a job Airbyte does not
+  know, a job of another connection than the body says, a connection no DAG here syncs, a
+  job still running, or a reset/clear: 200, a log line, nothing else.
+- A succeeded sync: one Airflow asset event on the connection's Asset and one on each raw
+  table's Asset (the Assets the DAGs declare, ``include.assets.sync_outlets``), ``extra``
+  holding the job id, records, bytes, duration and ``origin``. An asset that already has an
+  event for that job id is left alone, so a redelivery creates nothing.
+- A failed or cancelled job: a message with the job id and Airbyte's error to the channels
+  of ``AIRBYTE_NOTIFY_CHANNELS`` (``include.notifications``), once per job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from include.assets import sync_outlets
+from include.notifications import SyncMessage, configured_channels
+from include.sources import SOURCES, Source
+from plugins.airbyte_errors import (
+    AirbyteConfigError,
+    AirbyteError,
+    AirbyteNotFoundError,
+    AirbyteRequestError,
+)
+from plugins.airbyte_hook import AirbyteHook
+from plugins.airbyte_models import AirbyteJob, JobStatus, JobType
+from plugins.airbyte_operator import connection_id_from_variables
+from webhook.airflow_client import AirflowClient
+from webhook.ledger import Ledger
+
+log = logging.getLogger("webhook.airbyte")
+ORIGIN = "airbyte_notification"
+#: A confirmation must answer quickly: Airbyte waits for the webhook's answer.
+HOOK_OVERRIDES = {"max_retries": 1, "retry_min_wait": 0.5, "retry_max_wait": 2.0}
+
+
+class AirbyteUnavailable(Exception):
+    """Airbyte could not confirm the job now (unreachable, 5xx, credentials refused)."""
+
+
+class _Ref(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    id: str | None = None
+    name: str | None = None
+
+
+class _Summary(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    job_id: int | None = Field(default=None, alias="jobId", ge=1)
+    connection: _Ref | None = None
+
+
+class Notification(BaseModel):
+    """The part of Airbyte's body used as a hint; everything else is ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+    text: str | None = None
+    data: _Summary | None = None
+
+    @property
+    def job_id(self) -> int | None:
+        return self.data.job_id if self.data else None
+
+    @property
+    def connection_id(self) -> str | None:
+        return self.data.connection.id if self.data and self.data.connection else None
+
+
+@dataclass
+class Outcome:
+    """What the receiver answers Airbyte."""
+
+    status: str
+    detail: str
+    job_id: int | None = None
+    status_code: int = 200
+    assets: dict[str, list[str]] = field(default_factory=dict)
+
+    def content(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"status": self.status, "detail": self.detail}
+        if self.job_id is not None:
+            body["job_id"] = self.job_id
+        return {**body, **self.assets}
+
+
+def event_extra(job: AirbyteJob, source: Source) -> dict[str, Any]:
+    """``extra`` of the asset events of a confirmed sync."""
+    return {
+        "job_id": job.job_id,
+        "connection_id": job.connection_id,
+        "source": source.key,
+        "records": job.rows,
+        "bytes": job.bytes,
+        "duration_seconds": job.duration_seconds,
+        "origin": ORIGIN,
+    }
+
+
+def has_job_event(events: list[dict[str, Any]], job_id: int) -> bool:
+    """Whether one of ``events`` was created for Airbyte job ``job_id``."""
+    return any(
+        isinstance(e.get("extra"), dict) and str(e["extra"].get("job_id")) == str(job_id)
+        for e in events
+    )
+
+
+def source_of(connection_id: str) -> Source | None:
+    """The source whose connection-id Variable names ``connection_id``, if any."""
+    for source in SOURCES:
+        try:
+            if connection_id_from_variables(source.variables) == connection_id:
+                return source
+        except AirbyteConfigError:
+            continue
+    return None
+
+
+class NotificationIntake:
+    """Turns one notification body into Airflow asset events or a failure message."""
+
+    def __init__(self, airflow: AirflowClient, ledger: Ledger, airbyte_conn_id: str) -> None:
+        self._airflow = airflow
+        self._ledger = ledger
+        self._hook = AirbyteHook(airbyte_conn_id, **HOOK_OVERRIDES)
+        self._locks: dict[int, asyncio.Lock] = {}
+
+    async def handle(self, body: bytes) -> Outcome:
+        try:
+            notification = Notification.model_validate_json(body)
+        except ValidationError:
+            return Outcome("invalid", "The body is not an Airbyte notification.", status_code=400)
+        job_id = notification.job_id
+        if job_id is None:
+            log.info("Airbyte notification without a job id (a test message?): no action")
+            return Outcome("ignored", "No job id in the notification; nothing to do.")
+        job = await self._confirm(job_id)
+        if job is None:
+            log.warning("Airbyte does not know job %s named by a notification: no action", job_id)
+            return Outcome("ignored", "Airbyte does not know this job.", job_id)
+        claimed = notification.connection_id
+        if claimed is not None and claimed != job.connection_id:
+            log.warning(
+                "Notification names connection %s but Airbyte job %s is of %s: no action",
+                claimed,
+                job_id,
+                job.connection_id,
+            )
+            return Outcome("ignored", "The job belongs to another connection.", job_id)
+        if not job.is_terminal:
+            log.info("Airbyte job %s is %s, not finished: no action", job_id, job.status)
+            return Outcome("ignored", f"The job is {job.status}, not finished.", job_id)
+        if job.status is not JobStatus.SUCCEEDED:
+            return await self._report_failure(job)
+        if job.job_type is not JobType.SYNC:
+            log.info("Airbyte %s job %s succeeded: no asset events", job.job_type, job_id)
+            return Outcome("ignored", f"A {job.job_type} job updates no asset.", job_id)
+        source = await asyncio.to_thread(source_of, job.connection_id)
+        if source is None:
+            log.info("Airbyte connection %s is not one of ours: no action", job.connection_id)
+            return Outcome("ignored", "No DAG here syncs this connection.", job_id)
+        async with self._locks.setdefault(job_id, asyncio.Lock()):
+            try:
+                return await self._emit(job, source)
+            finally:
+                self._locks.pop(job_id, None)
+
+    async def _confirm(self, job_id: int) -> AirbyteJob | None:
+        """Airbyte's own view of the job (one request), or None when it does not exist."""
+        try:
+            return await asyncio.to_thread(self._hook.get_job, job_id)
+        except (AirbyteNotFoundError, AirbyteRequestError):
+            return None
+        except AirbyteError as error:
+            log.error("Could not confirm Airbyte job %s: %s", job_id, error)
+            raise AirbyteUnavailable(str(error)) from None
+
+    async def _emit(self, job: AirbyteJob, source: Source) -> Outcome:
+        created: list[str] = []
+        existing: list[str] = []
+        undeclared: list[str] = []
+        extra = event_extra(job, source)
+        for asset in sync_outlets(source):
+            asset_id = await self._airflow.asset_id(asset.uri)
+            if asset_id is None:
+                undeclared.append(asset.uri)
+                continue
+            if has_job_event(await self._airflow.asset_events(asset_id), job.job_id):
+                existing.append(asset.uri)
+                continue
+            await self._airflow.create_asset_event(asset_id, extra)
+            created.append(asset.uri)
+        if undeclared:
+            log.warning("No DAG declares the assets %s; no event for them", undeclared)
+        log.info(
+            "Airbyte job %s succeeded: asset events created %s, already there %s",
+            job.job_id,
+            created,
+            existing,
+        )
+        assets = {"created": created, "existing": existing, "undeclared": undeclared}
+        if created:
+            return Outcome("asset_events", "Asset events created.", job.job_id, assets=assets)
+        return Outcome("duplicate", "The job's asset events exist.", job.job_id, assets=assets)
+
+    async def _report_failure(self, job: AirbyteJob) -> Outcome:
+        key = f"failure:{job.job_id}"
+        if self._ledger.recall(key) is not None:
+            return Outcome("duplicate", "This failure was reported already.", job.job_id)
+        reason = job.failure_reason or "Airbyte gave no reason; see the job's logs in Airbyte."
+        message = SyncMessage(
+            subject=f"Airbyte job {job.job_id} {job.status}: connection {job.connection_id}",
+            body="\n".join(
+                [
+                    f"Airbyte job: {job.job_id}",
+                    f"Connection: {job.connection_id}",
+                    f"Status: {job.status}",
+                    f"Error: {reason}",
+                ]
+            ),
+            dag_id="airbyte",
+            run_id=f"airbyte_job_{job.job_id}",
+            task_id=None,
+            state=str(job.status),
+            airbyte_job_id=job.job_id,
+            stats=json.loads(job.model_dump_json(include={"rows", "bytes", "duration_seconds"})),
+        )
+        await asyncio.to_thread(_send, message)
+        self._ledger.remember(key, str(job.status))
+        log.warning("Airbyte job %s %s: reported (%s)", job.job_id, job.status, reason)
+        return Outcome("failure_reported", f"The job {job.status}; reported.", job.job_id)
+
+
+def _send(message: SyncMessage) -> None:
+    for channel in configured_channels():
+        channel.send(message)
