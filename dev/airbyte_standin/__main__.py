@@ -34,6 +34,9 @@ def parse_args(argv: list[str] | None = None) -> StandinConfig:
     )
     parser.add_argument("--tick-seconds", type=float, default=d.tick_seconds)
     parser.add_argument(
+        "--notification-url", default=None, help="POST Airbyte's sync notifications here"
+    )
+    parser.add_argument(
         "--validate-contract", action=argparse.BooleanOptionalAction, default=d.validate_contract
     )
     parser.add_argument(

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp
 
-from dev.airbyte_standin import admin_api, config_api, public_api
+from dev.airbyte_standin import admin_api, config_api, notifications, public_api
 from dev.airbyte_standin.config import StandinConfig
 from dev.airbyte_standin.contract import ContractMiddleware, load_specs
 from dev.airbyte_standin.errors import ApiError, render_error
@@ -26,9 +26,11 @@ def create_api(standin: Standin) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         ticker = Ticker(standin.jobs, standin.config.tick_seconds)
         ticker.start()
+        api.state.notifier.start()
         try:
             yield
         finally:
+            api.state.notifier.stop()
             ticker.stop()
             standin.warehouse.dispose()
             if standin.jobs.journal is not None:
@@ -38,10 +40,14 @@ def create_api(standin: Standin) -> FastAPI:
         title="Airbyte stand-in", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan
     )
     api.state.standin = standin
+    api.state.notifier = notifications.NotificationSender(
+        standin.jobs, standin.config.notification_url, standin.config.tick_seconds
+    )
     for module in (config_api, public_api):
         api.include_router(module.open_router)
         api.include_router(module.router)
     api.include_router(admin_api.router)
+    api.include_router(notifications.router)
 
     @api.exception_handler(ApiError)
     async def on_api_error(request: Request, exc: ApiError) -> JSONResponse:

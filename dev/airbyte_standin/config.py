@@ -41,6 +41,7 @@ class StandinConfig:
     faults: list[dict[str, Any]] = field(default_factory=list)
     validate_contract: bool = True
     tick_seconds: float = 0.02
+    notification_url: str | None = None
 
     def __post_init__(self) -> None:
         if self.auth not in ("basic", "token", "none"):

@@ -124,6 +124,14 @@ class RunningStandin:
         """Violations found so far, forgetting them (for tests that send bad requests)."""
         return self.contract_violations(clear=True)
 
+    def notify_to(self, url: str | None, drop: int = 0) -> dict[str, Any]:
+        """POST sync notifications to ``url`` from now on, losing the next ``drop`` of them."""
+        return self._admin("PUT", "/notifications", {"url": url, "drop": drop})
+
+    def notifications_sent(self) -> list[dict[str, Any]]:
+        """``{job_id, success, status}`` of every notification sent (or dropped)."""
+        return self._admin("GET", "/notifications")
+
     def reset(self) -> None:
         """Clear faults, behaviours, the request log, violations and jobs (not the warehouse)."""
         self._admin("POST", "/reset")
@@ -242,6 +250,8 @@ def cli_args(config: StandinConfig) -> list[str]:
         *([f"--state-url={config.state_url}"] if config.state_url else []),
         "--validate-contract" if config.validate_contract else "--no-validate-contract",
     ]
+    if config.notification_url:
+        args.append(f"--notification-url={config.notification_url}")
     return args + [f"--fault={json.dumps(fault)}" for fault in config.faults]
 
 
