@@ -36,6 +36,7 @@ DAG_IDS = (
     "airbyte_event_driven_sync",
     "airbyte_multi_source_sync",
     "airbyte_stripe_to_postgres",
+    "airbyte_stripe_quality",
 )
 #: Generous: the first test that asks for Airflow waits for it to start (~15 s, more on a
 #: busy 2-core machine) and then for a real run.

@@ -7,6 +7,8 @@ from datetime import timedelta
 
 import pytest
 
+from include.assets import connection_asset
+from include.sources import STRIPE
 from tests.dags.conftest import DAGS_DIR
 
 EXPECTED_DAGS = {
@@ -14,6 +16,7 @@ EXPECTED_DAGS = {
     "airbyte_multi_source_sync",
     "airbyte_event_driven_sync",
     "airbyte_advanced_examples",
+    "airbyte_stripe_quality",
 }
 DAG_FILES = sorted(p.name for p in DAGS_DIR.glob("*.py") if not p.name.startswith("_"))
 
@@ -24,7 +27,7 @@ def test_dag_file_imports_without_errors_or_parse_time_io(dagbag, dag_file):
     assert errors == {}
 
 
-def test_the_four_dags_exist(dagbag):
+def test_the_expected_dags_exist(dagbag):
     assert set(dagbag.dag_ids) == EXPECTED_DAGS
 
 
@@ -48,6 +51,18 @@ def test_stripe_runs_every_six_hours_one_run_at_a_time(dagbag):
     assert {t.task_id for t in dag.tasks} >= {
         "sync_stripe",
         "validate_sync",
+        "stripe_postgres_checkpoint",
+        "build_daily_revenue",
+        "notify",
+    }
+
+
+def test_stripe_quality_runs_on_every_stripe_sync_asset_event(dagbag):
+    dag = dagbag.dags["airbyte_stripe_quality"]
+    assert [a.uri for a in dag.timetable.asset_condition.objects] == [connection_asset(STRIPE).uri]
+    assert connection_asset(STRIPE).uri.startswith("airbyte://stripe_postgres")
+    assert {t.task_id for t in dag.tasks} == {
+        "sync_details",
         "stripe_postgres_checkpoint",
         "build_daily_revenue",
         "notify",

@@ -1,0 +1,93 @@
+"""
+### Stripe data quality, on every Stripe sync
+
+Scheduled on the Asset `airbyte://stripe_postgres`: it runs after **every** successful Stripe
+sync, whoever started it: Airbyte's own scheduler, someone in the Airbyte UI or API, or a DAG.
+Syncs started outside Airflow reach it through Airbyte's success notification, which the
+webhook receiver confirms with Airbyte and turns into an asset event
+(`POST /airbyte/notifications/<token>`, see `webhook/README.md`); DAG syncs reach it through
+their task's outlets or, in zero-poll mode, through the same notification.
+
+Reads the Airbyte job id, rows, bytes and duration from the asset event, validates the raw
+tables with the Great Expectations checkpoint `stripe_postgres_checkpoint`, rebuilds
+`analytics_stripe_daily_revenue` and sends a notification.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
+from airflow.sdk import dag, task
+from great_expectations_provider.operators.validate_checkpoint import (
+    GXValidateCheckpointOperator,
+)
+
+from include.assets import DAILY_REVENUE_ASSET, connection_asset
+from include.dag_defaults import default_args
+from include.data_quality import checkpoint_factory
+from include.notifications import SyncNotifier
+from include.paths import SQL_DIR
+from include.sources import STRIPE
+
+STRIPE_SYNCED = connection_asset(STRIPE)
+
+
+@dag(
+    dag_id="airbyte_stripe_quality",
+    schedule=[STRIPE_SYNCED],
+    start_date=datetime(2025, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    default_args=default_args(),
+    tags=["airbyte", "stripe", "data-quality"],
+    doc_md=__doc__,
+    template_searchpath=[str(SQL_DIR)],
+    on_failure_callback=SyncNotifier(xcom_task_id="sync_details", title="Stripe quality"),
+)
+def airbyte_stripe_quality():
+    @task
+    def sync_details(**context) -> dict:
+        """The Airbyte job(s) behind this run, from the triggering asset events' ``extra``."""
+        from include.validation import JOB_ID_XCOM_KEY, STATS_XCOM_KEY
+
+        events = context["triggering_asset_events"].get(STRIPE_SYNCED, [])
+        syncs = [dict(e.extra or {}) for e in events]
+        latest = syncs[-1] if syncs else {}
+        stats = {
+            "job_id": latest.get("job_id"),
+            "records": latest.get("records"),
+            "bytes": latest.get("bytes"),
+            "duration_seconds": latest.get("duration_seconds"),
+            "origin": latest.get("origin", "airflow_task"),
+            "jobs": [s.get("job_id") for s in syncs],
+            "status": "succeeded",
+        }
+        context["ti"].xcom_push(key=JOB_ID_XCOM_KEY, value=stats["job_id"])
+        context["ti"].xcom_push(key=STATS_XCOM_KEY, value=stats)
+        print(f"Stripe synced by Airbyte job(s) {stats['jobs']} ({stats['origin']})")
+        return stats
+
+    quality = GXValidateCheckpointOperator(
+        task_id="stripe_postgres_checkpoint",
+        configure_checkpoint=checkpoint_factory("stripe_postgres_checkpoint"),
+        context_type="ephemeral",
+    )
+
+    transform = SQLExecuteQueryOperator(
+        task_id="build_daily_revenue",
+        conn_id="warehouse_default",
+        sql="stripe_daily_revenue.sql",
+        split_statements=True,
+        outlets=[DAILY_REVENUE_ASSET],
+    )
+
+    @task
+    def notify(stats: dict, **context) -> None:
+        SyncNotifier(xcom_task_id="sync_details", title="Stripe quality").notify(context)
+
+    stats = sync_details()
+    stats >> quality >> transform >> notify(stats)
+
+
+airbyte_stripe_quality()
