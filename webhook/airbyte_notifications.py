@@ -11,8 +11,11 @@ only Airbyte's answer counts.
   job still running, or a reset/clear: 200, a log line, nothing else.
 - A succeeded sync: one Airflow asset event on the connection's Asset and one on each raw
   table's Asset (the Assets the DAGs declare, ``include.assets.sync_outlets``), ``extra``
-  holding the job id, records, bytes, duration and ``origin``. An asset that already has an
-  event for that job id is left alone, so a redelivery creates nothing.
+  holding the job id, records, bytes, duration and ``origin``. Each event created is written
+  to the ledger, and an asset whose recent events already name the job (created by another
+  receiver, or by the zero-poll watchdog) is left alone: a redelivery creates nothing.
+  Airflow 3.3.0 answers 500 to that listing while a run an event created is still queued
+  (apache/airflow#71360); the ledger then decides alone.
 - A failed or cancelled job: a message with the job id and Airbyte's error to the channels
   of ``AIRBYTE_NOTIFY_CHANNELS`` (``include.notifications``), once per job.
 """
@@ -39,8 +42,8 @@ from plugins.airbyte_errors import (
 from plugins.airbyte_hook import AirbyteHook
 from plugins.airbyte_models import AirbyteJob, JobStatus, JobType
 from plugins.airbyte_operator import connection_id_from_variables
-from webhook.airflow_client import AirflowClient
-from webhook.ledger import Ledger
+from webhook.airflow_client import AirflowClient, AirflowUnavailable
+from webhook.ledger import JOB_MEMORY_SECONDS, Ledger
 
 log = logging.getLogger("webhook.airbyte")
 ORIGIN = "airbyte_notification"
@@ -198,10 +201,12 @@ class NotificationIntake:
             if asset_id is None:
                 undeclared.append(asset.uri)
                 continue
-            if has_job_event(await self._airflow.asset_events(asset_id), job.job_id):
+            key = f"asset:{job.job_id}:{asset.uri}"
+            if self._ledger.recall(key) is not None or await self._listed(asset_id, job.job_id):
                 existing.append(asset.uri)
                 continue
             await self._airflow.create_asset_event(asset_id, extra)
+            self._ledger.remember(key, str(asset_id), ttl=JOB_MEMORY_SECONDS)
             created.append(asset.uri)
         if undeclared:
             log.warning("No DAG declares the assets %s; no event for them", undeclared)
@@ -215,6 +220,14 @@ class NotificationIntake:
         if created:
             return Outcome("asset_events", "Asset events created.", job.job_id, assets=assets)
         return Outcome("duplicate", "The job's asset events exist.", job.job_id, assets=assets)
+
+    async def _listed(self, asset_id: int, job_id: int) -> bool:
+        """Whether the asset's recent events name the job; False when Airflow cannot say."""
+        try:
+            return has_job_event(await self._airflow.asset_events(asset_id), job_id)
+        except AirflowUnavailable as error:
+            log.warning("Cannot list asset %s events (%s); the ledger decides", asset_id, error)
+            return False
 
     async def _report_failure(self, job: AirbyteJob) -> Outcome:
         key = f"failure:{job.job_id}"
@@ -239,7 +252,7 @@ class NotificationIntake:
             stats=json.loads(job.model_dump_json(include={"rows", "bytes", "duration_seconds"})),
         )
         await asyncio.to_thread(_send, message)
-        self._ledger.remember(key, str(job.status))
+        self._ledger.remember(key, str(job.status), ttl=JOB_MEMORY_SECONDS)
         log.warning("Airbyte job %s %s: reported (%s)", job.job_id, job.status, reason)
         return Outcome("failure_reported", f"The job {job.status}; reported.", job.job_id)
 

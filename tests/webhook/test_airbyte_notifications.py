@@ -1,0 +1,284 @@
+"""Airbyte's notifications end to end: the stand-in notifies the receiver, which confirms the
+job with the stand-in and creates asset events in the real Airflow, whose asset-scheduled DAG
+runs. Every case is judged by the asset events and DAG runs Airflow ends up with."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+import requests
+
+from dev.airbyte_standin import HUBSPOT_CONNECTION_ID
+from dev.airbyte_standin.testing import wait_until
+from include.assets import connection_asset, sync_outlets
+from include.sources import STRIPE as STRIPE_SOURCE
+from tests.airflow_fixtures import STRIPE, TIMEOUT, SharedAirflow
+from tests.webhook.conftest import receiver_settings, serve_receiver
+
+pytestmark = pytest.mark.timeout(TIMEOUT)
+QUALITY_DAG = "airbyte_stripe_quality"
+TOKEN = "notification-token-0123456789abcdef"
+STRIPE_ASSETS = [asset.uri for asset in sync_outlets(STRIPE_SOURCE)]
+CONNECTION_ASSET = connection_asset(STRIPE_SOURCE).uri
+
+
+@pytest.fixture(scope="module")
+def outbox(shared: SharedAirflow, tmp_path_factory) -> Iterator[Path]:
+    """The receiver's configuration, the way a deployment gives it: AIRFLOW_CONN_/VAR_ env."""
+    path = tmp_path_factory.mktemp("outbox") / "notifications.jsonl"
+    standin = shared.standin.config
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(
+            "AIRFLOW_CONN_AIRBYTE_DEFAULT",
+            json.dumps(
+                {
+                    "conn_type": "airbyte",
+                    "host": shared.standin.url,
+                    "login": standin.username,
+                    "password": standin.password,
+                }
+            ),
+        )
+        env.setenv("AIRFLOW_VAR_AIRBYTE_STRIPE_POSTGRES_CONNECTION_ID", STRIPE)
+        env.setenv("AIRFLOW_VAR_AIRBYTE_NOTIFY_CHANNELS", "outbox")
+        env.setenv("AIRFLOW_VAR_AIRBYTE_NOTIFY_OUTBOX", str(path))
+        yield path
+
+
+@pytest.fixture(scope="module")
+def intake(shared: SharedAirflow, outbox: Path) -> Iterator[str]:
+    """The notification URL of a receiver that the session's stand-in notifies."""
+    shared.airflow.unpause(QUALITY_DAG)
+    settings = receiver_settings(shared.airflow.url, airbyte_notification_token=TOKEN)
+    with serve_receiver(settings) as url:
+        notify_url = f"{url}/airbyte/notifications/{TOKEN}"
+        shared.standin.notify_to(notify_url)
+        try:
+            yield notify_url
+        finally:
+            shared.standin.notify_to(None)
+
+
+def start_outside_airflow(shared: SharedAirflow, connection_id: str = STRIPE) -> int:
+    """Start a sync through the stand-in's API, as Airbyte's scheduler or UI would."""
+    response = requests.post(
+        f"{shared.standin.config_api_url}/connections/sync",
+        json={"connectionId": connection_id},
+        headers=shared.standin.auth_headers(),
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["job"]["id"]
+
+
+def job_status(shared: SharedAirflow, job_id: int) -> str:
+    response = requests.post(
+        f"{shared.standin.config_api_url}/jobs/get",
+        json={"id": job_id},
+        headers=shared.standin.auth_headers(),
+        timeout=10,
+    )
+    return response.json()["job"]["status"]
+
+
+def asset_events(shared: SharedAirflow, uri: str, job_id: int) -> list[dict]:
+    """Airflow's events on the asset ``uri`` whose extra names Airbyte job ``job_id``."""
+    assets = shared.airflow.api("GET", "/assets", params={"uri_pattern": uri}).json()["assets"]
+    [asset_id] = [a["id"] for a in assets if a["uri"] == uri]
+    # Airflow 3.3.0 answers 500 while a run an event created is queued (apache/airflow#71360).
+    response = wait_until(
+        lambda: (
+            (
+                r := shared.airflow.api(
+                    "GET", "/assets/events", params={"asset_id": asset_id, "limit": 100}
+                )
+            ).status_code
+            == 200
+            and r
+        ),
+        timeout=60,
+        interval=0.2,
+        what="Airflow listing asset events",
+    )
+    events = response.json()["asset_events"]
+    return [e for e in events if (e.get("extra") or {}).get("job_id") == job_id]
+
+
+def events_per_asset(shared: SharedAirflow, job_id: int) -> dict[str, int]:
+    return {uri: len(asset_events(shared, uri, job_id)) for uri in STRIPE_ASSETS}
+
+
+def quality_runs_for(shared: SharedAirflow, job_id: int) -> list[dict]:
+    """Runs of the quality DAG that consumed an asset event of Airbyte job ``job_id``."""
+    found = []
+    for run in shared.airflow.list_runs(QUALITY_DAG):
+        run_id = quote(run["dag_run_id"], safe="")
+        path = f"/dags/{QUALITY_DAG}/dagRuns/{run_id}/upstreamAssetEvents"
+        events = shared.airflow.api("GET", path).json()["asset_events"]
+        if any((e.get("extra") or {}).get("job_id") == job_id for e in events):
+            found.append(run)
+    return found
+
+
+def notify(intake: str, job_id: int | None, connection_id: str = STRIPE, **body) -> dict:
+    """POST a notification as Airbyte shapes it (anyone who knows the URL can)."""
+    payload = {"text": "Your connection succeeded", "blocks": [], **body}
+    if job_id is not None:
+        payload["data"] = {
+            "jobId": job_id,
+            "connection": {"id": connection_id, "name": "Stripe → Postgres", "url": "x"},
+            "success": True,
+            "recordsCommitted": 10**9,
+        }
+    response = requests.post(intake, json=payload, timeout=30)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def outbox_messages(outbox: Path, job_id: int) -> list[dict]:
+    if not outbox.exists():
+        return []
+    lines = [json.loads(line) for line in outbox.read_text().splitlines() if line.strip()]
+    return [m for m in lines if m["airbyte_job_id"] == job_id]
+
+
+def test_a_sync_started_outside_airflow_makes_one_event_per_asset_and_one_quality_run(
+    shared, intake
+):
+    job_id = start_outside_airflow(shared)
+    wait_until(
+        lambda: all(events_per_asset(shared, job_id).values()),
+        timeout=60,
+        interval=0.2,
+        what=f"asset events of job {job_id}",
+    )
+    assert events_per_asset(shared, job_id) == dict.fromkeys(STRIPE_ASSETS, 1)
+    [event] = asset_events(shared, CONNECTION_ASSET, job_id)
+    assert event["extra"]["origin"] == "airbyte_notification"
+    assert event["extra"]["records"] == 60
+    assert event["extra"]["bytes"] > 0
+    assert event["extra"]["connection_id"] == STRIPE
+    assert "duration_seconds" in event["extra"]
+
+    [run] = wait_until(
+        lambda: quality_runs_for(shared, job_id), timeout=60, interval=0.5, what="quality run"
+    )
+    run_id = quote(run["dag_run_id"], safe="")
+    finished = shared.airflow.wait_for_run(QUALITY_DAG, run_id, timeout=180)
+    assert finished["state"] == "success"
+    tasks = {t["task_id"]: t["state"] for t in shared.airflow.task_instances(QUALITY_DAG, run_id)}
+    assert set(tasks.values()) == {"success"}, tasks
+    assert len(quality_runs_for(shared, job_id)) == 1
+    sent = [r for r in shared.standin.notifications_sent() if r["job_id"] == job_id]
+    assert sent == [{"job_id": job_id, "success": True, "status": 200}]
+
+
+def test_a_redelivered_notification_creates_no_event(shared, intake):
+    job_id = start_outside_airflow(shared)
+    wait_until(lambda: all(events_per_asset(shared, job_id).values()), timeout=60, interval=0.2)
+    for _ in range(2):
+        again = notify(intake, job_id)
+        assert again["status"] == "duplicate"
+        assert sorted(again["existing"]) == sorted(STRIPE_ASSETS)
+        assert again["created"] == []
+    assert events_per_asset(shared, job_id) == dict.fromkeys(STRIPE_ASSETS, 1)
+
+
+def test_forged_notification_of_an_unknown_job_creates_no_event(shared, intake):
+    answer = notify(intake, 987654321)
+    assert answer["status"] == "ignored"
+    assert "does not know" in answer["detail"]
+    assert events_per_asset(shared, 987654321) == dict.fromkeys(STRIPE_ASSETS, 0)
+
+
+def test_forged_notification_of_a_running_job_creates_no_event(shared, intake):
+    shared.standin.set_job_behaviour("stuck_running", STRIPE)
+    job_id = start_outside_airflow(shared)
+    try:
+        wait_until(lambda: job_status(shared, job_id) == "running", timeout=30)
+        answer = notify(intake, job_id)
+        assert answer["status"] == "ignored"
+        assert "running" in answer["detail"]
+        assert events_per_asset(shared, job_id) == dict.fromkeys(STRIPE_ASSETS, 0)
+    finally:
+        requests.post(
+            f"{shared.standin.config_api_url}/jobs/cancel",
+            json={"id": job_id},
+            headers=shared.standin.auth_headers(),
+            timeout=10,
+        )
+
+
+def test_a_failed_job_is_reported_once_and_creates_no_event(shared, intake, outbox):
+    reason = "Stripe answered 401: the API key was revoked"
+    shared.standin.set_job_behaviour("fail", STRIPE, failure_reason=reason)
+    job_id = start_outside_airflow(shared)
+    # Airbyte's own failure notification arrives; a forged "success" for it changes nothing.
+    wait_until(lambda: outbox_messages(outbox, job_id), timeout=60, interval=0.2)
+    forged = notify(intake, job_id)
+    assert forged["status"] == "duplicate"
+    [message] = outbox_messages(outbox, job_id)
+    assert message["state"] == "failed"
+    assert reason in message["body"]
+    assert str(job_id) in message["subject"]
+    assert events_per_asset(shared, job_id) == dict.fromkeys(STRIPE_ASSETS, 0)
+
+
+def test_a_notification_naming_another_connection_creates_no_event(shared, intake):
+    job_id = start_outside_airflow(shared)
+    wait_until(lambda: all(events_per_asset(shared, job_id).values()), timeout=60, interval=0.2)
+    answer = notify(intake, job_id, connection_id=HUBSPOT_CONNECTION_ID)
+    assert answer["status"] == "ignored"
+    assert "another connection" in answer["detail"]
+
+
+def test_a_connection_no_dag_syncs_creates_no_event(shared, intake):
+    job_id = start_outside_airflow(shared, HUBSPOT_CONNECTION_ID)  # no Variable names it here
+    wait_until(lambda: job_status(shared, job_id) == "succeeded", timeout=30)
+    answer = notify(intake, job_id, connection_id=HUBSPOT_CONNECTION_ID)
+    assert answer == {
+        "status": "ignored",
+        "detail": "No DAG here syncs this connection.",
+        "job_id": job_id,
+    }
+
+
+def test_airbytes_test_message_is_acknowledged_and_ignored(intake):
+    answer = notify(intake, None, text="Hello World! This is a test from Airbyte.")
+    assert answer["status"] == "ignored"
+
+
+@pytest.mark.parametrize("body", [b"not json", b"[1, 2]", b'{"data": {"jobId": "x"}}'])
+def test_a_body_that_is_not_a_notification_is_400(intake, body):
+    response = requests.post(intake, data=body, timeout=30)
+    assert response.status_code == 400
+
+
+def test_a_wrong_token_is_404_and_confirms_nothing(shared, intake):
+    served = len(shared.standin.requests())
+    wrong = intake[: -len(TOKEN)] + TOKEN[:-1] + "x"
+    response = requests.post(wrong, json={"data": {"jobId": 1}}, timeout=30)
+    assert response.status_code == 404
+    assert TOKEN not in response.text
+    assert len(shared.standin.requests()) == served
+
+
+def test_a_source_outside_the_allowed_networks_is_403(shared, outbox, make_receiver):
+    url = make_receiver(
+        shared.airflow.url,
+        airbyte_notification_token=TOKEN,
+        airbyte_allowed_networks="10.0.0.0/8, fd00::/8",
+    )
+    response = requests.post(
+        f"{url}/airbyte/notifications/{TOKEN}", json={"data": {"jobId": 1}}, timeout=30
+    )
+    assert response.status_code == 403
+    allowed = make_receiver(
+        shared.airflow.url, airbyte_notification_token=TOKEN, airbyte_allowed_networks="127.0.0.0/8"
+    )
+    response = requests.post(f"{allowed}/airbyte/notifications/{TOKEN}", json={}, timeout=30)
+    assert response.status_code == 200
