@@ -37,6 +37,7 @@ DAG_IDS = (
     "airbyte_multi_source_sync",
     "airbyte_stripe_to_postgres",
     "airbyte_stripe_quality",
+    "airbyte_stripe_zero_poll_sync",
 )
 #: Generous: the first test that asks for Airflow waits for it to start (~15 s, more on a
 #: busy 2-core machine) and then for a real run.

@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from include.assets import sync_outlets
 from include.notifications import SyncMessage, configured_channels
 from include.sources import SOURCES, Source
+from plugins.airbyte_assets import job_event_extra, names_job
 from plugins.airbyte_errors import (
     AirbyteConfigError,
     AirbyteError,
@@ -100,25 +101,9 @@ class Outcome:
         return {**body, **self.assets}
 
 
-def event_extra(job: AirbyteJob, source: Source) -> dict[str, Any]:
-    """``extra`` of the asset events of a confirmed sync."""
-    return {
-        "job_id": job.job_id,
-        "connection_id": job.connection_id,
-        "source": source.key,
-        "records": job.rows,
-        "bytes": job.bytes,
-        "duration_seconds": job.duration_seconds,
-        "origin": ORIGIN,
-    }
-
-
 def has_job_event(events: list[dict[str, Any]], job_id: int) -> bool:
-    """Whether one of ``events`` was created for Airbyte job ``job_id``."""
-    return any(
-        isinstance(e.get("extra"), dict) and str(e["extra"].get("job_id")) == str(job_id)
-        for e in events
-    )
+    """Whether one of ``events`` (REST API shapes) was created for Airbyte job ``job_id``."""
+    return any(names_job(e.get("extra"), job_id) for e in events)
 
 
 def source_of(connection_id: str) -> Source | None:
@@ -195,7 +180,7 @@ class NotificationIntake:
         created: list[str] = []
         existing: list[str] = []
         undeclared: list[str] = []
-        extra = event_extra(job, source)
+        extra = {**job_event_extra(job, ORIGIN), "source": source.key}
         for asset in sync_outlets(source):
             asset_id = await self._airflow.asset_id(asset.uri)
             if asset_id is None:

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from include.assets import connection_asset
+from include.assets import connection_asset, sync_outlets
 from include.sources import STRIPE
 from tests.dags.conftest import DAGS_DIR
 
@@ -17,6 +17,7 @@ EXPECTED_DAGS = {
     "airbyte_event_driven_sync",
     "airbyte_advanced_examples",
     "airbyte_stripe_quality",
+    "airbyte_stripe_zero_poll_sync",
 }
 DAG_FILES = sorted(p.name for p in DAGS_DIR.glob("*.py") if not p.name.startswith("_"))
 
@@ -67,6 +68,16 @@ def test_stripe_quality_runs_on_every_stripe_sync_asset_event(dagbag):
         "build_daily_revenue",
         "notify",
     }
+
+
+def test_zero_poll_sync_starts_then_only_a_deferred_watchdog_waits(dagbag):
+    dag = dagbag.dags["airbyte_stripe_zero_poll_sync"]
+    start, watchdog = dag.get_task("start_sync"), dag.get_task("watchdog")
+    assert start.wait is False
+    assert not start.outlets  # the notification (or the watchdog) announces the sync
+    assert watchdog.upstream_task_ids == {"start_sync"}
+    assert [a.uri for a in watchdog.inlets] == [connection_asset(STRIPE).uri]
+    assert {a.uri for a in watchdog.outlets} == {a.uri for a in sync_outlets(STRIPE)}
 
 
 def test_multi_source_syncs_in_parallel_and_always_summarises(dagbag):

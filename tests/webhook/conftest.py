@@ -4,6 +4,7 @@ webhook receivers served over real HTTP on loopback."""
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import tempfile
 import threading
@@ -15,10 +16,12 @@ import pytest
 import uvicorn
 
 from dev.airbyte_standin.testing import wait_until
-from tests.airflow_fixtures import SharedAirflow, shared_airflow
+from tests.airflow_fixtures import STRIPE, SharedAirflow, shared_airflow
 from webhook import WebhookSettings, create_app
 
 SECRET = "test-webhook-secret-0123456789"
+TOKEN = "notification-token-0123456789abcdef"
+QUALITY_DAG = "airbyte_stripe_quality"
 
 
 @pytest.fixture(scope="session")
@@ -76,3 +79,40 @@ def make_receiver() -> Iterator[Callable[..., str]]:
         yield lambda airflow_url, **kw: stack.enter_context(
             serve_receiver(receiver_settings(airflow_url, **kw))
         )
+
+
+@pytest.fixture(scope="module")
+def outbox(shared: SharedAirflow, tmp_path_factory) -> Iterator[Path]:
+    """The receiver's configuration, the way a deployment gives it: AIRFLOW_CONN_/VAR_ env."""
+    path = tmp_path_factory.mktemp("outbox") / "notifications.jsonl"
+    standin = shared.standin.config
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(
+            "AIRFLOW_CONN_AIRBYTE_DEFAULT",
+            json.dumps(
+                {
+                    "conn_type": "airbyte",
+                    "host": shared.standin.url,
+                    "login": standin.username,
+                    "password": standin.password,
+                }
+            ),
+        )
+        env.setenv("AIRFLOW_VAR_AIRBYTE_STRIPE_POSTGRES_CONNECTION_ID", STRIPE)
+        env.setenv("AIRFLOW_VAR_AIRBYTE_NOTIFY_CHANNELS", "outbox")
+        env.setenv("AIRFLOW_VAR_AIRBYTE_NOTIFY_OUTBOX", str(path))
+        yield path
+
+
+@pytest.fixture(scope="module")
+def intake(shared: SharedAirflow, outbox: Path) -> Iterator[str]:
+    """The notification URL of a receiver that the session's stand-in notifies."""
+    shared.airflow.unpause(QUALITY_DAG)
+    settings = receiver_settings(shared.airflow.url, airbyte_notification_token=TOKEN)
+    with serve_receiver(settings) as url:
+        notify_url = f"{url}/airbyte/notifications/{TOKEN}"
+        shared.standin.notify_to(notify_url)
+        try:
+            yield notify_url
+        finally:
+            shared.standin.notify_to(None)

@@ -5,7 +5,6 @@ runs. Every case is judged by the asset events and DAG runs Airflow ends up with
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -17,50 +16,11 @@ from dev.airbyte_standin.testing import wait_until
 from include.assets import connection_asset, sync_outlets
 from include.sources import STRIPE as STRIPE_SOURCE
 from tests.airflow_fixtures import STRIPE, TIMEOUT, SharedAirflow
-from tests.webhook.conftest import receiver_settings, serve_receiver
+from tests.webhook.conftest import QUALITY_DAG, TOKEN
 
 pytestmark = pytest.mark.timeout(TIMEOUT)
-QUALITY_DAG = "airbyte_stripe_quality"
-TOKEN = "notification-token-0123456789abcdef"
 STRIPE_ASSETS = [asset.uri for asset in sync_outlets(STRIPE_SOURCE)]
 CONNECTION_ASSET = connection_asset(STRIPE_SOURCE).uri
-
-
-@pytest.fixture(scope="module")
-def outbox(shared: SharedAirflow, tmp_path_factory) -> Iterator[Path]:
-    """The receiver's configuration, the way a deployment gives it: AIRFLOW_CONN_/VAR_ env."""
-    path = tmp_path_factory.mktemp("outbox") / "notifications.jsonl"
-    standin = shared.standin.config
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv(
-            "AIRFLOW_CONN_AIRBYTE_DEFAULT",
-            json.dumps(
-                {
-                    "conn_type": "airbyte",
-                    "host": shared.standin.url,
-                    "login": standin.username,
-                    "password": standin.password,
-                }
-            ),
-        )
-        env.setenv("AIRFLOW_VAR_AIRBYTE_STRIPE_POSTGRES_CONNECTION_ID", STRIPE)
-        env.setenv("AIRFLOW_VAR_AIRBYTE_NOTIFY_CHANNELS", "outbox")
-        env.setenv("AIRFLOW_VAR_AIRBYTE_NOTIFY_OUTBOX", str(path))
-        yield path
-
-
-@pytest.fixture(scope="module")
-def intake(shared: SharedAirflow, outbox: Path) -> Iterator[str]:
-    """The notification URL of a receiver that the session's stand-in notifies."""
-    shared.airflow.unpause(QUALITY_DAG)
-    settings = receiver_settings(shared.airflow.url, airbyte_notification_token=TOKEN)
-    with serve_receiver(settings) as url:
-        notify_url = f"{url}/airbyte/notifications/{TOKEN}"
-        shared.standin.notify_to(notify_url)
-        try:
-            yield notify_url
-        finally:
-            shared.standin.notify_to(None)
 
 
 def start_outside_airflow(shared: SharedAirflow, connection_id: str = STRIPE) -> int:

@@ -1,0 +1,91 @@
+"""Zero-poll syncs against the session's Airflow: the DAG starts the sync and returns; the
+notification (or, when it is lost, the watchdog) announces the end. Judged by the asset
+events, DAG runs and Airbyte requests that result."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import pytest
+
+from dev.airbyte_standin.testing import wait_until
+from tests.airflow_fixtures import STRIPE, TIMEOUT
+from tests.webhook.test_airbyte_notifications import (
+    CONNECTION_ASSET,
+    STRIPE_ASSETS,
+    asset_events,
+    events_per_asset,
+    outbox_messages,
+    quality_runs_for,
+)
+
+pytestmark = pytest.mark.timeout(TIMEOUT)
+ZERO_POLL_DAG = "airbyte_stripe_zero_poll_sync"
+#: The stand-in's syncs take well under a second: look 3 s after the start.
+QUICK = {"grace_seconds": 3, "fallback_after_seconds": 3, "timeout_minutes": 5}
+
+
+@pytest.fixture(scope="module")
+def zero_poll(shared, intake) -> str:
+    shared.airflow.unpause(ZERO_POLL_DAG)
+    return intake
+
+
+def run_zero_poll(shared) -> tuple[str, dict, int, list[dict]]:
+    """Trigger the DAG and wait for it; return its run id, task states, job id and the
+    Airbyte API requests served meanwhile."""
+    served = len(shared.standin.requests())
+    run_id = shared.airflow.trigger(ZERO_POLL_DAG, QUICK)["dag_run_id"]
+    finished = shared.airflow.wait_for_run(ZERO_POLL_DAG, quote(run_id, safe=""), timeout=180)
+    tasks = {
+        t["task_id"]: t["state"]
+        for t in shared.airflow.task_instances(ZERO_POLL_DAG, quote(run_id, safe=""))
+    }
+    path = (
+        f"/dags/{ZERO_POLL_DAG}/dagRuns/{quote(run_id, safe='')}"
+        "/taskInstances/start_sync/xcomEntries/airbyte_job_id"
+    )
+    job_id = int(shared.airflow.api("GET", path).json()["value"])
+    return finished["state"], tasks, job_id, shared.standin.requests()[served:]
+
+
+def airbyte_calls(requests_served: list[dict]) -> list[str]:
+    return [f"{r['method']} {r['path']}" for r in requests_served]
+
+
+def test_the_notification_announces_the_sync_and_the_watchdog_stands_down(shared, zero_poll):
+    state, tasks, job_id, served = run_zero_poll(shared)
+    assert state == "success"
+    assert tasks == {"start_sync": "success", "watchdog": "skipped"}
+    assert events_per_asset(shared, job_id) == dict.fromkeys(STRIPE_ASSETS, 1)
+    [event] = asset_events(shared, CONNECTION_ASSET, job_id)
+    assert event["extra"]["origin"] == "airbyte_notification"
+    wait_until(lambda: quality_runs_for(shared, job_id), timeout=60, interval=0.5)
+    # Start and the receiver's confirmation: no polling, no history request.
+    assert airbyte_calls(served) == ["POST /api/v1/connections/sync", "POST /api/v1/jobs/get"]
+
+
+def test_a_lost_notification_is_caught_by_the_watchdog(shared, zero_poll):
+    shared.standin.notify_to(zero_poll, drop=1)
+    state, tasks, job_id, served = run_zero_poll(shared)
+    assert state == "success"
+    assert tasks == {"start_sync": "success", "watchdog": "success"}
+    sent = [r for r in shared.standin.notifications_sent() if r["job_id"] == job_id]
+    assert sent == [{"job_id": job_id, "success": True, "status": "dropped"}]
+    assert events_per_asset(shared, job_id) == dict.fromkeys(STRIPE_ASSETS, 1)
+    [event] = asset_events(shared, CONNECTION_ASSET, job_id)
+    assert event["extra"]["origin"] == "watchdog"
+    assert event["extra"]["records"] == 60
+    [run] = wait_until(lambda: quality_runs_for(shared, job_id), timeout=60, interval=0.5)
+    assert run["dag_id"] == "airbyte_stripe_quality"
+    assert airbyte_calls(served) == ["POST /api/v1/connections/sync", "POST /api/v1/jobs/get"]
+
+
+def test_a_failed_job_fails_the_watchdog_and_announces_nothing(shared, zero_poll, outbox):
+    shared.standin.set_job_behaviour("fail", STRIPE, failure_reason="Stripe rate limit exhausted")
+    state, tasks, job_id, _ = run_zero_poll(shared)
+    assert state == "failed"
+    assert tasks == {"start_sync": "success", "watchdog": "failed"}
+    assert events_per_asset(shared, job_id) == dict.fromkeys(STRIPE_ASSETS, 0)
+    [message] = wait_until(lambda: outbox_messages(outbox, job_id), timeout=30)
+    assert "Stripe rate limit exhausted" in message["body"]
