@@ -17,18 +17,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 from airflow.sdk import dag, task
-from great_expectations_provider.operators.validate_checkpoint import (
-    GXValidateCheckpointOperator,
-)
 
-from include.assets import DAILY_REVENUE_ASSET, connection_asset
+from include.assets import connection_asset
 from include.dag_defaults import default_args
-from include.data_quality import checkpoint_factory
 from include.notifications import SyncNotifier
 from include.paths import SQL_DIR
 from include.sources import STRIPE
+from include.stripe_pipeline import checkpoint_then_revenue
 
 STRIPE_SYNCED = connection_asset(STRIPE)
 
@@ -46,7 +42,7 @@ STRIPE_SYNCED = connection_asset(STRIPE)
     on_failure_callback=SyncNotifier(xcom_task_id="sync_details", title="Stripe quality"),
 )
 def airbyte_stripe_quality():
-    @task
+    @task(multiple_outputs=True)
     def sync_details(**context) -> dict:
         """The Airbyte job(s) behind this run, from the triggering asset events' ``extra``."""
         from include.validation import JOB_ID_XCOM_KEY, STATS_XCOM_KEY
@@ -68,26 +64,15 @@ def airbyte_stripe_quality():
         print(f"Stripe synced by Airbyte job(s) {stats['jobs']} ({stats['origin']})")
         return stats
 
-    quality = GXValidateCheckpointOperator(
-        task_id="stripe_postgres_checkpoint",
-        configure_checkpoint=checkpoint_factory("stripe_postgres_checkpoint"),
-        context_type="ephemeral",
-    )
-
-    transform = SQLExecuteQueryOperator(
-        task_id="build_daily_revenue",
-        conn_id="warehouse_default",
-        sql="stripe_daily_revenue.sql",
-        split_statements=True,
-        outlets=[DAILY_REVENUE_ASSET],
-    )
+    checkpoint, build_daily_revenue = checkpoint_then_revenue()
 
     @task
     def notify(stats: dict, **context) -> None:
         SyncNotifier(xcom_task_id="sync_details", title="Stripe quality").notify(context)
 
     stats = sync_details()
-    stats >> quality >> transform >> notify(stats)
+    stats >> checkpoint
+    build_daily_revenue >> notify(stats)
 
 
 airbyte_stripe_quality()

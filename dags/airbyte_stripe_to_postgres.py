@@ -24,18 +24,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 from airflow.sdk import Param, dag, task
-from great_expectations_provider.operators.validate_checkpoint import (
-    GXValidateCheckpointOperator,
-)
 
-from include.assets import DAILY_REVENUE_ASSET, sync_outlets
+from include.assets import sync_outlets
 from include.dag_defaults import default_args
-from include.data_quality import checkpoint_factory
 from include.notifications import SyncNotifier
 from include.paths import SQL_DIR
 from include.sources import STRIPE
+from include.stripe_pipeline import checkpoint_then_revenue
 from include.validation import validate_sync_results
 from plugins.airbyte_operator import AirbyteSyncOperator
 
@@ -72,26 +68,15 @@ def airbyte_stripe_to_postgres():
             job, min_records=context["params"]["min_records"], context=context
         )
 
-    quality = GXValidateCheckpointOperator(
-        task_id="stripe_postgres_checkpoint",
-        configure_checkpoint=checkpoint_factory("stripe_postgres_checkpoint"),
-        context_type="ephemeral",
-    )
-
-    transform = SQLExecuteQueryOperator(
-        task_id="build_daily_revenue",
-        conn_id="warehouse_default",
-        sql="stripe_daily_revenue.sql",
-        split_statements=True,
-        outlets=[DAILY_REVENUE_ASSET],
-    )
+    checkpoint, build_daily_revenue = checkpoint_then_revenue()
 
     @task
     def notify(stats: dict, **context) -> None:
         SyncNotifier(xcom_task_id="validate_sync", title="Stripe → Postgres").notify(context)
 
     stats = validate_sync(sync.output)
-    stats >> quality >> transform >> notify(stats)
+    stats >> checkpoint
+    build_daily_revenue >> notify(stats)
 
 
 airbyte_stripe_to_postgres()
