@@ -8,13 +8,14 @@ once per job, whoever started the job. Nothing is signed (Airbyte does not sign 
 The URL comes from ``StandinConfig.notification_url`` (``--notification-url``) or at run time
 from the admin API: ``PUT /_standin/notifications {"url": ..., "drop": n}``, where ``drop``
 loses the next n notifications (what a network blip does). ``GET /_standin/notifications``
-lists what was sent (job id, status, answer).
+lists what was sent (job id, success, the answer's status and how long it took).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -141,11 +142,13 @@ class NotificationSender:
         if url is None or dropped:
             record["status"] = "dropped" if dropped else "no url"
         else:
+            sent_at = time.monotonic()
             try:
                 answer = requests.post(url, json=body, timeout=SEND_TIMEOUT)
                 record["status"] = answer.status_code
             except requests.RequestException as exc:
                 record["status"] = type(exc).__name__
+            record["seconds"] = round(time.monotonic() - sent_at, 4)
         with self._lock:
             self.sent.append(record)
 

@@ -5,19 +5,15 @@ from __future__ import annotations
 
 import contextlib
 import json
-import socket
 import tempfile
-import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-import uvicorn
 
-from dev.airbyte_standin.testing import wait_until
+from dev.webhook_server import serve_receiver
 from tests.airflow_fixtures import STRIPE, SharedAirflow, shared_airflow
-from webhook import WebhookSettings, create_app
+from webhook import WebhookSettings
 
 SECRET = "test-webhook-secret-0123456789"
 TOKEN = "notification-token-0123456789abcdef"
@@ -27,27 +23,6 @@ QUALITY_DAG = "airbyte_stripe_quality"
 @pytest.fixture(scope="session")
 def shared(request: pytest.FixtureRequest) -> SharedAirflow:
     return shared_airflow(request.config)
-
-
-@contextmanager
-def serve_receiver(settings: WebhookSettings) -> Iterator[str]:
-    """Serve the receiver with uvicorn from a thread on a free loopback port; yield its URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        wait_until(lambda: server.started, timeout=10, what="webhook receiver started")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
 
 
 def receiver_settings(airflow_url: str, **overrides) -> WebhookSettings:

@@ -1,0 +1,192 @@
+"""Airbyte's notifications as Airflow's clock: latency and Airbyte requests per sync.
+
+Starts a stand-in (client-credentials auth, Configuration API), a real local Airflow 3
+(``dev.airflow_server``) and the webhook receiver, and points the stand-in's notification
+webhook at the receiver. Then:
+
+The metadata database is SQLite (as ``make airflow``), so figures include its write locks.
+
+1. ``--syncs`` syncs started outside Airflow, through the stand-in's API: for each, the
+   time from the notification being sent to the receiver's answer, which it gives once the
+   asset events exist in Airflow (p50/p95/max), and the Airbyte requests the receiver made
+   (goal: p95 <= 2 s, one confirmation per sync; the receiver's token is cached, so it
+   costs one request per token lifetime, not per sync);
+2. ``--runs`` runs of ``airbyte_stripe_zero_poll_sync``: every Airbyte request made while
+   each run is live, by any component (task, receiver, watchdog). Goal: <= 3 (token, start,
+   confirmation), whatever the job's length, against the official provider's counts for
+   2- and 10-minute syncs in ``bench/RESULTS.md`` (it polls every 3 s blocking, 60 s
+   deferred).
+
+``python -m bench.notifications [--quick] [--json FILE]`` prints one JSON document.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import tempfile
+from collections import Counter
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import requests
+
+from bench.common import emit, parse_args
+from dev.airbyte_standin.seed import STRIPE_CONNECTION_ID
+from dev.airbyte_standin.testing import quick_config, run_standin, wait_until
+from dev.airflow_server import run_airflow
+from dev.environment import airflow_environment
+from dev.webhook_server import serve_receiver
+from webhook import WebhookSettings
+
+TOKEN = "bench-notification-token-0123456789"  # noqa: S105 - a local bench value
+ZERO_POLL_DAG = "airbyte_stripe_zero_poll_sync"
+QUALITY_DAG = "airbyte_stripe_quality"
+#: Official provider, requests while waiting for one sync (bench/RESULTS.md, first sync).
+OFFICIAL = {
+    "blocking, 2-min sync": 42,
+    "deferred, 2-min sync": 5,
+    "blocking, 10-min sync": 199,
+    "deferred, 10-min sync": 13,
+}
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def airbyte_calls(served: list[dict[str, Any]]) -> Counter:
+    return Counter(f"{r['method']} {r['path']}" for r in served)
+
+
+def main() -> None:
+    args = parse_args(
+        __doc__.splitlines()[0],
+        syncs={"type": int, "default": 30},
+        runs={"type": int, "default": 5},
+    )
+    syncs, runs = (5, 2) if args.quick else (args.syncs, args.runs)
+    home = Path(tempfile.mkdtemp(prefix="bench-notifications-"))
+    config = quick_config(home, auth="token", running_seconds=0.5)
+    try:
+        with run_standin(config) as standin:
+            environment = airflow_environment(standin.url, home)
+            environment["AIRFLOW_CONN_AIRBYTE_DEFAULT"] = json.dumps(
+                {
+                    "conn_type": "airbyte",
+                    "host": standin.url,
+                    "login": config.client_id,
+                    "password": config.client_secret,
+                    "extra": {"auth_type": "client_credentials"},
+                }
+            )
+            # The receiver reads the same Connection and Variables, the Airflow way.
+            os.environ.update(
+                {k: v for k, v in environment.items() if k.startswith("AIRFLOW_CONN_")}
+                | {k: v for k, v in environment.items() if k.startswith("AIRFLOW_VAR_")}
+            )
+            with run_airflow(environment) as airflow:
+                # The quality DAG stays paused: its runs would contend with the receiver for
+                # the SQLite metadata database, which no production Airflow uses.
+                airflow.unpause(ZERO_POLL_DAG)
+                airflow.wait_for_dag(QUALITY_DAG)
+                settings = WebhookSettings(
+                    webhook_secret="bench-webhook-secret-0123456789",  # noqa: S106
+                    airflow_api_url=airflow.url,
+                    ledger_path=str(home / "ledger.db"),
+                    airbyte_notification_token=TOKEN,
+                )
+                with serve_receiver(settings) as receiver:
+                    standin.notify_to(f"{receiver}/airbyte/notifications/{TOKEN}")
+                    outside = measure_outside_syncs(standin, syncs)
+                    zero_poll = measure_zero_poll(standin, airflow, runs)
+                    standin.notify_to(None)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    emit(
+        {
+            "outside_syncs": outside,
+            "zero_poll": zero_poll,
+            "official_requests_per_sync": OFFICIAL,
+            "goals": {
+                "notification to asset event p95 <= 2 s": outside["p95_seconds"] <= 2.0,
+                "one Airbyte request (the confirmation) per notified sync": outside[
+                    "confirmations_per_sync"
+                ]
+                == 1.0,
+                "zero-poll <= 3 Airbyte requests per DAG-started sync": zero_poll[
+                    "max_requests_per_run"
+                ]
+                <= 3,
+            },
+        },
+        args.json,
+    )
+
+
+def measure_outside_syncs(standin, count: int) -> dict[str, Any]:
+    headers = standin.auth_headers()
+    latencies: list[float] = []
+    calls: Counter = Counter()
+    for _ in range(count):
+        before = len(standin.requests())
+        response = requests.post(
+            f"{standin.config_api_url}/connections/sync",
+            json={"connectionId": STRIPE_CONNECTION_ID},
+            headers=headers,
+            timeout=10,
+        )
+        job_id = response.json()["job"]["id"]
+        [record] = wait_until(
+            lambda job_id=job_id: [
+                r for r in standin.notifications_sent() if r["job_id"] == job_id
+            ],
+            timeout=60,
+            interval=0.05,
+            what=f"notification of job {job_id}",
+        )
+        assert record["status"] == 200, record
+        latencies.append(record["seconds"])
+        served = airbyte_calls(standin.requests()[before:])
+        served.subtract({"POST /api/v1/connections/sync": 1})  # the bench's own start
+        calls.update({k: v for k, v in served.items() if v > 0})
+    return {
+        "syncs": count,
+        "p50_seconds": round(statistics.median(latencies), 3),
+        "p95_seconds": round(percentile(latencies, 0.95), 3),
+        "max_seconds": round(max(latencies), 3),
+        "receiver_requests": dict(calls),
+        "receiver_requests_per_sync": round(sum(calls.values()) / count, 2),
+        "confirmations_per_sync": round(calls["POST /api/v1/jobs/get"] / count, 2),
+    }
+
+
+def measure_zero_poll(standin, airflow, count: int) -> dict[str, Any]:
+    per_run: list[dict[str, int]] = []
+    states: list[dict[str, str]] = []
+    for _ in range(count):
+        before = len(standin.requests())
+        run_id = airflow.trigger(ZERO_POLL_DAG, {"grace_seconds": 2, "fallback_after_seconds": 2})[
+            "dag_run_id"
+        ]
+        quoted = quote(run_id, safe="")
+        airflow.wait_for_run(ZERO_POLL_DAG, quoted, timeout=300)
+        tasks = airflow.task_instances(ZERO_POLL_DAG, quoted)
+        states.append({t["task_id"]: t["state"] for t in tasks})
+        per_run.append(dict(airbyte_calls(standin.requests()[before:])))
+    totals = [sum(r.values()) for r in per_run]
+    return {
+        "runs": count,
+        "requests_per_run": per_run,
+        "task_states": states,
+        "max_requests_per_run": max(totals),
+        "mean_requests_per_run": round(statistics.mean(totals), 2),
+    }
+
+
+if __name__ == "__main__":
+    main()
