@@ -472,6 +472,10 @@ def main() -> int:
         rows_per_stream=50,
         state_url=f"sqlite:///{AIRFLOW_HOME / 'standin-state.db'}",
     )
+    token = os.environ.get("AIRBYTE_NOTIFICATION_TOKEN")
+    if token:  # `make webhook` with the same token receives the stand-in's notifications
+        receiver = f"http://127.0.0.1:{os.environ.get('WEBHOOK_PORT', '8090')}"
+        config.notification_url = f"{receiver}/airbyte/notifications/{token}"
     overrides = caller_overrides()
     for key in sorted(overrides):
         print(f"==> {key} from your environment overrides the local setting", flush=True)
@@ -488,7 +492,8 @@ def main() -> int:
             airflow = stack.enter_context(
                 run_airflow(environment, port=port, executor=executor, overrides=overrides)
             )
-            airflow.unpause("airbyte_event_driven_sync")
+            for dag_id in ("airbyte_event_driven_sync", "airbyte_stripe_quality"):
+                airflow.unpause(dag_id)
             _print_banner(airflow, standin.url, CONNECTIONS_BY_ID)
             while True:
                 time.sleep(SUPERVISE_INTERVAL)
