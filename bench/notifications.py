@@ -23,6 +23,7 @@ The metadata database is SQLite (as ``make airflow``), so figures include its wr
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import statistics
@@ -70,6 +71,7 @@ def main() -> None:
         runs={"type": int, "default": 5},
     )
     syncs, runs = (5, 2) if args.quick else (args.syncs, args.runs)
+    logging.getLogger("webhook").setLevel(logging.WARNING)  # stdout carries the JSON
     home = Path(tempfile.mkdtemp(prefix="bench-notifications-"))
     config = quick_config(home, auth="token", running_seconds=0.5)
     try:
