@@ -91,6 +91,7 @@ def render(context: dict[str, Any], results: dict[str, Any]) -> str:
     lines += _triggerer(results)
     lines += _parse(results)
     lines += _resilience(results)
+    lines += _notifications(results)
     return "\n".join(lines) + "\n"
 
 
@@ -164,7 +165,33 @@ def _summary(results: dict) -> list[str]:
             f"| syncs duplicated under 5xx bursts / lost answers = 0 | {dup_o} "
             f"| {dup_f if dup_f is not None else NA} | | {_met(dup_o == 0)} |"
         )
+    out += _notification_goals(results, pairs)
     return [*out, ""]
+
+
+def _notification_goals(results: dict, pairs: list) -> list[str]:
+    o = _one(results, "notifications", "ours")
+    if not o:
+        return []
+    outside, zero = o["outside_syncs"], o["zero_poll"]
+    rows = [
+        f"| notification to asset event p95 <= 2 s (sync started outside Airflow), s "
+        f"| {_num(outside['p95_seconds'], 2)} | no such path | | "
+        f"{_met(outside['p95_seconds'] <= 2)} |",
+        f"| Airbyte requests per notified sync = 1 (the confirmation) "
+        f"| {_num(outside['confirmations_per_sync'], 2)} | no such path | | "
+        f"{_met(outside['confirmations_per_sync'] == 1)} |",
+    ]
+    worst = zero["max_requests_per_run"]
+    against = [(f"{mode} ({minutes:g}-min sync)", f) for h, minutes, mode, _, f in pairs if not h]
+    for case, f in against or [("", None)]:
+        official = (f or {}).get("requests")
+        rows.append(
+            f"| zero-poll requests per DAG-started sync <= 3{', vs official ' if case else ''}"
+            f"{case} | {worst} | {official if official is not None else NA} "
+            f"| {_ratio(worst, official)} | {_met(worst <= 3)} |"
+        )
+    return rows
 
 
 def _polling(results: dict) -> list[str]:
@@ -348,4 +375,38 @@ def _resilience(results: dict) -> list[str]:
                     f"| {s['faulted_requests']} | {s['task_attempts']} | {s['failed']} "
                     f"| {s['jobs_created']} | {s['duplicates']} |"
                 )
+    return [*out, ""]
+
+
+def _notifications(results: dict) -> list[str]:
+    o = _one(results, "notifications", "ours")
+    if not o:
+        return []
+    outside, zero = o["outside_syncs"], o["zero_poll"]
+    runs = zero["requests_per_run"]
+    calls = sorted({call for run in runs for call in run})
+    out = [
+        "## 6. Airbyte's notifications (ours only: the official provider has no such path)",
+        "",
+        "`bench/notifications.py`: a real Airflow 3 (SQLite metadata DB), the webhook receiver "
+        "and a client-credentials stand-in that notifies the receiver when a sync ends.",
+        "",
+        f"**Syncs started outside Airflow** ({outside['syncs']}, through the stand-in's API): "
+        "time from the notification being sent to the receiver's answer, given once the asset "
+        f"events exist in Airflow: p50 {_num(outside['p50_seconds'], 3)} s, p95 "
+        f"{_num(outside['p95_seconds'], 3)} s, max {_num(outside['max_seconds'], 3)} s. "
+        "Airbyte requests by the receiver: "
+        + ", ".join(f"`{k}` x{v}" for k, v in sorted(outside["receiver_requests"].items()))
+        + " (the token is cached across syncs).",
+        "",
+        f"**Zero-poll DAG runs** ({zero['runs']}, `airbyte_stripe_zero_poll_sync`): every "
+        "Airbyte request while each run was live, by any component; the requests do not "
+        "depend on the job's length (nothing polls).",
+        "",
+        "| run | " + " | ".join(f"`{c}`" for c in calls) + " | total | watchdog |",
+        "|---|" + "---|" * (len(calls) + 2),
+    ]
+    for i, (run, states) in enumerate(zip(runs, zero["task_states"], strict=True), 1):
+        cells = " | ".join(str(run.get(c, 0)) for c in calls)
+        out.append(f"| {i} | {cells} | {sum(run.values())} | {states.get('watchdog', NA)} |")
     return [*out, ""]

@@ -100,6 +100,27 @@ def test_resilience_counts_duplicates(quick_results):
         assert figures["jobs_created"] >= figures["syncs"]
 
 
+#: The shape ``bench/notifications.py`` prints (it starts Airflow: not run in the smoke test).
+NOTIFICATIONS = {
+    "outside_syncs": {
+        "syncs": 2,
+        "p50_seconds": 0.2,
+        "p95_seconds": 2.5,
+        "max_seconds": 2.5,
+        "receiver_requests": {"POST /api/v1/jobs/get": 2},
+        "confirmations_per_sync": 1.0,
+    },
+    "zero_poll": {
+        "runs": 1,
+        "requests_per_run": [
+            {"POST /a/token": 1, "POST /a/sync": 1, "POST /a/jobs/get": 2},
+        ],
+        "task_states": [{"start_sync": "success", "watchdog": "success"}],
+        "max_requests_per_run": 4,
+    },
+}
+
+
 def test_report_renders_both_sides(quick_results):
     results = {
         name: {"ours": {"all": doc}, "official": {"all": doc}}
@@ -109,6 +130,7 @@ def test_report_renders_both_sides(quick_results):
         side: {f"--n-{n}": {**quick_results["triggerer"], "n": n} for n in (100, 500)}
         for side in ("ours", "official")
     }
+    results["notifications"] = {"ours": {"all": NOTIFICATIONS}}
     context = {
         "command": "make bench",
         "date": "today",
@@ -117,9 +139,13 @@ def test_report_renders_both_sides(quick_results):
         "elapsed_s": 1.0,
     }
     text = render(context, results)
-    for heading in ("## Goals", "## 1.", "## 2.", "## 3.", "## 4.", "## 5."):
+    for heading in ("## Goals", "## 1.", "## 2.", "## 3.", "## 4.", "## 5.", "## 6."):
         assert heading in text
     assert "500 concurrent waits" in text
+    p95 = "| notification to asset event p95 <= 2 s (sync started outside Airflow), s | 2.50 |"
+    assert f"{p95} no such path | | **NO** |" in text
+    assert "| zero-poll requests per DAG-started sync <= 3" in text
+    assert "| 1 | 2 | 1 | 1 | 4 | success |" in text  # jobs/get, sync, token: sorted
     assert "| official |" in text
 
 
