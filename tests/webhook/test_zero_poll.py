@@ -9,7 +9,7 @@ from urllib.parse import quote
 import pytest
 
 from dev.airbyte_standin.testing import wait_until
-from tests.airflow_fixtures import STRIPE, TIMEOUT
+from tests.airflow_fixtures import DAG_IDS, STRIPE, TIMEOUT
 from tests.webhook.test_airbyte_notifications import (
     CONNECTION_ASSET,
     STRIPE_ASSETS,
@@ -31,9 +31,23 @@ def zero_poll(shared, intake) -> str:
     return intake
 
 
+def quiesce(shared) -> None:
+    """Wait until nothing else talks to Airbyte: earlier tests' DAG runs and jobs are done."""
+
+    def quiet() -> bool:
+        runs = [r for dag in DAG_IDS for r in shared.airflow.list_runs(dag)]
+        jobs = shared.standin.jobs()
+        return all(r["state"] in ("success", "failed") for r in runs) and all(
+            j["status"] in ("succeeded", "failed", "cancelled") for j in jobs
+        )
+
+    wait_until(quiet, timeout=240, interval=0.5, what="no DAG run or Airbyte job in flight")
+
+
 def run_zero_poll(shared) -> tuple[str, dict, int, list[dict]]:
     """Trigger the DAG and wait for it; return its run id, task states, job id and the
     Airbyte API requests served meanwhile."""
+    quiesce(shared)
     served = len(shared.standin.requests())
     run_id = shared.airflow.trigger(ZERO_POLL_DAG, QUICK)["dag_run_id"]
     finished = shared.airflow.wait_for_run(ZERO_POLL_DAG, quote(run_id, safe=""), timeout=180)
