@@ -122,11 +122,12 @@ def create_app(
             },
         )
 
-    too_large = JSONResponse(
-        status_code=413,
-        content={"detail": f"Request body larger than {settings.max_body_bytes} bytes."},
-        headers={"Connection": "close"},
-    )
+    def too_large() -> JSONResponse:
+        return JSONResponse(
+            status_code=413,
+            content={"detail": f"Request body larger than {settings.max_body_bytes} bytes."},
+            headers={"Connection": "close"},
+        )
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -137,7 +138,7 @@ def create_app(
         try:
             body = await read_limited(request, settings.max_body_bytes)
         except BodyTooLarge:
-            return too_large
+            return too_large()
         verdict = verify(
             body,
             settings.webhook_secret.get_secret_value(),
@@ -223,7 +224,7 @@ def create_app(
         try:
             body = await read_limited(request, settings.max_body_bytes)
         except BodyTooLarge:
-            return too_large
+            return too_large()
         try:
             outcome = await request.app.state.intake.handle(body)
         except AirbyteUnavailable:
