@@ -51,12 +51,12 @@ def airbyte_stripe_quality():
         syncs = [dict(e.extra or {}) for e in events]
         latest = syncs[-1] if syncs else {}
         stats = {
-            "job_id": latest.get("job_id"),
+            "job_id": latest.get("airbyte_job_id"),
             "records": latest.get("records"),
             "bytes": latest.get("bytes"),
             "duration_seconds": latest.get("duration_seconds"),
             "origin": latest.get("origin", "airflow_task"),
-            "jobs": [s.get("job_id") for s in syncs],
+            "jobs": [s.get("airbyte_job_id") for s in syncs],
             "status": "succeeded",
         }
         context["ti"].xcom_push(key=JOB_ID_XCOM_KEY, value=stats["job_id"])

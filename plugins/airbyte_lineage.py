@@ -248,6 +248,18 @@ def asset_extra(lineage: SyncLineage) -> dict[str, Any]:
     }
 
 
+def table_extra(job: AirbyteJob, out: LineageDataset) -> dict[str, Any]:
+    """The job's facts as the ``extra`` of one destination table's asset event."""
+    return {
+        **job_extra(job),
+        "table": out.name,
+        "namespace": out.namespace,
+        "stream": out.stream,
+        "records": out.rows,
+        "bytes": out.bytes,
+    }
+
+
 def emit_asset_events(
     job: AirbyteJob,
     lineage: SyncLineage | None,
@@ -266,16 +278,8 @@ def emit_asset_events(
     for outlet in outlets:
         if isinstance(outlet, AssetAlias) and lineage is not None:
             for out in lineage.outputs:
-                table_extra = {
-                    **job_extra(job),
-                    "table": out.name,
-                    "namespace": out.namespace,
-                    "stream": out.stream,
-                    "records": out.rows,
-                    "bytes": out.bytes,
-                }
                 context["outlet_events"][outlet].add(
-                    Asset(uri=out.uri, name=out.uri), extra=table_extra
+                    Asset(uri=out.uri, name=out.uri), extra=table_extra(job, out)
                 )
         elif isinstance(outlet, Asset):
             context["outlet_events"][outlet].extra.update(extra)

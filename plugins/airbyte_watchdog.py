@@ -13,7 +13,8 @@ history), then wakes and:
 1. reads the connection asset's events since the job started (Airflow, not Airbyte): one
    naming the job means the notification arrived, so the task is skipped and emits nothing;
 2. otherwise asks Airbyte for the job once: succeeded, it emits the asset events itself
-   (``origin="watchdog"``) through its outlets; failed or cancelled, it fails at once
+   (``origin="watchdog"``) through its outlets, tables included (one more request, for the
+   lineage, as the sync task would have made); failed or cancelled, it fails at once
    (no retry: the job stays failed); still running, it sleeps ``quiet_poll_interval`` and
    looks again, until ``timeout_minutes`` after the job started.
 """
@@ -109,6 +110,7 @@ class AirbyteSyncWatchdogOperator(BaseOperator):
         from plugins.airbyte_assets import job_event_extra
         from plugins.airbyte_errors import AirbyteJobCancelledError, AirbyteJobFailedError
         from plugins.airbyte_hook import AirbyteHook
+        from plugins.airbyte_lineage import record_sync
 
         deadline = began + float(self.timeout_minutes) * 60
         seen = self._announced(context, job_id, began)
@@ -126,9 +128,13 @@ class AirbyteSyncWatchdogOperator(BaseOperator):
                 hook.check_outcome(job)
             except (AirbyteJobFailedError, AirbyteJobCancelledError) as exc:
                 raise AirflowFailException(str(exc)) from None  # a retry cannot un-fail it
+            # The events the sync task would have emitted (lineage: one more request), plus
+            # who announced them and the duration the next first look is planned from.
+            record_sync(hook, job, self.outlets, context)
             extra = job_event_extra(job, ORIGIN)
             for asset in self.outlets:
-                context["outlet_events"][asset].extra = extra
+                if isinstance(asset, Asset):
+                    context["outlet_events"][asset].extra.update(extra)
             self.log.warning(
                 "Airbyte job %s succeeded but its notification never arrived: emitting its "
                 "asset events from the watchdog",

@@ -9,11 +9,14 @@ only Airbyte's answer counts.
 - No job id (the settings page's test button sends only ``text``), a job Airbyte does not
   know, a job of another connection than the body says, a connection no DAG here syncs, a
   job still running, or a reset/clear: 200, a log line, nothing else.
-- A succeeded sync: one Airflow asset event on the connection's Asset and one on each raw
-  table's Asset (the Assets the DAGs declare, ``include.assets.sync_outlets``), ``extra``
-  holding the job id, records, bytes, duration and ``origin``. Each event created is written
-  to the ledger, and an asset whose recent events already name the job (created by another
-  receiver, or by the zero-poll watchdog) is left alone: a redelivery creates nothing.
+- A succeeded sync: one Airflow asset event on the connection's Asset
+  (``include.assets.connection_asset``) and one on each destination table's Asset, named as
+  the sync task's lineage names them (``plugins.airbyte_lineage``; the connection's details
+  are cached ``DETAILS_TTL_SECONDS``, so steady state is one Airbyte request per sync),
+  ``extra`` holding the job id, records, bytes, duration and ``origin``. Each event created
+  is written to the ledger, and an asset whose recent events already name the job (created
+  by the sync task, another receiver or the zero-poll watchdog) is left alone: a redelivery
+  creates nothing.
   Airflow 3.3.0 answers 500 to that listing while a run an event created is still queued
   (apache/airflow#71360); the ledger then decides alone.
 - A failed or cancelled job: a message with the job id and Airbyte's error to the channels
@@ -25,12 +28,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from include.assets import sync_outlets
+from include.assets import connection_asset
 from include.notifications import SyncMessage, configured_channels
 from include.sources import SOURCES, Source
 from plugins.airbyte_assets import job_event_extra, names_job
@@ -41,7 +45,8 @@ from plugins.airbyte_errors import (
     AirbyteRequestError,
 )
 from plugins.airbyte_hook import AirbyteHook
-from plugins.airbyte_models import AirbyteJob, JobStatus, JobType
+from plugins.airbyte_lineage import SyncLineage, asset_extra, sync_lineage, table_extra
+from plugins.airbyte_models import AirbyteJob, ConnectionDetails, JobStatus, JobType
 from plugins.airbyte_operator import connection_id_from_variables
 from webhook.airflow_client import AirflowClient, AirflowUnavailable
 from webhook.ledger import JOB_MEMORY_SECONDS, Ledger
@@ -50,6 +55,8 @@ log = logging.getLogger("webhook.airbyte")
 ORIGIN = "airbyte_notification"
 #: A confirmation must answer quickly: Airbyte waits for the webhook's answer.
 HOOK_OVERRIDES = {"max_retries": 1, "retry_min_wait": 0.5, "retry_max_wait": 2.0}
+#: How long a connection's details (its tables' names) are reused before being asked again.
+DETAILS_TTL_SECONDS = 3600.0
 
 
 class AirbyteUnavailable(Exception):
@@ -125,6 +132,7 @@ class NotificationIntake:
         self._ledger = ledger
         self._hook = AirbyteHook(airbyte_conn_id, **HOOK_OVERRIDES)
         self._locks: dict[int, asyncio.Lock] = {}
+        self._details: dict[str, tuple[float, ConnectionDetails]] = {}
 
     async def handle(self, body: bytes) -> Outcome:
         try:
@@ -176,23 +184,46 @@ class NotificationIntake:
             log.error("Could not confirm Airbyte job %s: %s", job_id, error)
             raise AirbyteUnavailable(str(error)) from None
 
+    async def _lineage(self, job: AirbyteJob) -> SyncLineage | None:
+        """The tables the job wrote, from the connection's (cached) details; None if unknown."""
+        cached = self._details.get(job.connection_id)
+        if cached is None or time.monotonic() - cached[0] > DETAILS_TTL_SECONDS:
+            try:
+                details = await asyncio.to_thread(
+                    self._hook.get_connection_details, job.connection_id
+                )
+            except AirbyteError as error:
+                log.warning("No table names for job %s: %s", job.job_id, error)
+                return None
+            cached = self._details[job.connection_id] = (time.monotonic(), details)
+        try:
+            return sync_lineage(job, cached[1])
+        except Exception:  # naming is best effort; the connection's event is what counts
+            log.exception("No table names for job %s", job.job_id)
+            return None
+
     async def _emit(self, job: AirbyteJob, source: Source) -> Outcome:
         created: list[str] = []
         existing: list[str] = []
         undeclared: list[str] = []
-        extra = {**job_event_extra(job, ORIGIN), "source": source.key}
-        for asset in sync_outlets(source):
-            asset_id = await self._airflow.asset_id(asset.uri)
+        base = {**job_event_extra(job, ORIGIN), "source": source.key}
+        lineage = await self._lineage(job)
+        overall = {**(asset_extra(lineage) if lineage else {}), **base}
+        targets = [(connection_asset(source).uri, overall)]
+        for out in lineage.outputs if lineage else ():
+            targets.append((out.uri, {**base, **table_extra(job, out)}))
+        for uri, extra in targets:
+            asset_id = await self._airflow.asset_id(uri)
             if asset_id is None:
-                undeclared.append(asset.uri)
+                undeclared.append(uri)
                 continue
-            key = f"asset:{job.job_id}:{asset.uri}"
+            key = f"asset:{job.job_id}:{uri}"
             if self._ledger.recall(key) is not None or await self._listed(asset_id, job.job_id):
-                existing.append(asset.uri)
+                existing.append(uri)
                 continue
             await self._airflow.create_asset_event(asset_id, extra)
             self._ledger.remember(key, str(asset_id), ttl=JOB_MEMORY_SECONDS)
-            created.append(asset.uri)
+            created.append(uri)
         if undeclared:
             log.warning("No DAG declares the assets %s; no event for them", undeclared)
         log.info(

@@ -191,7 +191,10 @@ class AirflowClient:
         if uri in self._asset_ids:
             return self._asset_ids[uri]
         response = await self._request(
-            "GET", "/api/v2/assets", params={"uri_pattern": uri, "limit": 100}
+            # Assets only task lineage emits (through an AssetAlias) are not "active".
+            "GET",
+            "/api/v2/assets",
+            params={"uri_pattern": uri, "limit": 100, "only_active": False},
         )
         if response.status_code != 200:
             raise AirflowUnavailable(f"Airflow answered {response.status_code} listing assets")

@@ -70,11 +70,22 @@ def watchdog(**kwargs) -> AirbyteSyncWatchdogOperator:
     )
 
 
+class OutletEvents:
+    """``context["outlet_events"][outlet]``: an ``extra`` to fill, or (alias) events added."""
+
+    def __init__(self) -> None:
+        self.extra: dict = {}
+        self.added: list[tuple[str, dict]] = []
+
+    def add(self, asset, extra: dict) -> None:
+        self.added.append((asset.uri, extra))
+
+
 def context_for(job: dict, extras=(), *, broken: bool = False) -> dict:
     return {
         "ti": TaskInstance(job),
         "inlet_events": {ASSET: Events(extras, broken=broken)},
-        "outlet_events": defaultdict(lambda: SimpleNamespace(extra={})),
+        "outlet_events": defaultdict(OutletEvents),
     }
 
 
@@ -110,7 +121,9 @@ def test_without_history_the_first_look_is_fallback_after_seconds(airbyte_conn):
 def test_an_event_naming_the_job_means_the_notification_arrived(airbyte_conn):
     job = start_job(airbyte_conn)
     served = len(airbyte_conn.requests())
-    context = context_for(job, [{"job_id": job["job_id"] - 1}, {"job_id": job["job_id"]}])
+    context = context_for(
+        job, [{"airbyte_job_id": job["job_id"] - 1}, {"airbyte_job_id": job["job_id"]}]
+    )
     with pytest.raises(AirflowSkipException, match="notification"):
         watchdog().check(context, job_id=job["job_id"], began=time.time())
     assert len(airbyte_conn.requests()) == served  # Airbyte was not asked
@@ -119,15 +132,17 @@ def test_an_event_naming_the_job_means_the_notification_arrived(airbyte_conn):
 def test_a_lost_notification_of_a_succeeded_sync_is_emitted_by_the_watchdog(airbyte_conn):
     job = start_job(airbyte_conn)
     wait_until(lambda: AirbyteHook().get_job(job["job_id"]).is_terminal, timeout=10)
-    context = context_for(job, [{"job_id": job["job_id"] - 1}])
+    context = context_for(job, [{"airbyte_job_id": job["job_id"] - 1}])
     result = watchdog().check(context, job_id=job["job_id"], began=time.time())
     assert result["status"] == "succeeded"
-    extras = {asset.uri: context["outlet_events"][asset].extra for asset in sync_outlets(STRIPE)}
-    assert len(extras) == 4
-    for extra in extras.values():
-        assert extra["job_id"] == job["job_id"]
-        assert extra["origin"] == "watchdog"
-        assert extra["records"] == result["rows"] > 0
+    connection, tables = (context["outlet_events"][outlet] for outlet in sync_outlets(STRIPE))
+    assert connection.extra["airbyte_job_id"] == job["job_id"]
+    assert connection.extra["origin"] == "watchdog"
+    assert connection.extra["records"] == result["rows"] > 0
+    assert connection.extra["duration_seconds"] == result["duration_seconds"]
+    # The tables, named as the sync task's lineage names them, through the alias.
+    assert [uri.rsplit("/", 1)[1] for uri, _ in tables.added] == list(STRIPE.tables)
+    assert {extra["airbyte_job_id"] for _, extra in tables.added} == {job["job_id"]}
 
 
 @pytest.mark.parametrize("behaviour", ["fail", "cancel"])

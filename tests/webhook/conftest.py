@@ -8,9 +8,11 @@ import json
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
+from dev.airbyte_standin.testing import wait_until
 from dev.webhook_server import serve_receiver
 from tests.airflow_fixtures import STRIPE, SharedAirflow, shared_airflow
 from webhook import WebhookSettings
@@ -79,8 +81,43 @@ def outbox(shared: SharedAirflow, tmp_path_factory) -> Iterator[Path]:
         yield path
 
 
+@pytest.fixture(scope="session")
+def stripe_tables(shared: SharedAirflow) -> list[str]:
+    """The URIs of the Stripe tables' Assets, registered the way a deployment gets them:
+    ``airbyte_stripe_to_postgres`` ran once, and its sync task's lineage emitted them
+    through the ``AssetAlias`` of ``include.assets.sync_outlets``."""
+    dag_id = "airbyte_stripe_to_postgres"
+    shared.airflow.unpause(dag_id)  # catchup off: one run for the latest 6-hour interval
+    try:
+        [run] = wait_until(
+            lambda: shared.airflow.list_runs(dag_id), timeout=120, interval=0.5, what="a run"
+        )
+        finished = shared.airflow.wait_for_run(dag_id, quote(run["dag_run_id"], safe=""), 240)
+    finally:
+        shared.airflow.api("PATCH", f"/dags/{dag_id}", json={"is_paused": True})
+    assert finished["state"] == "success", finished
+    params = {"limit": 100, "only_active": False}
+    assets = shared.airflow.api("GET", "/assets", params=params).json()["assets"]
+    tables = sorted(
+        a["uri"]
+        for a in assets
+        if "stripe_" in a["uri"] and not a["uri"].startswith(("airbyte://", "warehouse://"))
+    )
+    assert len(tables) == 3, [a["uri"] for a in assets]
+    return tables
+
+
+@pytest.fixture(scope="session")
+def stripe_assets(stripe_tables: list[str]) -> list[str]:
+    """Every Asset a Stripe sync announces: the connection's and its three tables'."""
+    from include.assets import connection_asset
+    from include.sources import STRIPE as STRIPE_SOURCE
+
+    return [connection_asset(STRIPE_SOURCE).uri, *stripe_tables]
+
+
 @pytest.fixture(scope="module")
-def intake(shared: SharedAirflow, outbox: Path) -> Iterator[str]:
+def intake(shared: SharedAirflow, outbox: Path, stripe_tables: list[str]) -> Iterator[str]:
     """The notification URL of a receiver that the session's stand-in notifies."""
     shared.airflow.unpause(QUALITY_DAG)
     settings = receiver_settings(shared.airflow.url, airbyte_notification_token=TOKEN)

@@ -13,13 +13,13 @@ import requests
 
 from dev.airbyte_standin import HUBSPOT_CONNECTION_ID
 from dev.airbyte_standin.testing import wait_until
-from include.assets import connection_asset, sync_outlets
+from include.assets import connection_asset
 from include.sources import STRIPE as STRIPE_SOURCE
+from plugins.airbyte_assets import names_job
 from tests.airflow_fixtures import STRIPE, TIMEOUT, SharedAirflow
 from tests.webhook.conftest import QUALITY_DAG, TOKEN
 
 pytestmark = pytest.mark.timeout(TIMEOUT)
-STRIPE_ASSETS = [asset.uri for asset in sync_outlets(STRIPE_SOURCE)]
 CONNECTION_ASSET = connection_asset(STRIPE_SOURCE).uri
 
 
@@ -47,7 +47,8 @@ def job_status(shared: SharedAirflow, job_id: int) -> str:
 
 def asset_events(shared: SharedAirflow, uri: str, job_id: int) -> list[dict]:
     """Airflow's events on the asset ``uri`` whose extra names Airbyte job ``job_id``."""
-    assets = shared.airflow.api("GET", "/assets", params={"uri_pattern": uri}).json()["assets"]
+    params = {"uri_pattern": uri, "only_active": False}
+    assets = shared.airflow.api("GET", "/assets", params=params).json()["assets"]
     [asset_id] = [a["id"] for a in assets if a["uri"] == uri]
     # Airflow 3.3.0 answers 500 while a run an event created is queued (apache/airflow#71360).
     response = wait_until(
@@ -65,11 +66,11 @@ def asset_events(shared: SharedAirflow, uri: str, job_id: int) -> list[dict]:
         what="Airflow listing asset events",
     )
     events = response.json()["asset_events"]
-    return [e for e in events if (e.get("extra") or {}).get("job_id") == job_id]
+    return [e for e in events if names_job(e.get("extra"), job_id)]
 
 
-def events_per_asset(shared: SharedAirflow, job_id: int) -> dict[str, int]:
-    return {uri: len(asset_events(shared, uri, job_id)) for uri in STRIPE_ASSETS}
+def events_per_asset(shared: SharedAirflow, job_id: int, uris: list[str]) -> dict[str, int]:
+    return {uri: len(asset_events(shared, uri, job_id)) for uri in uris}
 
 
 def quality_runs_for(shared: SharedAirflow, job_id: int) -> list[dict]:
@@ -79,7 +80,7 @@ def quality_runs_for(shared: SharedAirflow, job_id: int) -> list[dict]:
         run_id = quote(run["dag_run_id"], safe="")
         path = f"/dags/{QUALITY_DAG}/dagRuns/{run_id}/upstreamAssetEvents"
         events = shared.airflow.api("GET", path).json()["asset_events"]
-        if any((e.get("extra") or {}).get("job_id") == job_id for e in events):
+        if any(names_job(e.get("extra"), job_id) for e in events):
             found.append(run)
     return found
 
@@ -107,16 +108,16 @@ def outbox_messages(outbox: Path, job_id: int) -> list[dict]:
 
 
 def test_a_sync_started_outside_airflow_makes_one_event_per_asset_and_one_quality_run(
-    shared, intake
+    stripe_assets, shared, intake
 ):
     job_id = start_outside_airflow(shared)
     wait_until(
-        lambda: all(events_per_asset(shared, job_id).values()),
+        lambda: all(events_per_asset(shared, job_id, stripe_assets).values()),
         timeout=60,
         interval=0.2,
         what=f"asset events of job {job_id}",
     )
-    assert events_per_asset(shared, job_id) == dict.fromkeys(STRIPE_ASSETS, 1)
+    assert events_per_asset(shared, job_id, stripe_assets) == dict.fromkeys(stripe_assets, 1)
     [event] = asset_events(shared, CONNECTION_ASSET, job_id)
     assert event["extra"]["origin"] == "airbyte_notification"
     assert event["extra"]["records"] == 60
@@ -137,25 +138,29 @@ def test_a_sync_started_outside_airflow_makes_one_event_per_asset_and_one_qualit
     assert [(r["success"], r["status"]) for r in sent] == [(True, 200)]
 
 
-def test_a_redelivered_notification_creates_no_event(shared, intake):
+def test_a_redelivered_notification_creates_no_event(stripe_assets, shared, intake):
     job_id = start_outside_airflow(shared)
-    wait_until(lambda: all(events_per_asset(shared, job_id).values()), timeout=60, interval=0.2)
+    wait_until(
+        lambda: all(events_per_asset(shared, job_id, stripe_assets).values()),
+        timeout=60,
+        interval=0.2,
+    )
     for _ in range(2):
         again = notify(intake, job_id)
         assert again["status"] == "duplicate"
-        assert sorted(again["existing"]) == sorted(STRIPE_ASSETS)
+        assert sorted(again["existing"]) == sorted(stripe_assets)
         assert again["created"] == []
-    assert events_per_asset(shared, job_id) == dict.fromkeys(STRIPE_ASSETS, 1)
+    assert events_per_asset(shared, job_id, stripe_assets) == dict.fromkeys(stripe_assets, 1)
 
 
-def test_forged_notification_of_an_unknown_job_creates_no_event(shared, intake):
+def test_forged_notification_of_an_unknown_job_creates_no_event(stripe_assets, shared, intake):
     answer = notify(intake, 987654321)
     assert answer["status"] == "ignored"
     assert "does not know" in answer["detail"]
-    assert events_per_asset(shared, 987654321) == dict.fromkeys(STRIPE_ASSETS, 0)
+    assert events_per_asset(shared, 987654321, stripe_assets) == dict.fromkeys(stripe_assets, 0)
 
 
-def test_forged_notification_of_a_running_job_creates_no_event(shared, intake):
+def test_forged_notification_of_a_running_job_creates_no_event(stripe_assets, shared, intake):
     shared.standin.set_job_behaviour("stuck_running", STRIPE)
     job_id = start_outside_airflow(shared)
     try:
@@ -163,7 +168,7 @@ def test_forged_notification_of_a_running_job_creates_no_event(shared, intake):
         answer = notify(intake, job_id)
         assert answer["status"] == "ignored"
         assert "running" in answer["detail"]
-        assert events_per_asset(shared, job_id) == dict.fromkeys(STRIPE_ASSETS, 0)
+        assert events_per_asset(shared, job_id, stripe_assets) == dict.fromkeys(stripe_assets, 0)
     finally:
         requests.post(
             f"{shared.standin.config_api_url}/jobs/cancel",
@@ -173,7 +178,7 @@ def test_forged_notification_of_a_running_job_creates_no_event(shared, intake):
         )
 
 
-def test_a_failed_job_is_reported_once_and_creates_no_event(shared, intake, outbox):
+def test_a_failed_job_is_reported_once_and_creates_no_event(stripe_assets, shared, intake, outbox):
     reason = "Stripe answered 401: the API key was revoked"
     shared.standin.set_job_behaviour("fail", STRIPE, failure_reason=reason)
     job_id = start_outside_airflow(shared)
@@ -185,12 +190,16 @@ def test_a_failed_job_is_reported_once_and_creates_no_event(shared, intake, outb
     assert message["state"] == "failed"
     assert reason in message["body"]
     assert str(job_id) in message["subject"]
-    assert events_per_asset(shared, job_id) == dict.fromkeys(STRIPE_ASSETS, 0)
+    assert events_per_asset(shared, job_id, stripe_assets) == dict.fromkeys(stripe_assets, 0)
 
 
-def test_a_notification_naming_another_connection_creates_no_event(shared, intake):
+def test_a_notification_naming_another_connection_creates_no_event(stripe_assets, shared, intake):
     job_id = start_outside_airflow(shared)
-    wait_until(lambda: all(events_per_asset(shared, job_id).values()), timeout=60, interval=0.2)
+    wait_until(
+        lambda: all(events_per_asset(shared, job_id, stripe_assets).values()),
+        timeout=60,
+        interval=0.2,
+    )
     answer = notify(intake, job_id, connection_id=HUBSPOT_CONNECTION_ID)
     assert answer["status"] == "ignored"
     assert "another connection" in answer["detail"]

@@ -12,7 +12,6 @@ from dev.airbyte_standin.testing import wait_until
 from tests.airflow_fixtures import DAG_IDS, STRIPE, TIMEOUT
 from tests.webhook.test_airbyte_notifications import (
     CONNECTION_ASSET,
-    STRIPE_ASSETS,
     asset_events,
     events_per_asset,
     outbox_messages,
@@ -22,6 +21,9 @@ from tests.webhook.test_airbyte_notifications import (
 pytestmark = pytest.mark.timeout(TIMEOUT)
 ZERO_POLL_DAG = "airbyte_stripe_zero_poll_sync"
 #: The stand-in's syncs take well under a second: look 3 s after the start.
+START = "POST /api/v1/connections/sync"
+CONFIRM = "POST /api/v1/jobs/get"
+DETAILS = "POST /api/v1/web_backend/connections/get"
 QUICK = {"grace_seconds": 3, "fallback_after_seconds": 3, "timeout_minutes": 5}
 
 
@@ -67,39 +69,47 @@ def airbyte_calls(requests_served: list[dict]) -> list[str]:
     return [f"{r['method']} {r['path']}" for r in requests_served]
 
 
-def test_the_notification_announces_the_sync_and_the_watchdog_stands_down(shared, zero_poll):
+def test_the_notification_announces_the_sync_and_the_watchdog_stands_down(
+    stripe_assets, shared, zero_poll
+):
     state, tasks, job_id, served = run_zero_poll(shared)
     assert state == "success"
     assert tasks == {"start_sync": "success", "watchdog": "skipped"}
-    assert events_per_asset(shared, job_id) == dict.fromkeys(STRIPE_ASSETS, 1)
+    assert events_per_asset(shared, job_id, stripe_assets) == dict.fromkeys(stripe_assets, 1)
     [event] = asset_events(shared, CONNECTION_ASSET, job_id)
     assert event["extra"]["origin"] == "airbyte_notification"
     wait_until(lambda: quality_runs_for(shared, job_id), timeout=60, interval=0.5)
-    # Start and the receiver's confirmation: no polling, no history request.
-    assert airbyte_calls(served) == ["POST /api/v1/connections/sync", "POST /api/v1/jobs/get"]
+    # Start and the receiver's confirmation: no polling, no history request. The table names
+    # come from the connection's details, which the receiver asks for once and then reuses.
+    calls = airbyte_calls(served)
+    assert calls.count(DETAILS) <= 1
+    assert [c for c in calls if c != DETAILS] == [START, CONFIRM]
 
 
-def test_a_lost_notification_is_caught_by_the_watchdog(shared, zero_poll):
+def test_a_lost_notification_is_caught_by_the_watchdog(stripe_assets, shared, zero_poll):
     shared.standin.notify_to(zero_poll, drop=1)
     state, tasks, job_id, served = run_zero_poll(shared)
     assert state == "success"
     assert tasks == {"start_sync": "success", "watchdog": "success"}
     sent = [r for r in shared.standin.notifications_sent() if r["job_id"] == job_id]
     assert sent == [{"job_id": job_id, "success": True, "status": "dropped"}]
-    assert events_per_asset(shared, job_id) == dict.fromkeys(STRIPE_ASSETS, 1)
+    assert events_per_asset(shared, job_id, stripe_assets) == dict.fromkeys(stripe_assets, 1)
     [event] = asset_events(shared, CONNECTION_ASSET, job_id)
     assert event["extra"]["origin"] == "watchdog"
     assert event["extra"]["records"] == 60
     [run] = wait_until(lambda: quality_runs_for(shared, job_id), timeout=60, interval=0.5)
     assert run["dag_id"] == "airbyte_stripe_quality"
-    assert airbyte_calls(served) == ["POST /api/v1/connections/sync", "POST /api/v1/jobs/get"]
+    # Start, then the watchdog's one look and the lineage the sync task would have asked for.
+    assert airbyte_calls(served) == [START, CONFIRM, DETAILS]
 
 
-def test_a_failed_job_fails_the_watchdog_and_announces_nothing(shared, zero_poll, outbox):
+def test_a_failed_job_fails_the_watchdog_and_announces_nothing(
+    stripe_assets, shared, zero_poll, outbox
+):
     shared.standin.set_job_behaviour("fail", STRIPE, failure_reason="Stripe rate limit exhausted")
     state, tasks, job_id, _ = run_zero_poll(shared)
     assert state == "failed"
     assert tasks == {"start_sync": "success", "watchdog": "failed"}
-    assert events_per_asset(shared, job_id) == dict.fromkeys(STRIPE_ASSETS, 0)
+    assert events_per_asset(shared, job_id, stripe_assets) == dict.fromkeys(stripe_assets, 0)
     [message] = wait_until(lambda: outbox_messages(outbox, job_id), timeout=30)
     assert "Stripe rate limit exhausted" in message["body"]
