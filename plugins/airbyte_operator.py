@@ -208,7 +208,19 @@ class AirbyteSyncOperator(AirbyteResumableJob, BaseOperator):
     def report(self, job: AirbyteJob, context: Context) -> dict[str, Any]:
         """The task's result (``AirbyteResumableJob.deliver`` calls this once per try)."""
         assert self._hook is not None
+        if not job.is_terminal:
+            return self._started_only(job)
         return self._report(context, self._hook, job)
+
+    def _started_only(self, job: AirbyteJob) -> dict[str, Any]:
+        """``wait=False`` and the job runs on: what it read and wrote is not known yet, so no
+        lineage request; its end is announced by Airbyte's notification or the zero-poll
+        watchdog. Links come from the Connection's ``workspace_id`` extra, if set."""
+        from plugins.airbyte_links import job_urls
+
+        if self._hook is not None:
+            self.airbyte_urls = job_urls(self._hook, job, None)
+        return job.to_xcom()
 
     def _report(self, context: Context, hook: AirbyteHook, job: AirbyteJob) -> dict[str, Any]:
         """Record the job's lineage, Asset events and links; return the job for XCom."""

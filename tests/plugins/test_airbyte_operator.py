@@ -131,6 +131,8 @@ def test_retry_attaches_to_the_job_its_first_try_started(standin, context):
 def test_wait_false_returns_the_started_job(standin, context):
     result = operator(wait="False").execute(context)  # as a template renders it
     assert result["status"] in ("pending", "running")
+    # Zero-poll mode's budget: the start only; lineage waits for the job's end.
+    assert [r["path"] for r in standin.requests()] == ["/api/v1/connections/sync"]
 
 
 def test_missing_variable_names_it_and_calls_nothing(standin, context):
