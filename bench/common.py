@@ -186,3 +186,15 @@ class FakeTI:
 
 def fake_context() -> dict[str, Any]:
     return {"ti": FakeTI()}
+
+
+def compile_ours() -> None:
+    """Byte-compile our packages, as a deployment's first import does (``__pycache__``).
+
+    pip compiled the official provider at install; without this, a machine that sets
+    ``PYTHONDONTWRITEBYTECODE`` would charge our side a recompile in every fresh process.
+    """
+    import compileall
+
+    for package in ("plugins", "include", "dags", "bench/dag_files"):
+        compileall.compile_dir(REPO_ROOT / package, quiet=1)

@@ -154,9 +154,20 @@ def _summary(results: dict) -> list[str]:
         io, iof = o["hook_import"]["marginal_s"], (f or {}).get("hook_import", {}).get("marginal_s")
         out.append(
             f"| hook import <= 1/5 of official (marginal over airflow.sdk), ms "
-            f"| {_num(io * 1000, 0)} | {_num(iof * 1000 if iof else None, 0)} "
+            f"| {_num(io * 1000, 1)} | {_num(iof * 1000 if iof else None, 1)} "
             f"| {_ratio(io, iof)} | {_met(None if not iof else io / iof <= 0.2)} |"
         )
+        size = o.get("code_size")
+        if size:
+            longest = size["longest_function"]
+            out.append(
+                f"| `plugins/airbyte_hook.py` < 400 lines | {size['hook_lines']} | | | "
+                f"{_met(size['hook_lines'] < 400)} |"
+            )
+            out.append(
+                f"| no function in `plugins/` over 60 lines (longest: `{longest['name']}`) "
+                f"| {longest['lines']} | | | {_met(longest['lines'] <= 60)} |"
+            )
     o, f = _one(results, "resilience", "ours"), _one(results, "resilience", "official")
     if o:
         dup_o = sum(s["duplicates"] for s in o["scenarios"].values())

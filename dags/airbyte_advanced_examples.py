@@ -25,6 +25,7 @@ from include.dag_defaults import default_args
 from include.notifications import SyncNotifier
 from include.sources import HUBSPOT, SALESFORCE, STRIPE
 from plugins.airbyte_operator import AirbyteSyncOperator, connection_id_from_variables
+from plugins.airbyte_xcom import JOB_ID_XCOM_KEY
 
 
 def notified(**kwargs) -> dict:
@@ -74,7 +75,7 @@ def airbyte_advanced_examples():
         from plugins.airbyte_hook import AirbyteHook
         from plugins.airbyte_models import JobStatus
 
-        if context["ti"].xcom_pull(task_ids="reset_salesforce", key="airbyte_job_id"):
+        if context["ti"].xcom_pull(task_ids="reset_salesforce", key=JOB_ID_XCOM_KEY):
             return "sync_salesforce"
         connection_id = connection_id_from_variables(SALESFORCE.variables)
         jobs = AirbyteHook().recent_jobs(connection_id)
@@ -98,7 +99,7 @@ def airbyte_advanced_examples():
     @task(trigger_rule="all_done")
     def digest(**context) -> None:
         for task_id in ("reset_salesforce", "sync_stripe", "sync_hubspot", "sync_salesforce"):
-            if context["ti"].xcom_pull(task_ids=task_id, key="airbyte_job_id") is not None:
+            if context["ti"].xcom_pull(task_ids=task_id, key=JOB_ID_XCOM_KEY) is not None:
                 SyncNotifier(xcom_task_id=task_id, title=f"Digest {task_id}").notify(context)
 
     branch = salesforce_is_stale()

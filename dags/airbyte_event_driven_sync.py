@@ -77,7 +77,7 @@ def airbyte_event_driven_sync():
 
     @task
     def notify(stats: dict, **context) -> None:
-        SyncNotifier(xcom_task_id="validate", title="Event-driven Airbyte job").notify(context)
+        SyncNotifier(title="Event-driven Airbyte job").notify(context, stats)
 
     notify(validate(run_job.output))
 

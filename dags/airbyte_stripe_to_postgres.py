@@ -29,7 +29,6 @@ from airflow.sdk import Param, dag, task
 from include.assets import sync_outlets
 from include.dag_defaults import default_args
 from include.notifications import SyncNotifier
-from include.paths import SQL_DIR
 from include.sources import STRIPE
 from include.stripe_pipeline import checkpoint_then_revenue
 from include.validation import validate_sync_results
@@ -45,7 +44,6 @@ from plugins.airbyte_operator import AirbyteSyncOperator
     default_args=default_args(),
     tags=["airbyte", "stripe", "postgres"],
     doc_md=__doc__,
-    template_searchpath=[str(SQL_DIR)],
     params={
         "min_records": Param(
             1, type="integer", minimum=0, description="Fewest records a sync must move"
@@ -72,7 +70,7 @@ def airbyte_stripe_to_postgres():
 
     @task
     def notify(stats: dict, **context) -> None:
-        SyncNotifier(xcom_task_id="validate_sync", title="Stripe → Postgres").notify(context)
+        SyncNotifier(title="Stripe → Postgres").notify(context, stats)
 
     stats = validate_sync(sync.output)
     stats >> checkpoint

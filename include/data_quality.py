@@ -14,6 +14,7 @@ Two ways to run a checkpoint from a DAG:
           task_id="stripe_postgres_checkpoint",
           configure_checkpoint=checkpoint_factory("stripe_postgres_checkpoint"),
           context_type="ephemeral",
+          on_execute_callback=prepare_gx,
       )
 
   it pushes ``CheckpointResult.describe_dict()`` to XCom (``return_value``) and raises
@@ -127,11 +128,6 @@ def load_checkpoint_spec(checkpoint_name: str) -> dict[str, Any]:
     }
 
 
-def checkpoint_tables(checkpoint_name: str) -> list[str]:
-    """Tables the checkpoint validates, in order."""
-    return [v["table"] for v in load_checkpoint_spec(checkpoint_name)["validations"]]
-
-
 def load_suite_dict(suite_name: str) -> dict[str, Any]:
     """The suite file ``include/gx/expectations/<suite_name>.json`` as a dict."""
     path = SUITES_DIR / f"{suite_name}.json"
@@ -157,8 +153,12 @@ def _below_warning(record: logging.LogRecord) -> bool:
     return record.levelno >= logging.WARNING
 
 
-def _prepare_gx() -> None:
+def prepare_gx(context: Any = None) -> None:
     """No usage statistics, no INFO chatter; call before importing GX and again after.
+
+    It changes ``os.environ`` and logger levels, so it runs when a task runs, never when a
+    DAG file is parsed: ``GXValidateCheckpointOperator(on_execute_callback=prepare_gx)``
+    (the operator imports GX before it calls ``configure_checkpoint``).
 
     GX sets one of its loggers to INFO when imported (``data_context.types.base``, which then
     logs each ephemeral context's temp directory); a filter on it outlives that ``setLevel``.
@@ -233,11 +233,11 @@ def build_checkpoint(
     ``include/gx/expectations`` and one validation definition per table
     (``<checkpoint>:<table>``). Calling it again on the same context updates in place.
     """
-    _prepare_gx()
+    prepare_gx()
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    _prepare_gx()  # again: importing GX set some of its loggers to INFO
+    prepare_gx()  # again: importing GX set some of its loggers to INFO
     spec = load_checkpoint_spec(checkpoint_name)
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     datasource = _add_datasource(context, sqlalchemy_url)
@@ -271,8 +271,6 @@ def checkpoint_factory(
     the Connection is read and GX is imported only when the operator calls the result.
     """
     load_checkpoint_spec(checkpoint_name)
-    # The operator imports GX and creates its context before calling us: set this up now.
-    _prepare_gx()
 
     def configure_checkpoint(context: AbstractDataContext) -> Checkpoint:
         url = sqlalchemy_url(conn_id)
@@ -291,7 +289,7 @@ def run_checkpoint(checkpoint_name: str, conn_id: str = DEFAULT_CONN_ID) -> dict
     :raises WarehouseConnectionError: the Connection is missing or unusable.
     """
     url = sqlalchemy_url(conn_id)
-    _prepare_gx()
+    prepare_gx()
     import great_expectations as gx
 
     log.info("Running checkpoint %s against %s", checkpoint_name, redact_url(url))

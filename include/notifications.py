@@ -2,8 +2,8 @@
 
 ``SyncNotifier`` is an Airflow 3 notifier (usable as ``on_success_callback`` /
 ``on_failure_callback`` or called from a task). It renders a message with the DAG run, the
-task's state and the Airbyte job id and figures found in XCom (``airbyte_job_id``,
-``airbyte_sync_stats``), then hands it to each channel:
+task's state and the Airbyte job id and figures (the ``SyncStats`` a task passes in, or for
+callbacks the XComs of ``plugins.airbyte_xcom``), then hands it to each channel:
 
 - ``EmailChannel``: the seed's e-mail, through Airflow's SMTP connection (``smtp_default``);
   recipients from the Variable ``AIRBYTE_NOTIFY_EMAILS`` (comma-separated).
@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from airflow.sdk import BaseNotifier
+
+from plugins.airbyte_xcom import JOB_ID_XCOM_KEY, STATS_XCOM_KEY
 
 CHANNELS_VARIABLE = "AIRBYTE_NOTIFY_CHANNELS"
 EMAILS_VARIABLE = "AIRBYTE_NOTIFY_EMAILS"
@@ -125,14 +127,16 @@ class SyncNotifier(BaseNotifier):
         self.xcom_task_id = xcom_task_id
         self.title = title
 
-    def render(self, context: Any) -> SyncMessage:
+    def render(self, context: Any, stats: dict[str, Any] | None = None) -> SyncMessage:
+        """The message; ``stats`` (a task's ``SyncStats`` XComArg) or else the XComs of
+        ``xcom_task_id`` (a callback has no XComArg to receive)."""
         ti = context.get("ti") or context.get("task_instance")
         dag_run = context.get("dag_run")
         task_id = self.xcom_task_id or (ti.task_id if ti is not None else None)
-        job_id = stats = None
-        if ti is not None and task_id is not None:
-            job_id = ti.xcom_pull(task_ids=task_id, key="airbyte_job_id")
-            stats = ti.xcom_pull(task_ids=task_id, key="airbyte_sync_stats")
+        job_id = stats.get("job_id") if stats else None
+        if stats is None and ti is not None and task_id is not None:
+            job_id = ti.xcom_pull(task_ids=task_id, key=JOB_ID_XCOM_KEY)
+            stats = ti.xcom_pull(task_ids=task_id, key=STATS_XCOM_KEY)
         stats = stats or {}
         # The Airbyte job's own status when known; else the task's (a callback's context).
         raw_state = getattr(ti, "state", None) or getattr(dag_run, "state", None) or "unknown"
@@ -165,8 +169,9 @@ class SyncNotifier(BaseNotifier):
             stats=stats,
         )
 
-    def notify(self, context: Any) -> None:
-        message = self.render(context)
+    def notify(self, context: Any, stats: dict[str, Any] | None = None) -> None:
+        """Send the message; from a task, pass the stats it received as ``stats``."""
+        message = self.render(context, stats)
         channels = self.channels if self.channels is not None else configured_channels()
         for channel in channels:
             channel.send(message)

@@ -9,6 +9,7 @@ from typing import Any
 from airflow.sdk.exceptions import AirflowException
 
 from include.sources import Source
+from plugins.airbyte_xcom import JOB_ID_XCOM_KEY
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ def summarize_sources(sources: Iterable[Source], context: Mapping[str, Any]) -> 
     for source in sources:
         stats = ti.xcom_pull(task_ids=f"{source.key}.validate")
         job = ti.xcom_pull(task_ids=f"{source.key}.sync")
-        job_id = ti.xcom_pull(task_ids=f"{source.key}.sync", key="airbyte_job_id")
+        job_id = ti.xcom_pull(task_ids=f"{source.key}.sync", key=JOB_ID_XCOM_KEY)
         if job is None and job_id is not None:
             hook = hook or AirbyteHook()
             try:

@@ -12,41 +12,56 @@ from collections.abc import Mapping
 from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException
+from pydantic import ValidationError
 
-from plugins.airbyte_models import AirbyteJob, JobStatus, JobType
+from plugins.airbyte_models import AirbyteJob, JobStatus, JobType, describe_validation_error
+from plugins.airbyte_xcom import JOB_ID_XCOM_KEY, STATS_XCOM_KEY, SyncStats, sync_stats
 
 log = logging.getLogger(__name__)
 
-#: XCom keys other tasks and notifiers read.
-JOB_ID_XCOM_KEY = "airbyte_job_id"
-STATS_XCOM_KEY = "airbyte_sync_stats"
+#: What a job handed over from XCom must carry; a default would hide a broken hand-over.
+REQUIRED_FIELDS = ("job_id", "connection_id", "job_type", "status", "rows", "bytes")
 
 
 class SyncValidationError(AirflowFailException):
     """The sync finished but its results are not acceptable; retrying the check will not help."""
 
 
+def checked_job(job: AirbyteJob | Mapping[str, Any]) -> AirbyteJob:
+    """The job as a model; ``SyncValidationError`` when a field is missing, negative or not
+    what the contract says (never a raw pydantic error, which would spend retries)."""
+    if isinstance(job, AirbyteJob):
+        return job
+    if not isinstance(job, Mapping):
+        raise SyncValidationError(
+            f"Expected the Airbyte job the sync task returned (a dict), got {type(job).__name__}."
+            " Pass the operator's output, e.g. validate(sync.output)."
+        )
+    missing = [name for name in REQUIRED_FIELDS if job.get(name) is None]
+    if missing:
+        raise SyncValidationError(
+            f"The Airbyte job to validate has no {', '.join(missing)}: pass the sync task's "
+            "return value (its XComArg, e.g. validate(sync.output)), not a hand-built dict."
+        )
+    try:
+        return AirbyteJob.model_validate(job)
+    except ValidationError as exc:
+        problems = describe_validation_error(exc, with_input=True)
+        raise SyncValidationError(
+            f"The Airbyte job to validate is malformed: {problems}."
+        ) from None
+
+
 def publish_job_stats(
     job: AirbyteJob | Mapping[str, Any],
     context: Mapping[str, Any] | None = None,
     **extra: Any,
-) -> dict[str, Any]:
-    """The job's stats as a dict, pushed to XCom (``airbyte_job_id``, ``airbyte_sync_stats``)
-    when a task context is given; for jobs that are reported without being validated."""
-    job = job if isinstance(job, AirbyteJob) else AirbyteJob.model_validate(job)
-    stats = {
-        "job_id": job.job_id,
-        "connection_id": job.connection_id,
-        "job_type": str(job.job_type),
-        "status": str(job.status),
-        "records": job.rows,
-        "bytes": job.bytes,
-        "duration_seconds": job.duration_seconds,
-        "streams": {s.name: {"records": s.rows, "bytes": s.bytes} for s in job.streams},
-        **extra,
-    }
+) -> SyncStats:
+    """The job's stats, pushed to XCom (``JOB_ID_XCOM_KEY``, ``STATS_XCOM_KEY``) when a task
+    context is given; for jobs that are reported without being validated."""
+    stats = sync_stats(checked_job(job), **extra)
     if context is not None and "ti" in context:
-        context["ti"].xcom_push(key=JOB_ID_XCOM_KEY, value=job.job_id)
+        context["ti"].xcom_push(key=JOB_ID_XCOM_KEY, value=stats["job_id"])
         context["ti"].xcom_push(key=STATS_XCOM_KEY, value=stats)
     return stats
 
@@ -57,7 +72,7 @@ def validate_sync_results(
     min_records: int = 1,
     allow_zero: bool = False,
     context: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
+) -> SyncStats:
     """Check a finished Airbyte job and return its stats (also pushed to XCom when given a context).
 
     :param job: the job as returned by the hook or an operator (model or its XCom dict).
@@ -66,12 +81,12 @@ def validate_sync_results(
         new data); reset and clear jobs always may.
     :param context: the Airflow task context; its ``ti`` receives the XCom pushes
         ``airbyte_job_id`` and ``airbyte_sync_stats``.
-    :raises SyncValidationError: the job did not succeed, moved no records, or too few.
+    :raises SyncValidationError: the job is malformed (missing or negative counts), did not
+        succeed, moved no records, or too few. It fails the task without retries.
     """
-    job = job if isinstance(job, AirbyteJob) else AirbyteJob.model_validate(job)
+    job = checked_job(job)
     stats = publish_job_stats(job, context, min_records=min_records)
     log.info("Airbyte sync results: %s", job.summary())
-
     if job.status is not JobStatus.SUCCEEDED:
         raise SyncValidationError(
             f"Airbyte job {job.job_id} on connection {job.connection_id} ended {job.status}; "

@@ -126,15 +126,3 @@ def redact_url(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:
         return "<unparseable database URL>"
-
-
-def count_rows(url: str, table: str) -> int:
-    """Number of rows in ``table`` of the database at ``url``."""
-    import sqlalchemy as sa
-
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as db:
-            return db.execute(sa.select(sa.func.count()).select_from(sa.table(table))).scalar_one()
-    finally:
-        engine.dispose()

@@ -10,12 +10,13 @@ that breaks the contract is caught at the edge, naming the endpoint.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+import httpx
+from pydantic import BaseModel, ConfigDict, NonNegativeInt, ValidationError
 
 from plugins.airbyte_errors import AirbyteResponseError
 from plugins.airbyte_models import (
@@ -27,15 +28,9 @@ from plugins.airbyte_models import (
     JobStatus,
     JobType,
     StreamStats,
+    describe_validation_error,
 )
-
-#: Both flavours exchange client credentials for a token at ``<api root>/applications/token``.
-TOKEN_PATH = "/applications/token"  # noqa: S105 - a URL path
-
-
-class ApiFlavour(StrEnum):
-    CONFIG = "config"
-    PUBLIC = "public"
+from plugins.airbyte_settings import ApiFlavour
 
 
 @dataclass(frozen=True)
@@ -53,22 +48,23 @@ class ApiRequest:
     def endpoint(self) -> str:
         return f"{self.method} {self.path}"
 
+    def to_httpx(self, api_root: str) -> httpx.Request:
+        return httpx.Request(self.method, api_root + self.path, json=self.json, params=self.params)
+
 
 class _Contract(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
 
 Model = TypeVar("Model", bound=_Contract)
+Item = TypeVar("Item")
 
 
 def _parse(model: type[Model], body: Any, request: ApiRequest) -> Model:
     try:
         return model.model_validate(body)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '<body>'}: {err['msg']}"
-            for err in exc.errors()[:5]
-        )
+        problems = describe_validation_error(exc)
         raise AirbyteResponseError(
             f"Airbyte answered {request.endpoint} with a body that breaks the API contract "
             f"({problems}). Check that the API URL points at an Airbyte server of a supported "
@@ -85,10 +81,10 @@ def _epoch(value: int | None) -> datetime | None:
 
 
 class _ConfigAggregatedStats(_Contract):
-    recordsEmitted: int = 0
-    bytesEmitted: int = 0
-    recordsCommitted: int | None = None
-    bytesCommitted: int | None = None
+    recordsEmitted: NonNegativeInt = 0
+    bytesEmitted: NonNegativeInt = 0
+    recordsCommitted: NonNegativeInt | None = None
+    bytesCommitted: NonNegativeInt | None = None
 
     def figures(self) -> tuple[int, int]:
         """``(rows, bytes)``: committed where reported, else emitted."""
@@ -464,8 +460,8 @@ class _PublicJob(_Contract):
     connectionId: str
     lastUpdatedAt: datetime | None = None
     duration: timedelta | None = None
-    bytesSynced: int | None = None
-    rowsSynced: int | None = None
+    bytesSynced: NonNegativeInt | None = None
+    rowsSynced: NonNegativeInt | None = None
 
 
 class _PublicJobs(_Contract):
@@ -570,9 +566,9 @@ class PublicApi:
 
     def parse_connections(
         self, body: Any, request: ApiRequest
-    ) -> tuple[list[AirbyteConnection], bool]:
+    ) -> tuple[list[AirbyteConnection], str | None]:
         page = _parse(_PublicConnections, body, request)
-        return [self._connection(c) for c in page.data], bool(page.next)
+        return [self._connection(c) for c in page.data], page.next or None
 
     @staticmethod
     def _job(j: _PublicJob) -> AirbyteJob:
@@ -600,6 +596,33 @@ class PublicApi:
             streams=tuple(s.name for s in c.configurations.streams or ()),
             schedule_type=c.schedule.scheduleType,
         )
+
+
+def read_pages(fetch: Callable[[int], tuple[list[Item], str | None]], max_pages: int) -> list[Item]:
+    """Every item of a paginated list; ``fetch(offset)`` gives one page and its ``next`` link.
+
+    Stops with ``AirbyteResponseError`` when ``next`` repeats, when a page is empty but has a
+    ``next``, or past ``max_pages``: a server whose pagination never ends cannot hang a task
+    or the UI's Test button.
+    """
+    found: list[Item] = []
+    seen: set[str] = set()
+    for number in range(1, max_pages + 1):
+        page, next_link = fetch(len(found))
+        found.extend(page)
+        if not next_link:
+            return found
+        if next_link in seen or not page:
+            what = "repeats an earlier next link" if page else "is empty but has a next link"
+            raise AirbyteResponseError(
+                f"Airbyte's list does not advance: page {number} {what} (after {len(found)} "
+                "items). Stopped reading; the server's pagination is broken."
+            )
+        seen.add(next_link)
+    raise AirbyteResponseError(
+        f"Airbyte's list had more than max_pages={max_pages} pages ({len(found)} items so far). "
+        "Stopped reading; raise the Connection extra max_pages if there really are that many."
+    )
 
 
 def api_for(flavour: ApiFlavour) -> ConfigApi | PublicApi:

@@ -1,62 +1,51 @@
-"""Authentication for the Airbyte API: client-credentials tokens and static bearer tokens.
+"""Authentication for the Airbyte API: one ``httpx.Auth`` flow for blocking and async clients.
 
-HTTP basic auth needs nothing here. Client-credentials tokens are cached, refreshed shortly
-before they expire and registered with Airflow's secrets masker; ``ClientCredentialsAuth``
-serves the blocking ``requests`` client, ``AsyncClientCredentialsAuth`` the ``httpx`` client
-the deferrable trigger uses. Both share the exchange itself (``TokenExchange``), and every
-client of one process with the same credentials shares one token: a triggerer waiting on
-hundreds of jobs fetches (and registers with the secrets masker) one token, not hundreds.
+``AirbyteAuth`` signs every request the same way in both modes: HTTP basic (credentials
+encoded as UTF-8), a static bearer token, a client-credentials token, or nothing. A
+client-credentials token is cached, refreshed shortly before it expires (``expires_in``), and
+on a 401 it is refreshed once and the request replayed. Every client of one process with the
+same credentials shares one ``TokenExchange``: a triggerer waiting on hundreds of jobs fetches
+(and registers with the secrets masker) one token, not hundreds. The token request goes to the
+configured server only: it never follows a redirect.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
+import base64
 import hashlib
-import ssl
+import json
+import logging
 import threading
 import time
 import weakref
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Generator
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import certifi
 import httpx
-import requests
-from requests.auth import AuthBase
 
-from plugins.airbyte_errors import (
-    AirbyteAuthError,
-    AirbyteResponseError,
-    AirbyteTransientApiError,
-    AirbyteUnreachableError,
-)
+from plugins.airbyte_errors import AirbyteAuthError, AirbyteResponseError, AirbyteTransientApiError
+from plugins.airbyte_http import Answer, asend, build_client, send
+from plugins.airbyte_settings import AuthType
+
+if TYPE_CHECKING:
+    from plugins.airbyte_settings import AirbyteSettings
+
+log = logging.getLogger(__name__)
 
 # Airbyte 1.0-1.5 issues 180 s tokens and leaves out ``expires_in`` on the Configuration API.
 DEFAULT_TOKEN_LIFETIME = 180.0
-
-
-class BearerAuth(AuthBase):
-    """A static bearer token."""
-
-    def __init__(self, token: str) -> None:
-        self._token = token
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers["Authorization"] = f"Bearer {self._token}"
-        return request
+#: Both flavours exchange client credentials for a token at ``<api root>/applications/token``.
+TOKEN_PATH = "/applications/token"  # noqa: S105 - a URL path
 
 
 @dataclass
 class TokenExchange:
     """Exchanges an application's client id and secret for a short-lived bearer token."""
 
-    token_url: str
-    client_id: str
-    client_secret: str = field(repr=False)
+    settings: AirbyteSettings = field(repr=False)
     as_form: bool
-    source: str
     token: str | None = field(default=None, repr=False)
     refresh_at: float = 0.0
     tokens_fetched: int = 0
@@ -69,61 +58,77 @@ class TokenExchange:
     _shared_lock: ClassVar[threading.Lock] = threading.Lock()
 
     @classmethod
-    def shared(
-        cls, token_url: str, client_id: str, client_secret: str, *, as_form: bool, source: str
-    ) -> TokenExchange:
+    def shared(cls, settings: AirbyteSettings, *, as_form: bool) -> TokenExchange:
         """The process-wide exchange for these credentials (created on first use)."""
-        key = (token_url, client_id, hashlib.sha256(client_secret.encode()).hexdigest())
+        secret = hashlib.sha256((settings.secret or "").encode()).hexdigest()
+        key = (settings.api_root, settings.login or "", secret)
         with cls._shared_lock:
             exchange = cls._shared.get(key)
             if exchange is None:
-                exchange = cls(token_url, client_id, client_secret, as_form, source)
-                cls._shared[key] = exchange
+                exchange = cls._shared[key] = cls(settings, as_form)
             return exchange
 
-    def async_lock(self) -> asyncio.Lock:
-        """One lock per event loop, so concurrent coroutines fetch the token once."""
-        loop = asyncio.get_running_loop()
-        lock = self._async_locks.get(loop)
-        if lock is None:
-            lock = self._async_locks[loop] = asyncio.Lock()
-        return lock
+    @property
+    def url(self) -> str:
+        return self.settings.api_root + TOKEN_PATH
 
     @property
     def needs_token(self) -> bool:
         return self.token is None or time.monotonic() >= self.refresh_at
 
-    def request_kwargs(self) -> dict[str, Any]:
+    def request(self) -> httpx.Request:
         payload = {
-            "client_id": self.client_id,
-            "client_secret": self.client_secret,
+            "client_id": self.settings.login or "",
+            "client_secret": self.settings.secret or "",
             "grant_type": "client_credentials",
         }
-        return {"data": payload} if self.as_form else {"json": payload}
+        kwargs: dict[str, Any] = {"data": payload} if self.as_form else {"json": payload}
+        return httpx.Request("POST", self.url, **kwargs)
 
-    def accept(self, status_code: int, body: Any) -> str:
+    def token_now(self) -> str:
+        """The cached token, fetched first when missing or about to expire (blocking)."""
+        with self.lock:
+            if self.needs_token:
+                with build_client(self.settings, None, asynchronous=False) as client:
+                    self.accept(send(client, self.request(), self.settings, follow=False))
+            assert self.token is not None
+            return self.token
+
+    async def atoken_now(self) -> str:
+        """``token_now`` on the event loop; concurrent coroutines fetch the token once."""
+        loop = asyncio.get_running_loop()
+        lock = self._async_locks.setdefault(loop, asyncio.Lock())
+        async with lock:
+            if self.needs_token:
+                async with build_client(self.settings, None, asynchronous=True) as client:
+                    self.accept(await asend(client, self.request(), self.settings, follow=False))
+            assert self.token is not None
+            return self.token
+
+    def accept(self, answer: Answer) -> str:
         """Check the token endpoint's answer; remember and return the token."""
-        endpoint = f"POST {self.token_url}"
-        if status_code in (400, 401, 403, 422):
+        status, endpoint = answer.status_code, f"POST {self.url}"
+        if status in (400, 401, 403, 422):
             raise AirbyteAuthError(
-                f"Airbyte refused the client id/secret from {self.source} at {self.token_url} "
-                f"(HTTP {status_code}). Check the application's client id and secret in "
-                "External Secrets / the Airflow Connection.",
-                status_code=status_code,
+                f"Airbyte refused the client id/secret from {self.settings.source} at {self.url} "
+                f"(HTTP {status}). Check the application's client id and secret in External "
+                "Secrets / the Airflow Connection.",
+                status_code=status,
                 endpoint=endpoint,
             )
-        if status_code >= 400:
+        if status >= 400:
             raise AirbyteTransientApiError(
-                f"Airbyte answered HTTP {status_code} to the token request at {self.token_url}.",
-                status_code=status_code,
+                f"Airbyte answered HTTP {status} to the token request at {self.url}.",
+                status_code=status,
                 endpoint=endpoint,
             )
         try:
+            body = json.loads(answer.body)
             token = str(body["access_token"])
             lifetime = float(body.get("expires_in") or DEFAULT_TOKEN_LIFETIME)
         except (KeyError, TypeError, ValueError, AttributeError):
             raise AirbyteResponseError(
-                f"Airbyte's token endpoint {self.token_url} answered without an access_token.",
+                f"Airbyte's token endpoint {self.url} answered without an access_token.",
                 endpoint=endpoint,
             ) from None
         from airflow.sdk.log import mask_secret
@@ -140,80 +145,59 @@ class TokenExchange:
             self.token = None
 
 
-@functools.cache
-def shared_ssl_context() -> ssl.SSLContext:
-    """One TLS context for every async client: building one costs ~20 ms of CPU each."""
-    return ssl.create_default_context(cafile=certifi.where())
+class AirbyteAuth(httpx.Auth):
+    """Signs requests for ``settings.auth_type``; the same flow serves both client kinds."""
 
+    def __init__(self, settings: AirbyteSettings, *, token_as_form: bool) -> None:
+        self.settings = settings
+        self.exchange: TokenExchange | None = None
+        if settings.auth_type is AuthType.CLIENT_CREDENTIALS:
+            self.exchange = TokenExchange.shared(settings, as_form=token_as_form)
 
-def _json_or_none(response: requests.Response | httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
+    def _header(self, token: str | None) -> str | None:
+        s = self.settings
+        if s.auth_type is AuthType.BASIC:
+            pair = f"{s.login or ''}:{s.secret or ''}".encode()  # UTF-8, in both modes
+            return "Basic " + base64.b64encode(pair).decode("ascii")
+        if s.auth_type is AuthType.BEARER:
+            return f"Bearer {s.secret}"
+        return f"Bearer {token}" if token else None
 
-
-class ClientCredentialsAuth(AuthBase):
-    """``requests`` auth that adds a cached client-credentials token to each request."""
-
-    def __init__(self, exchange: TokenExchange, timeout: tuple[float, float]) -> None:
-        self.exchange = exchange
-        self._timeout = timeout
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers["Authorization"] = f"Bearer {self.token()}"
+    def _sign(self, request: httpx.Request, token: str | None) -> httpx.Request:
+        header = self._header(token)
+        if header:
+            request.headers["Authorization"] = header
         return request
 
-    def token(self) -> str:
-        with self.exchange.lock:
-            if self.exchange.needs_token:
-                self._fetch()
-            assert self.exchange.token is not None
-            return self.exchange.token
-
-    def invalidate(self, token: str | None = None) -> None:
+    def _refresh_after(self, response: httpx.Response, token: str | None) -> bool:
+        """True when a 401 means the cached token expired: forget it and replay once."""
+        if self.exchange is None or response.status_code != 401:
+            return False
+        log.info("Airbyte answered 401 to %s; refreshing the token", response.request.url.path)
         with self.exchange.lock:
             self.exchange.invalidate(token)
+        return True
 
-    def _fetch(self) -> None:
-        url = self.exchange.token_url
-        try:
-            response = requests.post(url, timeout=self._timeout, **self.exchange.request_kwargs())
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            raise AirbyteUnreachableError(url, type(exc).__name__) from None
-        self.exchange.accept(response.status_code, _json_or_none(response))
-
-
-class AsyncClientCredentialsAuth(httpx.Auth):
-    """``httpx`` auth flow: cached token, one refresh and replay on a 401."""
-
-    def __init__(self, exchange: TokenExchange) -> None:
-        self.exchange = exchange
+    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
+        token = self.exchange.token_now() if self.exchange else None
+        response = yield self._sign(request, token)
+        if self._refresh_after(response, token):
+            yield self._sign(request, self.exchange.token_now() if self.exchange else None)
 
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        token = await self._token(request)
-        request.headers["Authorization"] = f"Bearer {token}"
-        response = yield request
-        if response.status_code == 401:
-            self.exchange.invalidate(token)
-            request.headers["Authorization"] = f"Bearer {await self._token(request)}"
-            yield request
+        token = await self.exchange.atoken_now() if self.exchange else None
+        response = yield self._sign(request, token)
+        if self._refresh_after(response, token):
+            yield self._sign(request, await self.exchange.atoken_now() if self.exchange else None)
 
-    async def _token(self, request: httpx.Request) -> str:
-        async with self.exchange.async_lock():
-            if self.exchange.needs_token:
-                url = self.exchange.token_url
-                timeout = request.extensions.get("timeout")
-                try:
-                    async with httpx.AsyncClient(
-                        timeout=httpx.Timeout(**timeout) if timeout else 30,
-                        verify=shared_ssl_context(),
-                    ) as c:
-                        response = await c.post(url, **self.exchange.request_kwargs())
-                except httpx.TransportError as exc:
-                    raise AirbyteUnreachableError(url, type(exc).__name__) from None
-                self.exchange.accept(response.status_code, _json_or_none(response))
-            assert self.exchange.token is not None
-            return self.exchange.token
+    def token(self) -> str | None:
+        """The current client-credentials token (fetched if needed), else None."""
+        return self.exchange.token_now() if self.exchange else None
+
+    def invalidate(self) -> None:
+        """Forget the shared token, so the next request fetches a new one."""
+        if self.exchange is not None:
+            with self.exchange.lock:
+                self.exchange.invalidate()

@@ -7,16 +7,46 @@ Messages never contain a password, client secret or token.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Self
 
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 if TYPE_CHECKING:
     from plugins.airbyte_models import AirbyteJob
 
+#: Attributes an error carries across the trigger boundary besides its message.
+_EVENT_ATTRIBUTES = ("status_code", "endpoint", "url")
+
 
 class AirbyteError(AirflowException):
     """Base class of every error raised by the Airbyte client."""
+
+    def to_event(self) -> dict[str, Any]:
+        """The error as JSON for a trigger event; ``error_from_event`` rebuilds it."""
+        attributes = {a: getattr(self, a) for a in _EVENT_ATTRIBUTES if hasattr(self, a)}
+        return {"error": type(self).__name__, "message": str(self), **attributes}
+
+    def with_message(self, message: str) -> Self:
+        """A copy of this error (same class and attributes) that says ``message``."""
+        copy = type(self).__new__(type(self))
+        Exception.__init__(copy, message)
+        copy.__dict__.update(self.__dict__)
+        return copy
+
+
+def error_from_event(event: dict[str, Any]) -> AirbyteError:
+    """The error a trigger reported, with its class: a 401 in the triggerer fails the task
+    without retries exactly as it does in a worker."""
+    classes = {cls.__name__: cls for cls in _subclasses(AirbyteError)}
+    cls = classes.get(str(event.get("error")), AirbyteError)
+    restored = cls.__new__(cls)
+    Exception.__init__(restored, str(event.get("message", event)))
+    restored.__dict__.update({a: event[a] for a in _EVENT_ATTRIBUTES if a in event})
+    return restored
+
+
+def _subclasses(cls: type) -> list[type]:
+    return [cls, *(s for sub in cls.__subclasses__() for s in _subclasses(sub))]
 
 
 class AirbyteConfigError(AirbyteError, AirflowFailException):
@@ -95,3 +125,7 @@ class AirbyteJobTimeoutError(AirbyteJobError):
 
 class AirbyteJobStuckPendingError(AirbyteJobTimeoutError):
     """The job never left ``pending``/``queued`` before the deadline."""
+
+
+#: Errors worth another try: the request may succeed if sent again a little later.
+TRANSIENT_ERRORS = (AirbyteUnreachableError, AirbyteTransientApiError)

@@ -1,93 +1,53 @@
 """Airbyte client for Airflow: trigger, watch and cancel Airbyte jobs.
 
-``AirbyteHook`` speaks both Airbyte API flavours (Configuration API ``/api/v1`` and Public API
-``/api/public/v1`` or Airbyte Cloud) with basic, client-credentials, bearer or no auth. It
-retries with exponential backoff and jitter only where a retry is safe (connection errors,
-timeouts, 5xx, 429), never re-sends a sync blindly (it first looks for the job the lost
-request may have started), validates every answer against the API contract and raises
-exceptions whose messages say what to check. No password, client secret or token ever
-reaches a log line or an exception text.
+``AirbyteHook`` speaks both Airbyte API flavours (Configuration API ``/api/v1``, Public API
+``/api/public/v1`` or Airbyte Cloud) with basic, client-credentials, bearer or no auth, over
+one HTTP stack for blocking calls and the triggerer (``plugins.airbyte_http``). It retries
+only where a retry is safe (connection errors, timeouts, 5xx, 429), never re-sends a sync
+blindly (it first looks for the job a lost request may have started), validates every answer
+against the API contract and raises errors that say what to check, never with a secret.
 
-Configuration: the Airflow Connection ``airbyte_default`` (host, login, password; extras
-``api_type``, ``auth_type``, ``workspace_id``, timeouts, retry and poll tunables), or the
-Variables ``AIRBYTE_API_URL``, ``AIRBYTE_API_USERNAME`` and ``AIRBYTE_API_PASSWORD``.
+Configuration: the Airflow Connection ``airbyte_default`` (type ``airbyte`` or ``http``; extras
+in the README), or the Variables ``AIRBYTE_API_URL``, ``AIRBYTE_API_USERNAME`` and
+``AIRBYTE_API_PASSWORD``.
 """
 
 from __future__ import annotations
 
-import statistics
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import cached_property
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeVar
 
-import httpx
-import requests
-import tenacity
-from airflow.providers.http.hooks.http import HttpHook
-from requests.auth import AuthBase, HTTPBasicAuth
+from airflow.sdk import BaseHook
 
-from plugins.airbyte_api import TOKEN_PATH, ApiFlavour, ApiRequest, ConfigApi, PublicApi, api_for
-from plugins.airbyte_auth import (
-    AsyncClientCredentialsAuth,
-    BearerAuth,
-    ClientCredentialsAuth,
-    TokenExchange,
-    shared_ssl_context,
-)
 from plugins.airbyte_errors import (
-    AirbyteApiError,
-    AirbyteAuthError,
     AirbyteConfigError,
     AirbyteConflictError,
-    AirbyteJobCancelledError,
-    AirbyteJobFailedError,
-    AirbyteJobStuckPendingError,
-    AirbyteJobTimeoutError,
+    AirbyteError,
     AirbyteNotFoundError,
-    AirbytePermissionError,
-    AirbyteRequestError,
-    AirbyteResponseError,
-    AirbyteTransientApiError,
-    AirbyteUnreachableError,
-)
-from plugins.airbyte_models import (
-    AirbyteConnection,
-    AirbyteJob,
-    ConnectionDetails,
-    JobStatus,
-    JobType,
-)
-from plugins.airbyte_polling import PollSchedule
-from plugins.airbyte_settings import (
-    AirbyteSettings,
-    AuthType,
-    aresolve_settings,
-    resolve_settings,
 )
 
+if TYPE_CHECKING:
+    import httpx
+
+    from plugins.airbyte_api import ApiRequest, ConfigApi, PublicApi
+    from plugins.airbyte_auth import AirbyteAuth
+    from plugins.airbyte_models import AirbyteConnection, AirbyteJob, ConnectionDetails, JobType
+    from plugins.airbyte_settings import AirbyteSettings
+    from plugins.airbyte_wait import JobWatch
+
+# The client's modules are imported on first use: importing the hook stays cheap.
 T = TypeVar("T")
 OnConflict = Literal["attach", "fail"]
-
-#: Errors worth another try: the request may succeed if sent again a little later.
-TRANSIENT_ERRORS = (AirbyteUnreachableError, AirbyteTransientApiError)
 RECENT_JOBS_LOOKED_AT = 10
-#: How many recent succeeded jobs make a connection's usual duration, and the share of it
-#: waited quietly before polling closely.
-HISTORY_SIZE = 5
-QUIET_SHARE = 0.9
-#: What ``requests`` raises when the server cannot be reached or the answer is cut short.
-CONNECTION_FAILURES = (
-    requests.ConnectionError,
-    requests.Timeout,
-    requests.exceptions.ChunkedEncodingError,
-)
 
 
-class AirbyteHook(HttpHook):
+class AirbyteHook(BaseHook):
     """Client for one Airbyte server, configured by an Airflow Connection or Variables.
+
+    The Connection may be of type ``airbyte`` or ``http`` (fields and extras: README).
 
     :param airbyte_conn_id: Airflow Connection id; when it does not exist the Variables
         ``AIRBYTE_API_URL``/``AIRBYTE_API_USERNAME``/``AIRBYTE_API_PASSWORD`` are used.
@@ -109,217 +69,93 @@ class AirbyteHook(HttpHook):
         on_conflict: OnConflict = "attach",
         **overrides: Any,
     ) -> None:
-        super().__init__(method="POST", http_conn_id=airbyte_conn_id)
+        super().__init__()
         if on_conflict not in ("attach", "fail"):
             raise AirbyteConfigError(f"on_conflict must be 'attach' or 'fail', not {on_conflict!r}")
         self.airbyte_conn_id = airbyte_conn_id
         self.on_conflict = on_conflict
         self._overrides = overrides
 
-    # --- configuration and session ------------------------------------------------------
+    # --- configuration and clients -------------------------------------------------------
 
     @cached_property
     def settings(self) -> AirbyteSettings:
+        from plugins.airbyte_settings import resolve_settings
+
         return resolve_settings(self.airbyte_conn_id).with_overrides(**self._overrides)
 
     @cached_property
     def api(self) -> ConfigApi | PublicApi:
+        from plugins.airbyte_api import api_for
+
         return api_for(self.settings.flavour)
 
     @cached_property
-    def _auth(self) -> AuthBase | None:
-        s = self.settings
-        if s.auth_type is AuthType.BASIC:
-            return HTTPBasicAuth(s.login or "", s.secret or "")
-        if s.auth_type is AuthType.BEARER:
-            return BearerAuth(s.secret or "")
-        if s.auth_type is AuthType.CLIENT_CREDENTIALS:
-            return ClientCredentialsAuth(
-                self._token_exchange(), (s.connect_timeout, s.read_timeout)
-            )
-        return None
+    def auth(self) -> AirbyteAuth:
+        """The one auth flow of both clients (basic, bearer, client credentials or none)."""
+        from plugins.airbyte_auth import AirbyteAuth
 
-    def _token_exchange(self) -> TokenExchange:
-        s = self.settings
-        return TokenExchange.shared(
-            s.api_root + TOKEN_PATH,
-            s.login or "",
-            s.secret or "",
-            as_form=self.api.token_as_form,
-            source=s.source,
-        )
+        return AirbyteAuth(self.settings, token_as_form=self.api.token_as_form)
 
-    def get_conn(
-        self, headers: dict[Any, Any] | None = None, extra_options: dict[str, Any] | None = None
-    ) -> requests.Session:
-        """A ``requests`` session with auth, keep-alive and JSON headers set.
-
-        The HTTP hook's own ``get_conn`` would turn Connection extras into request headers;
-        ours hold settings (some secret), so the session is built here instead.
-        """
-        session = requests.Session()
-        self.base_url = self.settings.api_root
-        session.auth = self._auth
-        session.headers.update({"Accept": "application/json", "User-Agent": "airflow-airbyte"})
-        session.headers.update(headers or {})
-        return self._configure_session_from_mount_adapters(session)
+    def get_conn(self) -> httpx.Client:
+        return self.client
 
     @cached_property
-    def session(self) -> requests.Session:
-        return self.get_conn()
+    def client(self) -> httpx.Client:  # closed with the process; one per hook
+        from plugins.airbyte_http import build_client
+
+        return build_client(self.settings, self.auth, asynchronous=False)
 
     # --- low-level calls -----------------------------------------------------------------
 
     def _call(self, request: ApiRequest) -> Any:
-        """Send one request (replaying it once after a token refresh on 401); parse JSON."""
-        s = self.settings
-        for replay in (False, True):
-            try:
-                response = self.session.request(
-                    request.method,
-                    s.api_root + request.path,
-                    json=request.json,
-                    params=request.params,
-                    timeout=(s.connect_timeout, s.read_timeout),
-                )
-            except CONNECTION_FAILURES as exc:
-                raise AirbyteUnreachableError(s.api_root, _describe(exc)) from None
-            if (
-                response.status_code == 401
-                and not replay
-                and isinstance(self._auth, ClientCredentialsAuth)
-            ):
-                self.log.info("Airbyte answered 401 to %s; refreshing the token", request.endpoint)
-                used = response.request.headers.get("Authorization", "")
-                self._auth.invalidate(used.removeprefix("Bearer "))
-                continue
-            break
-        return self._checked_json(response, request)
+        """Send one request; the JSON body, or the error the answer means."""
+        from plugins.airbyte_http import checked_json, send
 
-    def _checked_json(
-        self, response: requests.Response | httpx.Response, request: ApiRequest
-    ) -> Any:
-        """The JSON body of a successful answer; an error named after the endpoint otherwise."""
-        self._raise_for_status(response, request)
-        try:
-            return response.json()
-        except ValueError:
-            raise AirbyteResponseError(
-                f"Airbyte answered {request.endpoint} with HTTP {response.status_code} and a body "
-                "that is not JSON. Check that the API URL points at the Airbyte server API "
-                "and not at its web app or a proxy error page.",
-                status_code=response.status_code,
-                endpoint=request.endpoint,
-            ) from None
-
-    def _raise_for_status(
-        self, response: requests.Response | httpx.Response, request: ApiRequest
-    ) -> None:
-        status = response.status_code
-        if status < 400:
-            return
-        endpoint = request.endpoint
-        detail = _error_detail(response) if status != 401 else ""
-        kwargs = {"status_code": status, "endpoint": endpoint}
-        if status == 401:
-            raise AirbyteAuthError(
-                f"Authentication failed: Airbyte answered 401 to {endpoint}. Check the "
-                f"credentials in {self.settings.source} (auth_type={self.settings.auth_type}), "
-                "e.g. AIRBYTE_API_USERNAME and AIRBYTE_API_PASSWORD in External Secrets.",
-                **kwargs,
-            )
-        if status == 403:
-            raise AirbytePermissionError(
-                f"Airbyte answered 403 to {endpoint}: the credentials in {self.settings.source} "
-                f"may not do this.{detail}",
-                **kwargs,
-            )
-        if status == 404:
-            raise AirbyteNotFoundError(
-                f"Airbyte answered 404 to {endpoint}: {_not_found(request, self.settings.api_root)}"
-                f"{detail}",
-                **kwargs,
-            )
-        if status == 409:
-            raise AirbyteConflictError(
-                f"Airbyte answered 409 to {endpoint}: a job is already running on this "
-                f"connection.{detail}",
-                **kwargs,
-            )
-        if status == 429 or status >= 500:
-            raise AirbyteTransientApiError(
-                f"Airbyte answered HTTP {status} to {endpoint}.{detail}",
-                **kwargs,
-            )
-        if status in (400, 422):
-            raise AirbyteRequestError(
-                f"Airbyte rejected {endpoint} as invalid (HTTP {status}).{detail}", **kwargs
-            )
-        raise AirbyteApiError(f"Airbyte answered HTTP {status} to {endpoint}.{detail}", **kwargs)
-
-    def _retrying(self, what: str) -> tenacity.Retrying:
-        s = self.settings
-        return tenacity.Retrying(
-            retry=tenacity.retry_if_exception_type(TRANSIENT_ERRORS),
-            stop=tenacity.stop_after_attempt(s.max_retries + 1),
-            wait=tenacity.wait_exponential_jitter(initial=s.retry_min_wait, max=s.retry_max_wait),
-            before_sleep=lambda state: self.log.warning(
-                "Airbyte %s failed (attempt=%d/%d): %s; retrying in %.2fs",
-                what,
-                state.attempt_number,
-                s.max_retries + 1,
-                state.outcome.exception() if state.outcome else "?",
-                state.next_action.sleep if state.next_action else 0.0,
-            ),
-            reraise=True,
-        )
+        answer = send(self.client, request.to_httpx(self.settings.api_root), self.settings)
+        return checked_json(answer, request, self.settings)
 
     def _request(self, request: ApiRequest, parse: Callable[[Any, ApiRequest], T]) -> T:
         """An idempotent call, retried on transient errors, parsed with ``parse``."""
-        for attempt in self._retrying(request.endpoint):
+        from plugins.airbyte_http import retrying
+
+        for attempt in retrying(self.settings, request.endpoint, self.log):
             with attempt:
                 return parse(self._call(request), request)
         raise AssertionError("unreachable")  # pragma: no cover
 
     # --- jobs ----------------------------------------------------------------------------
 
-    def submit_job(self, connection_id: str, job_type: JobType | str = JobType.SYNC) -> AirbyteJob:
-        """Start a sync, reset or clear job on the connection and return it.
+    def submit_job(self, connection_id: str, job_type: JobType | str = "sync") -> AirbyteJob:
+        """Start a sync, reset or clear job and return it. Never re-sent blindly: before a retry
+        (and on 409 with ``on_conflict='attach'``) the connection's running job is looked up and
+        returned, so a trigger whose answer was lost starts one job only."""
+        from plugins.airbyte_arguments import validate_connection_id, validate_job_type
+        from plugins.airbyte_http import retrying
 
-        A trigger is never re-sent blindly: before each retry (and on 409 when
-        ``on_conflict='attach'``) the connection's running job is looked up and returned
-        instead, so a request that reached Airbyte but lost its answer starts one job only.
-        """
         connection_id = validate_connection_id(connection_id)
-        job_type = JobType(job_type)
+        job_type = validate_job_type(job_type)
         request = self.api.trigger(connection_id, job_type)
         started = time.time()
-        first = True
-
-        def attempt_trigger() -> AirbyteJob:
-            nonlocal first
-            if not first:
-                existing = self.find_running_job(connection_id, job_type, created_since=started)
-                if existing is not None:
-                    self.log.warning(
-                        "Airbyte %s answer was lost but the job exists; attaching: %s",
-                        request.endpoint,
-                        existing.summary(),
-                    )
-                    return existing
-            first = False
-            return self.api.parse_job(self._call(request), request)
-
         try:
-            for attempt in self._retrying(request.endpoint):
+            for attempt in retrying(self.settings, request.endpoint, self.log):
                 with attempt:
-                    job = attempt_trigger()
+                    retry = attempt.retry_state.attempt_number > 1
+                    lost = retry and self.find_running_job(connection_id, job_type, started)
+                    if lost:
+                        self.log.warning(
+                            "Airbyte %s answer was lost but the job exists; attaching: %s",
+                            request.endpoint,
+                            lost.summary(),
+                        )
+                        return lost
+                    job = self.api.parse_job(self._call(request), request)
         except AirbyteConflictError:
             if self.on_conflict == "fail":
                 raise
             running = self.find_running_job(connection_id, job_type)
-            if running is None:
-                raise
+            if running is None:  # it ended between the 409 and the lookup: trigger once more
+                return self.api.parse_job(self._call(request), request)
             self.log.info("A %s is already running; attaching: %s", job_type, running.summary())
             return running
         self.log.info("Airbyte job submitted: %s", job.summary())
@@ -327,15 +163,15 @@ class AirbyteHook(HttpHook):
 
     def trigger_sync(self, connection_id: str) -> AirbyteJob:
         """Start a sync of the connection."""
-        return self.submit_job(connection_id, JobType.SYNC)
+        return self.submit_job(connection_id, "sync")
 
     def trigger_reset(self, connection_id: str) -> AirbyteJob:
         """Reset the connection: delete the synced data so the next sync starts over."""
-        return self.submit_job(connection_id, JobType.RESET)
+        return self.submit_job(connection_id, "reset")
 
     def trigger_clear(self, connection_id: str) -> AirbyteJob:
         """Clear the connection's data (the newer name of reset)."""
-        return self.submit_job(connection_id, JobType.CLEAR)
+        return self.submit_job(connection_id, "clear")
 
     def get_job(self, job_id: int) -> AirbyteJob:
         """The job's current state and figures."""
@@ -347,10 +183,11 @@ class AirbyteHook(HttpHook):
         self.log.warning("Airbyte job cancelled: %s", job.summary())
         return job
 
-    def recent_jobs(
-        self, connection_id: str, job_type: JobType | str = JobType.SYNC
-    ) -> list[AirbyteJob]:
+    def recent_jobs(self, connection_id: str, job_type: JobType | str = "sync") -> list[AirbyteJob]:
         """The connection's latest jobs of that type, newest first."""
+        from plugins.airbyte_arguments import validate_connection_id
+        from plugins.airbyte_models import JobType
+
         request = self.api.recent_jobs(
             validate_connection_id(connection_id), JobType(job_type), RECENT_JOBS_LOOKED_AT
         )
@@ -360,49 +197,44 @@ class AirbyteHook(HttpHook):
     def find_running_job(
         self,
         connection_id: str,
-        job_type: JobType | str = JobType.SYNC,
-        *,
+        job_type: JobType | str = "sync",
         created_since: float | None = None,
     ) -> AirbyteJob | None:
-        """The connection's job that is still running, if any.
+        """The connection's job that is still running, or (``created_since``, epoch s) one created
+        since then even if it ended: the job a lost trigger request started."""
+        from plugins.airbyte_models import running_job
 
-        With ``created_since`` (epoch seconds), a job created since then counts too even if it
-        already finished: it is the job a lost trigger request started.
-        """
-        for job in self.recent_jobs(connection_id, job_type):
-            if not job.is_terminal:
-                return job
-            if (
-                created_since is not None
-                and job.created_at is not None
-                and job.created_at.timestamp() >= int(created_since)
-            ):
-                return job
-        return None
+        return running_job(self.recent_jobs(connection_id, job_type), created_since)
 
-    def usual_duration(
-        self, connection_id: str, job_type: JobType | str = JobType.SYNC
-    ) -> float | None:
+    def usual_duration(self, connection_id: str, job_type: JobType | str = "sync") -> float | None:
         """Median duration (seconds) of the connection's recent succeeded jobs of that type."""
-        durations = [
-            job.duration_seconds
-            for job in self.recent_jobs(connection_id, job_type)  # newest first
-            if job.status is JobStatus.SUCCEEDED and job.duration_seconds
-        ][:HISTORY_SIZE]
-        return statistics.median(durations) if durations else None
+        from plugins.airbyte_polling import usual_duration
+
+        return usual_duration(self.recent_jobs(connection_id, job_type))
 
     def quiet_until(self, job: AirbyteJob) -> float | None:
         """When to start polling ``job`` closely: at 90% of its connection's usual duration
         after it was created (epoch seconds), or None without history."""
-        usual = self.usual_duration(job.connection_id, job.job_type)
-        if usual is None:
+        from plugins.airbyte_polling import quiet_start
+
+        if (usual := self.usual_duration(job.connection_id, job.job_type)) is None:
             return None
-        now = time.time()
-        started = job.created_at.timestamp() if job.created_at else now
-        if now - started < 1:  # the API gives whole seconds; a job of this second began now
-            started = now
         self.log.info("Airbyte connection %s usually syncs in %.0fs", job.connection_id, usual)
-        return started + QUIET_SHARE * usual
+        return quiet_start(job.created_at, usual)
+
+    def watch(self, job_id: int, deadline: float, quiet_until: float | None = None) -> JobWatch:
+        """The state of one wait on ``job_id`` until ``deadline`` (epoch seconds)."""
+        from plugins.airbyte_wait import JobWatch
+
+        return JobWatch.start(int(job_id), deadline, self.settings, quiet_until)
+
+    def poll(self, job_id: int) -> tuple[AirbyteJob | None, AirbyteError | None]:
+        """One attempt at reading the job: the job, or the error (the wait decides)."""
+        request = self.api.get_job(int(job_id))
+        try:
+            return self.api.parse_job(self._call(request), request), None
+        except AirbyteError as exc:
+            return None, exc
 
     def wait_for_job_completion(
         self,
@@ -413,105 +245,60 @@ class AirbyteHook(HttpHook):
         raise_on_failure: bool = True,
         quiet_until: float | None = None,
     ) -> AirbyteJob:
-        """Poll the job until it ends; return it when it succeeded.
-
-        The poll interval adapts (``poll_interval`` growing to ``max_poll_interval``) and
-        transient API errors are ridden out until the deadline. Before ``quiet_until`` (epoch
-        seconds, e.g. from ``quiet_until()``) polls are ``quiet_poll_interval`` apart. Raises
-        ``AirbyteJobFailedError``/``AirbyteJobCancelledError`` when the job ends badly (unless
-        ``raise_on_failure`` is false), ``AirbyteJobStuckPendingError`` when it never left
-        ``pending`` and ``AirbyteJobTimeoutError`` when it ran past ``timeout_minutes``
-        (cancelling it first when ``cancel_on_timeout``).
+        """Poll the job until it ends (``JobWatch`` decides after each poll); return it when
+        it succeeded, else raise ``AirbyteJobFailedError``/``AirbyteJobCancelledError`` (unless
+        ``raise_on_failure`` is false). A wait that ends otherwise (``timeout_minutes``, an
+        error) cancels the job when ``cancel_on_timeout``, and its error says what became of it.
         """
-        s = self.settings
-        schedule = PollSchedule(
-            s.poll_interval, s.max_poll_interval, quiet_interval=s.quiet_poll_interval
-        )
-        start = time.monotonic()
-        deadline = start + timeout_minutes * 60.0
-        job: AirbyteJob | None = None
-        last_status: JobStatus | None = None
-        polls = 0
-        while True:
+        watch = self.watch(job_id, time.time() + float(timeout_minutes) * 60.0, quiet_until)
+        try:
+            while True:
+                step = watch.observe(*self.poll(job_id))
+                if step.delay is None:
+                    break
+                time.sleep(step.delay)
+        except AirbyteError as exc:
+            self.abandon(job_id, exc, cancel_on_timeout)
+        if step.ended and step.job is not None:
+            return self.check_outcome(step.job, raise_on_failure=raise_on_failure)
+        self.handle_timeout(job_id, step.job, timeout_minutes, cancel_on_timeout)
+
+    def abandon(self, job_id: int, error: AirbyteError, cancel: bool) -> NoReturn:
+        """A wait failed before the job ended: cancel the job (if asked), then raise ``error``
+        saying what became of the job."""
+        note = "It is still running on Airbyte unless it ended (cancel_on_timeout is off)."
+        if cancel:
             try:
-                job = self.get_job(job_id)
-                polls += 1
-            except TRANSIENT_ERRORS as exc:
-                if job is None and time.monotonic() >= deadline:
-                    raise
-                self.log.warning("Polling Airbyte job %s failed (%s); still waiting", job_id, exc)
-            elapsed = time.monotonic() - start
-            changed = job is not None and job.status != last_status
-            if changed and job is not None:
-                self.log.info(
-                    "Airbyte job_id=%s connection_id=%s status=%s attempts=%s elapsed=%.1fs",
-                    job.job_id,
-                    job.connection_id,
-                    job.status,
-                    job.attempts,
-                    elapsed,
-                )
-                last_status = job.status
-            if job is not None and job.is_terminal:
-                self.log.info("Airbyte job finished after %d polls: %s", polls, job.summary())
-                return self.check_outcome(job, raise_on_failure=raise_on_failure)
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            quiet_for = (quiet_until - time.time()) if quiet_until else 0.0
-            time.sleep(
-                schedule.next_delay(
-                    status_changed=changed, remaining=remaining, quiet_for=quiet_for
-                )
-            )
-        return self.handle_timeout(job_id, job, timeout_minutes, cancel_on_timeout)
+                self.cancel_job(job_id)
+                note = "It was cancelled (cancel_on_timeout), so no job runs unwatched."
+            except AirbyteError as cancel_error:
+                note = f"Cancelling it failed too ({cancel_error}); check it in the Airbyte UI."
+        raise error.with_message(f"{error} Airbyte job {job_id}: {note}") from error
 
     def check_outcome(self, job: AirbyteJob, *, raise_on_failure: bool = True) -> AirbyteJob:
         """Return a finished job, or raise when it failed or was cancelled."""
-        if raise_on_failure and job.status is JobStatus.FAILED:
-            reason = (
-                job.failure_reason or "Airbyte gave no reason; see the job's logs in the Airbyte UI"
-            )
-            raise AirbyteJobFailedError(
-                f"Airbyte job {job.job_id} on connection {job.connection_id} failed: {reason}", job
-            )
-        if raise_on_failure and job.status is JobStatus.CANCELLED:
-            raise AirbyteJobCancelledError(
-                f"Airbyte job {job.job_id} on connection {job.connection_id} was cancelled.", job
-            )
+        from plugins.airbyte_wait import outcome_error
+
+        error = outcome_error(job) if raise_on_failure else None
+        if error is not None:
+            raise error
         return job
 
     def handle_timeout(
         self, job_id: int, job: AirbyteJob | None, timeout_minutes: float, cancel: bool
-    ) -> AirbyteJob:
+    ) -> NoReturn:
         """The wait ran out: cancel the job if asked, then raise the matching timeout error."""
-        if job is None:
-            raise AirbyteUnreachableError(
-                self.settings.api_root, f"no answer about job {job_id} within {timeout_minutes} min"
-            )
-        action = "It is still running on Airbyte."
-        never_started = job.status.is_waiting_for_capacity
-        if cancel:
-            job = self.cancel_job(job_id)
-            action = "It was cancelled (cancel_on_timeout)."
-        if never_started:
-            raise AirbyteJobStuckPendingError(
-                f"Airbyte job {job_id} stayed {job.status} for {timeout_minutes} min: no Airbyte "
-                "worker picked it up. Check that workers are available "
-                "(kubectl get pods -n integration -l app=airbyte,component=worker) and that the "
-                f"cluster has CPU/memory for them. {action}",
-                job,
-            )
-        raise AirbyteJobTimeoutError(
-            f"Job timed out: Airbyte job {job_id} had not finished after {timeout_minutes} "
-            f"min. Raise timeout_minutes or check the Airbyte workers' resources. {action}",
-            job,
-        )
+        from plugins.airbyte_wait import timeout_error
+
+        error = timeout_error(job_id, job, timeout_minutes, self.settings.api_root)
+        self.abandon(job_id, error, cancel)
 
     # --- asynchronous client, for the deferrable trigger ----------------------------------
 
     async def aload_settings(self) -> AirbyteSettings:
         """Resolve the settings without blocking the event loop (the triggerer's)."""
+        from plugins.airbyte_settings import aresolve_settings
+
         if "settings" not in self.__dict__:
             resolved = await aresolve_settings(self.airbyte_conn_id)
             self.__dict__["settings"] = resolved.with_overrides(**self._overrides)
@@ -519,24 +306,24 @@ class AirbyteHook(HttpHook):
 
     @asynccontextmanager
     async def async_client(self) -> AsyncIterator[httpx.AsyncClient]:
-        """An ``httpx`` client with the same auth, timeouts and headers as the session."""
-        s = await self.aload_settings()
-        headers = {"Accept": "application/json", "User-Agent": "airflow-airbyte"}
-        auth: httpx.Auth | None = None
-        if s.auth_type is AuthType.BASIC:
-            auth = httpx.BasicAuth(s.login or "", s.secret or "")
-        elif s.auth_type is AuthType.BEARER:
-            headers["Authorization"] = f"Bearer {s.secret}"
-        elif s.auth_type is AuthType.CLIENT_CREDENTIALS:
-            auth = AsyncClientCredentialsAuth(self._token_exchange())
-        timeout = httpx.Timeout(s.read_timeout, connect=s.connect_timeout)
-        async with httpx.AsyncClient(
-            auth=auth, headers=headers, timeout=timeout, verify=shared_ssl_context()
-        ) as client:
+        """An ``httpx.AsyncClient`` built like ``client``: same auth flow, TLS and limits."""
+        from plugins.airbyte_http import build_client
+
+        await self.aload_settings()
+        async with build_client(self.settings, self.auth, asynchronous=True) as client:
             yield client
 
+    async def apoll(
+        self, client: httpx.AsyncClient, job_id: int
+    ) -> tuple[AirbyteJob | None, AirbyteError | None]:
+        """``poll`` on the event loop."""
+        try:
+            return await self.aget_job(client, job_id), None
+        except AirbyteError as exc:
+            return None, exc
+
     async def aget_job(self, client: httpx.AsyncClient, job_id: int) -> AirbyteJob:
-        """``get_job`` on the event loop; one attempt (the trigger's loop is the retry)."""
+        """``get_job`` on the event loop, one attempt (the trigger's loop is the retry)."""
         return await self._acall(client, self.api.get_job(int(job_id)))
 
     async def acancel_job(self, client: httpx.AsyncClient, job_id: int) -> AirbyteJob:
@@ -546,30 +333,25 @@ class AirbyteHook(HttpHook):
         return job
 
     async def _acall(self, client: httpx.AsyncClient, request: ApiRequest) -> AirbyteJob:
-        try:
-            response = await client.request(
-                request.method,
-                self.settings.api_root + request.path,
-                json=request.json,
-                params=request.params,
-            )
-        except httpx.TransportError as exc:
-            raise AirbyteUnreachableError(self.settings.api_root, type(exc).__name__) from None
-        return self.api.parse_job(self._checked_json(response, request), request)
+        from plugins.airbyte_http import asend, checked_json
+
+        answer = await asend(client, request.to_httpx(self.settings.api_root), self.settings)
+        return self.api.parse_job(checked_json(answer, request, self.settings), request)
 
     # --- connections ---------------------------------------------------------------------
 
     def get_connection_info(self, connection_id: str) -> AirbyteConnection:
         """Name, status, streams and ids of the connection."""
+        from plugins.airbyte_arguments import validate_connection_id
+
         request = self.api.get_connection(validate_connection_id(connection_id))
         return self._request(request, self.api.parse_connection)
 
     def get_connection_details(self, connection_id: str) -> ConnectionDetails:
-        """Source, destination and selected streams with their schemas, in one request.
+        """Source, destination and selected streams with their schemas, in one request: what
+        lineage needs (the Public API's connection has no connector types or schemas)."""
+        from plugins.airbyte_arguments import validate_connection_id
 
-        What lineage needs. The Configuration API answers it fully; the Public API's
-        connection has no connector types, locations or stream schemas.
-        """
         request = self.api.connection_details(validate_connection_id(connection_id))
         return self._request(request, self.api.parse_connection_details)
 
@@ -577,18 +359,17 @@ class AirbyteHook(HttpHook):
         self, workspace_id: str | None = None, *, page_size: int = 100
     ) -> list[AirbyteConnection]:
         """Every connection visible to the credentials (all pages, all workspaces)."""
-        workspace_id = workspace_id or self.settings.workspace_id
-        api = self.api
-        if isinstance(api, PublicApi):
-            found: list[AirbyteConnection] = []
-            while True:
-                page, more = self._request(
-                    api.list_connections(workspace_id, offset=len(found), limit=page_size),
+        from plugins.airbyte_api import ConfigApi, read_pages
+
+        workspace_id, api = workspace_id or self.settings.workspace_id, self.api
+        if not isinstance(api, ConfigApi):
+            return read_pages(
+                lambda offset: self._request(
+                    api.list_connections(workspace_id, offset=offset, limit=page_size),
                     api.parse_connections,
-                )
-                found.extend(page)
-                if not more or not page:
-                    return found
+                ),
+                self.settings.max_pages,
+            )
         workspaces = [workspace_id] if workspace_id else self._workspace_ids(api)
         return [
             connection
@@ -616,65 +397,3 @@ class AirbyteHook(HttpHook):
             f"Connected to Airbyte at {self.settings.api_root} ({self.settings.flavour} API, "
             f"health={health}); {len(connections)} connections visible."
         )
-
-
-def validate_connection_id(connection_id: Any) -> str:
-    """Airbyte connection ids are UUIDs; refuse anything else before calling the API."""
-    text = str(connection_id or "").strip()
-    try:
-        return str(uuid.UUID(text))
-    except ValueError:
-        raise AirbyteConfigError(
-            f"{text!r} is not an Airbyte connection id (a UUID such as "
-            "'9e1a6d0c-2f6e-4c1a-9a55-0d9d5c2b7e11'). Copy it from the connection's URL in the "
-            "Airbyte UI or from list_connections()."
-        ) from None
-
-
-def _not_found(request: ApiRequest, api_root: str) -> str:
-    """What a 404 means for the thing ``request`` is about, and where to look."""
-    subject = request.subject
-    if subject.startswith("job "):
-        return (
-            f"Airbyte has no {subject} on {api_root}. A job id is only valid on the Airbyte "
-            "instance that ran it: check that the Connection points at that instance, and the "
-            "id in the connection's Job History in the Airbyte UI."
-        )
-    if subject.startswith("connection "):
-        return (
-            f"Airbyte has no {subject} on {api_root}. Check the connection id (Airbyte UI URL, "
-            "or list them with the hook's list_connections())."
-        )
-    return f"no such resource on {api_root}. Check the Connection's host and API flavour."
-
-
-def _describe(exc: Exception) -> str:
-    if isinstance(exc, requests.Timeout):
-        return "timed out"
-    text = str(exc)
-    for marker in (
-        "Connection refused",
-        "Name or service not known",
-        "Connection reset",
-        "RemoteDisconnected",
-        "IncompleteRead",
-        "Connection aborted",
-    ):
-        if marker in text:
-            return marker
-    return type(exc).__name__
-
-
-def _error_detail(response: requests.Response | httpx.Response) -> str:
-    """The server's own explanation, from a problem body or a config-API error body."""
-    try:
-        body = response.json()
-    except ValueError:
-        return ""
-    if not isinstance(body, dict):
-        return ""
-    text = body.get("detail") or body.get("message") or body.get("title")
-    return f" Airbyte says: {str(text)[:300]}" if text else ""
-
-
-__all__ = ["AirbyteHook", "ApiFlavour", "validate_connection_id"]

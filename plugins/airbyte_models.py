@@ -6,11 +6,12 @@ Configuration API and the Public API live in ``plugins.airbyte_api``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, NonNegativeInt, ValidationError
 
 
 class JobStatus(StrEnum):
@@ -53,8 +54,8 @@ class StreamStats(BaseModel):
 
     name: str
     namespace: str | None = None
-    rows: int = 0
-    bytes: int = 0
+    rows: NonNegativeInt = 0
+    bytes: NonNegativeInt = 0
 
 
 class AirbyteJob(BaseModel):
@@ -66,8 +67,8 @@ class AirbyteJob(BaseModel):
     connection_id: str
     job_type: JobType
     status: JobStatus
-    rows: int = 0
-    bytes: int = 0
+    rows: NonNegativeInt = 0
+    bytes: NonNegativeInt = 0
     created_at: datetime | None = None
     updated_at: datetime | None = None
     duration_seconds: float | None = None
@@ -90,6 +91,20 @@ class AirbyteJob(BaseModel):
     def to_xcom(self) -> dict[str, Any]:
         """A JSON-serialisable dict for XCom."""
         return self.model_dump(mode="json")
+
+
+def running_job(
+    jobs: Iterable[AirbyteJob], created_since: float | None = None
+) -> AirbyteJob | None:
+    """The first job still running; with ``created_since`` (epoch s), also one created since
+    then even if it already ended (the job a trigger whose answer was lost started)."""
+    for job in jobs:
+        if not job.is_terminal:
+            return job
+        created = job.created_at.timestamp() if job.created_at else None
+        if created is not None and created_since is not None and created >= int(created_since):
+            return job
+    return None
 
 
 class AirbyteConnection(BaseModel):
@@ -149,3 +164,13 @@ class ConnectionDetails(BaseModel):
     namespace_format: str | None = None
     prefix: str = ""
     streams: tuple[CatalogStream, ...] = ()
+
+
+def describe_validation_error(error: ValidationError, *, with_input: bool = False) -> str:
+    """The first problems of a pydantic error on one line: ``job.rows=-5: Input should be ...``."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or '<body>'}"
+        + (f"={err.get('input')!r}" if with_input else "")
+        + f": {err['msg']}"
+        for err in error.errors()[:5]
+    )

@@ -15,9 +15,17 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.configuration import conf
 
-from plugins.airbyte_errors import AirbyteConfigError, AirbyteError
+from plugins.airbyte_arguments import (
+    JobArguments,
+    validate_connection_id,
+    validate_flag,
+    validate_job_type,
+    validate_timeout_minutes,
+)
+from plugins.airbyte_errors import AirbyteConfigError, AirbyteError, error_from_event
 from plugins.airbyte_links import AirbyteConnectionLink, AirbyteJobLink
 from plugins.airbyte_resumable import AirbyteResumableJob
+from plugins.airbyte_xcom import JOB_ID_XCOM_KEY
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
@@ -27,8 +35,6 @@ if TYPE_CHECKING:
     from plugins.airbyte_lineage import SyncLineage
     from plugins.airbyte_models import AirbyteJob
 
-#: The XCom key the seed's notifications read.
-JOB_ID_XCOM_KEY = "airbyte_job_id"
 DEFAULT_CONN_ID = "airbyte_default"
 
 
@@ -121,6 +127,7 @@ class AirbyteSyncOperator(AirbyteResumableJob, BaseOperator):
         self.deferrable = deferrable
         self.poll_from_history = poll_from_history
         self._hook: AirbyteHook | None = None
+        self._arguments: JobArguments | None = None
         self._job: AirbyteJob | None = None
         self._lineage: SyncLineage | None = None
         #: Airbyte web app URLs of the job and connection, for the extra links.
@@ -128,20 +135,24 @@ class AirbyteSyncOperator(AirbyteResumableJob, BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         from plugins.airbyte_hook import AirbyteHook
-        from plugins.airbyte_models import JobType
 
-        connection_id = self.connection_id or connection_id_from_variables(
-            self.connection_id_variable or ()
-        )
-        try:
-            job_type = JobType(str(self.job_type).lower())
-        except ValueError:
-            raise AirbyteConfigError(
-                f"job_type {self.job_type!r} is not one of sync, reset, clear"
-            ) from None
+        self._arguments = self.checked_arguments()  # before any API call
         self._hook = AirbyteHook(self.airbyte_conn_id, on_conflict=self.on_conflict)
-        self._connection_id, self._job_type = connection_id, job_type
+        self._connection_id = self._arguments.connection_id
+        self._job_type = self._arguments.job_type
         return self.execute_resumable(context)
+
+    def checked_arguments(self) -> JobArguments:
+        """The rendered arguments, checked; ``AirbyteConfigError`` (no retries) if one is bad."""
+        connection_id = self.connection_id
+        if connection_id is None:
+            connection_id = connection_id_from_variables(self.connection_id_variable or ())
+        return JobArguments(
+            connection_id=validate_connection_id(connection_id),
+            job_type=validate_job_type(self.job_type),
+            timeout_minutes=validate_timeout_minutes(self.timeout_minutes),
+            wait=validate_flag("wait", self.wait),
+        )
 
     # --- what AirbyteResumableJob needs: publish the job id, wait for the job -------------
 
@@ -151,8 +162,9 @@ class AirbyteSyncOperator(AirbyteResumableJob, BaseOperator):
     def wait_for(self, job: AirbyteJob, context: Context) -> AirbyteJob:
         """Wait for ``job`` here or in the triggerer; return it once it ended well."""
         assert self._hook is not None
-        if not _truthy(self.wait) or job.is_terminal:
-            return self._hook.check_outcome(job, raise_on_failure=_truthy(self.wait))
+        arguments = self._arguments or self.checked_arguments()
+        if not arguments.wait or job.is_terminal:
+            return self._hook.check_outcome(job, raise_on_failure=arguments.wait)
         quiet_until = self._quiet_until()
         if self.deferrable:
             from plugins.airbyte_trigger import AirbyteJobTrigger
@@ -161,14 +173,14 @@ class AirbyteSyncOperator(AirbyteResumableJob, BaseOperator):
                 trigger=AirbyteJobTrigger(
                     job_id=job.job_id,
                     airbyte_conn_id=self.airbyte_conn_id,
-                    deadline=time.time() + float(self.timeout_minutes) * 60,
+                    deadline=time.time() + arguments.timeout_minutes * 60,
                     quiet_until=quiet_until,
                 ),
                 method_name="execute_complete",
             )
         return self._hook.wait_for_job_completion(
             job.job_id,
-            timeout_minutes=float(self.timeout_minutes),
+            timeout_minutes=arguments.timeout_minutes,
             cancel_on_timeout=self.cancel_on_timeout,
             quiet_until=quiet_until,
         )
@@ -184,26 +196,22 @@ class AirbyteSyncOperator(AirbyteResumableJob, BaseOperator):
             return None
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
-        """Back from the triggerer: same outcomes and errors as the blocking wait."""
+        """Back from the triggerer: the same outcomes and error classes as the blocking wait;
+        a wait that ended without the job ending cancels it (``cancel_on_timeout``)."""
         from plugins.airbyte_hook import AirbyteHook
         from plugins.airbyte_models import AirbyteJob
         from plugins.airbyte_trigger import TERMINAL, TIMEOUT
 
-        hook = AirbyteHook(self.airbyte_conn_id, on_conflict=self.on_conflict)
-        status = event.get("status")
-        if status == TERMINAL:
-            job = AirbyteJob.model_validate(event["job"])
+        hook = self._hook = AirbyteHook(self.airbyte_conn_id, on_conflict=self.on_conflict)
+        job = AirbyteJob.model_validate(event["job"]) if event.get("job") else None
+        if event.get("status") == TERMINAL and job is not None:
             hook.log.info("Airbyte job finished: %s", job.summary())
-            self._hook = hook
             return self.deliver(hook.check_outcome(job), context)
-        if status == TIMEOUT:
-            last = AirbyteJob.model_validate(event["job"]) if event.get("job") else None
-            hook.handle_timeout(
-                int(event["job_id"]), last, float(self.timeout_minutes), self.cancel_on_timeout
-            )
-        raise AirbyteError(
-            f"Waiting for Airbyte job {event.get('job_id')} failed: {event.get('message', event)}"
-        )
+        job_id = int(event["job_id"])
+        if event.get("status") == TIMEOUT:
+            minutes = validate_timeout_minutes(self.timeout_minutes)
+            hook.handle_timeout(job_id, job, minutes, self.cancel_on_timeout)
+        hook.abandon(job_id, error_from_event(event), self.cancel_on_timeout)
 
     def report(self, job: AirbyteJob, context: Context) -> dict[str, Any]:
         """The task's result (``AirbyteResumableJob.deliver`` calls this once per try)."""
@@ -243,10 +251,3 @@ class AirbyteSyncOperator(AirbyteResumableJob, BaseOperator):
             self._hook.cancel_job(self._job.job_id)
         except AirbyteError as exc:
             self.log.error("Could not cancel Airbyte job %s: %s", self._job.job_id, exc)
-
-
-def _truthy(value: bool | str) -> bool:
-    """A bool, or its rendered template (``"False"`` when not rendered as a native object)."""
-    return (
-        value if isinstance(value, bool) else str(value).strip().lower() not in ("false", "0", "")
-    )

@@ -11,7 +11,39 @@ it), then the close polling above. A 10-minute sync then costs about 15 polls, n
 
 from __future__ import annotations
 
+import statistics
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from plugins.airbyte_models import AirbyteJob
+
+#: How many recent succeeded jobs make a connection's usual duration, and the share of it
+#: waited quietly before polling closely.
+HISTORY_SIZE = 5
+QUIET_SHARE = 0.9
+
+
+def usual_duration(recent_jobs: Iterable[AirbyteJob]) -> float | None:
+    """Median duration (s) of the newest ``HISTORY_SIZE`` succeeded jobs (newest first)."""
+    durations = [
+        job.duration_seconds
+        for job in recent_jobs
+        if job.status == "succeeded" and job.duration_seconds
+    ][:HISTORY_SIZE]
+    return statistics.median(durations) if durations else None
+
+
+def quiet_start(created_at: datetime | None, usual: float) -> float:
+    """When to poll closely (epoch s): ``QUIET_SHARE`` of the usual duration after creation."""
+    now = time.time()
+    started = created_at.timestamp() if created_at else now
+    if now - started < 1:  # the API gives whole seconds; a job of this second began now
+        started = now
+    return started + QUIET_SHARE * usual
 
 
 @dataclass

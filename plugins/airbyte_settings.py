@@ -9,20 +9,30 @@ masker as soon as they are read.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
 from airflow.sdk.exceptions import AirflowNotFoundException
 
-from plugins.airbyte_api import ApiFlavour
 from plugins.airbyte_errors import AirbyteConfigError
 
 URL_VARIABLE = "AIRBYTE_API_URL"
 USERNAME_VARIABLE = "AIRBYTE_API_USERNAME"
 PASSWORD_VARIABLE = "AIRBYTE_API_PASSWORD"  # noqa: S105 - a Variable name, not a secret
 CLOUD_HOST = "api.airbyte.com"
+MIB = 1024 * 1024
+
+
+class ApiFlavour(StrEnum):
+    """Configuration API (``/api/v1``) or Public API (``/api/public/v1``, Airbyte Cloud)."""
+
+    CONFIG = "config"
+    PUBLIC = "public"
 
 
 class AuthType(StrEnum):
@@ -51,20 +61,60 @@ class AirbyteSettings:
     poll_interval: float = 2.0
     max_poll_interval: float = 20.0
     quiet_poll_interval: float = 60.0
+    #: Whole-request deadline: connect, send and every read of one answer.
+    total_timeout: float = 120.0
+    #: Largest answer accepted as sent on the wire, and once decompressed.
+    max_response_bytes: int = 16 * MIB
+    max_decompressed_bytes: int = 64 * MIB
+    #: Unreadable answers in a row (empty or HTML 200, unknown status, broken gzip) a wait
+    #: rides out before giving up.
+    max_unreadable_polls: int = 5
+    #: Most pages ``list_connections`` reads before calling the pagination broken.
+    max_pages: int = 1000
+    #: TLS: verify certificates (keep it on), against ``ca_bundle`` (a PEM file or directory)
+    #: or, unset, ``REQUESTS_CA_BUNDLE``/``SSL_CERT_FILE`` or certifi's bundle.
+    verify: bool = True
+    ca_bundle: str | None = None
 
     def with_overrides(self, **overrides: Any) -> AirbyteSettings:
         return dataclasses.replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
 
-_TUNABLES = {
-    "connect_timeout": float,
-    "read_timeout": float,
-    "max_retries": int,
-    "retry_min_wait": float,
-    "retry_max_wait": float,
-    "poll_interval": float,
-    "max_poll_interval": float,
-    "quiet_poll_interval": float,
+def _positive(cast: Callable[[Any], Any], minimum: float = 0.0) -> Callable[[Any], Any]:
+    def convert(value: Any) -> Any:
+        number = cast(value)
+        if isinstance(value, bool) or not math.isfinite(number) or number < minimum:
+            raise ValueError(value)
+        return number
+
+    return convert
+
+
+def _boolean(value: Any) -> bool:
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off"):
+        return False
+    raise ValueError(value)
+
+
+_TUNABLES: dict[str, Callable[[Any], Any]] = {
+    "connect_timeout": _positive(float, 0.001),
+    "read_timeout": _positive(float, 0.001),
+    "total_timeout": _positive(float, 0.001),
+    "max_retries": _positive(int),
+    "retry_min_wait": _positive(float),
+    "retry_max_wait": _positive(float),
+    "poll_interval": _positive(float, 0.001),
+    "max_poll_interval": _positive(float, 0.001),
+    "quiet_poll_interval": _positive(float, 0.001),
+    "max_response_bytes": _positive(int, 1),
+    "max_decompressed_bytes": _positive(int, 1),
+    "max_unreadable_polls": _positive(int),
+    "max_pages": _positive(int, 1),
+    "verify": _boolean,
+    "ca_bundle": str,
 }
 
 
@@ -83,7 +133,7 @@ def normalize_api_url(url: str, api_type: str | None = None) -> tuple[str, ApiFl
         )
     if "://" not in url:
         url = f"http://{url}"
-    parts = urlsplit(url)
+    parts = _split(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise AirbyteConfigError(
             f"The Airbyte API URL {_redact(url)!r} is not an http(s) URL with a host, "
@@ -115,16 +165,48 @@ def normalize_api_url(url: str, api_type: str | None = None) -> tuple[str, ApiFl
             f"The Airbyte URL {_redact(url)!r} is a {flavour} API URL but the Connection extras "
             f"ask for api_type={wanted!s}; drop one of the two."
         )
-    netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
+    netloc = parts.netloc.rpartition("@")[2]  # host[:port], IPv6 brackets kept
     return urlunsplit((parts.scheme, netloc, path, "", "")), flavour
 
 
+def _split(url: str) -> SplitResult:
+    """``urlsplit`` that refuses a bad port with a message that shows no credentials."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - validates the port
+    except ValueError as exc:
+        reason = "has a bad port" if "port" in str(exc).lower() else "is malformed"
+        raise AirbyteConfigError(
+            f"The Airbyte API URL {_redact(url)!r} {reason}: use http(s)://host[:port] with a "
+            "port from 1 to 65535, e.g. http://airbyte-server:8000 or http://[::1]:8000."
+        ) from None
+    return parts
+
+
 def _redact(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.username or parts.password:
-        netloc = "***@" + parts.netloc.rsplit("@", 1)[1]
-        return urlunsplit(parts._replace(netloc=netloc))
-    return url
+    scheme, sep, rest = url.partition("://")
+    authority, slash, path = rest.partition("/")
+    if "@" in authority:
+        authority = "***@" + authority.rpartition("@")[2]
+    return f"{scheme}{sep}{authority}{slash}{path}"
+
+
+def _host_url(conn: Any) -> str:
+    """The Connection's host as a URL: scheme from ``schema``, port, IPv6 brackets."""
+    host = (conn.host or "").strip()
+    if not host:
+        return ""
+    if "://" not in host:
+        try:
+            if ipaddress.ip_address(host.strip("[]")).version == 6:
+                host = f"[{host.strip('[]')}]"
+        except ValueError:
+            pass
+        host = f"{conn.schema or 'http'}://{host}"
+    if conn.port and not _split(host).port:
+        split = urlsplit(host)
+        host = urlunsplit(split._replace(netloc=f"{split.netloc}:{conn.port}"))
+    return host
 
 
 def _mask(*secrets: str | None) -> None:
@@ -138,19 +220,15 @@ def _mask(*secrets: str | None) -> None:
 def settings_from_connection(conn: Any) -> AirbyteSettings:
     """Build settings from an Airflow Connection (host, port, schema, login, password, extras)."""
     extra: dict[str, Any] = dict(conn.extra_dejson or {})
-    host = (conn.host or "").strip()
-    if host and "://" not in host:
-        host = f"{conn.schema or 'http'}://{host}"
-    if host and conn.port and not urlsplit(host).port:
-        split = urlsplit(host)
-        host = urlunsplit(split._replace(netloc=f"{split.netloc}:{conn.port}"))
     source = f"Airflow Connection '{conn.conn_id}'"
     login, secret = conn.login or None, conn.password or None
-    embedded = urlsplit(host) if host else None
-    if embedded is not None and (embedded.username or embedded.password):
-        login = login or embedded.username
-        secret = secret or embedded.password
     _mask(secret, extra.get("client_secret"), extra.get("token"))
+    host = _host_url(conn)
+    embedded = _split(host) if host else None
+    if embedded is not None and (embedded.username or embedded.password):
+        login = login or unquote(embedded.username or "") or None
+        secret = secret or unquote(embedded.password or "") or None
+        _mask(secret, embedded.password)
     root, flavour = normalize_api_url(host, extra.get("api_type"))
     auth_type = _auth_type(extra.get("auth_type"), login, source)
     if auth_type is AuthType.BEARER:
@@ -166,8 +244,9 @@ def settings_from_connection(conn: Any) -> AirbyteSettings:
             try:
                 tunables[key] = cast(extra[key])
             except (TypeError, ValueError):
+                kind = "true or false" if cast is _boolean else "a number >= 0 (> 0 for timeouts)"
                 raise AirbyteConfigError(
-                    f"{source} extra {key}={extra[key]!r} is not a number."
+                    f"{source} extra {key}={extra[key]!r} is not valid: use {kind}."
                 ) from None
     return AirbyteSettings(
         api_root=root,

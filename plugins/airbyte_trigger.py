@@ -1,26 +1,24 @@
 """``AirbyteJobTrigger``: waits for an Airbyte job in the triggerer, fully asynchronously.
 
-The trigger polls with the same adaptive interval as the blocking wait, rides out transient
-errors (5xx, 429, timeouts, dropped connections, an expired token) until its deadline, and
-fires exactly one event: the job reached a terminal state, the deadline passed, or an error
-that waiting cannot fix (bad credentials, unknown job). Its state is just the job id, the
-connection id and an absolute deadline, so a restarted triggerer resumes where it was; when a
-user kills the deferred task (mark failed, clear), ``on_kill`` cancels the Airbyte job.
+The trigger runs the blocking wait's own "poll once and decide" step (``JobWatch``) on the
+hook's async client: it rides out transient errors and short runs of unreadable answers
+until its deadline and fires exactly one event: the job reached a terminal state, the
+deadline passed, or an error that waiting cannot fix (bad credentials, unknown job), sent
+with its class so the worker raises the same error as the blocking path. Its state is just
+the job id, the connection id and an absolute deadline, so a restarted triggerer resumes where
+it was; when a user kills the deferred task (mark failed, clear), ``on_kill`` cancels the job.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from plugins.airbyte_errors import AirbyteError
-from plugins.airbyte_hook import TRANSIENT_ERRORS, AirbyteHook
-from plugins.airbyte_models import AirbyteJob
-from plugins.airbyte_polling import PollSchedule
+from plugins.airbyte_hook import AirbyteHook
 
 #: Event statuses the operator's ``execute_complete`` handles.
 TERMINAL, TIMEOUT, ERROR = "terminal", "timeout", "error"
@@ -69,59 +67,29 @@ class AirbyteJobTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Poll until the job ends or the deadline passes: the same step as the blocking wait."""
         hook = AirbyteHook(
             self.airbyte_conn_id,
             poll_interval=self.poll_interval,
             max_poll_interval=self.max_poll_interval,
         )
         try:
-            settings = await hook.aload_settings()
-        except AirbyteError as exc:
-            yield TriggerEvent({"status": ERROR, "job_id": self.job_id, "message": str(exc)})
+            await hook.aload_settings()
+            watch = hook.watch(self.job_id, self.deadline, self.quiet_until)
+            async with hook.async_client() as client:
+                while True:
+                    step = watch.observe(*await hook.apoll(client, self.job_id))
+                    if step.delay is None:
+                        break
+                    await asyncio.sleep(step.delay)
+        except AirbyteError as exc:  # its class travels with it: see error_from_event
+            yield TriggerEvent({"status": ERROR, "job_id": self.job_id, **exc.to_event()})
             return
-        schedule = PollSchedule(
-            settings.poll_interval,
-            settings.max_poll_interval,
-            quiet_interval=settings.quiet_poll_interval,
-        )
-        job: AirbyteJob | None = None
-        async with hook.async_client() as client:
-            while True:
-                changed = False
-                try:
-                    seen = await hook.aget_job(client, self.job_id)
-                    changed = job is None or seen.status != job.status
-                    job = seen
-                except TRANSIENT_ERRORS as exc:
-                    self.log.warning(
-                        "Polling Airbyte job %s failed (%s); still waiting", self.job_id, exc
-                    )
-                except AirbyteError as exc:
-                    yield TriggerEvent(
-                        {"status": ERROR, "job_id": self.job_id, "message": str(exc)}
-                    )
-                    return
-                if changed and job is not None:
-                    self.log.info("Airbyte %s", job.summary())
-                if job is not None and job.is_terminal:
-                    yield TriggerEvent({"status": TERMINAL, "job": job.to_xcom()})
-                    return
-                remaining = self.deadline - time.time()
-                if remaining <= 0:
-                    yield TriggerEvent(
-                        {
-                            "status": TIMEOUT,
-                            "job_id": self.job_id,
-                            "job": job.to_xcom() if job else None,
-                        }
-                    )
-                    return
-                quiet_for = (self.quiet_until - time.time()) if self.quiet_until else 0.0
-                await asyncio.sleep(
-                    schedule.next_delay(
-                        status_changed=changed, remaining=remaining, quiet_for=quiet_for
-                    )
-                )
+        job = step.job.to_xcom() if step.job else None
+        if step.ended:
+            yield TriggerEvent({"status": TERMINAL, "job_id": self.job_id, "job": job})
+        else:
+            yield TriggerEvent({"status": TIMEOUT, "job_id": self.job_id, "job": job})
 
     async def on_kill(self) -> None:
         """A user killed the deferred task: cancel the Airbyte job, like the operator does."""

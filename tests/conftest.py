@@ -44,6 +44,7 @@ FAST_EXTRAS = {
     "max_retries": 4,
     "connect_timeout": 1,
     "read_timeout": 2,
+    "total_timeout": 3,
 }
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import logging
 import threading
+import zlib
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -20,7 +22,23 @@ from dev.airbyte_standin.errors import (
     problem_body,
 )
 
-FAULT_KINDS = ("status", "hang", "drop", "lost_response", "malformed", "missing_fields")
+FAULT_KINDS = (
+    "status",
+    "hang",
+    "drop",
+    "lost_response",
+    "malformed",
+    "missing_fields",
+    # Hostile answers (see ``_send_hostile``): all but "redirect" answer 200.
+    "empty",
+    "html",
+    "unknown_status",
+    "broken_gzip",
+    "gzip_bomb",
+    "trickle",
+    "redirect",
+)
+HOSTILE = frozenset(FAULT_KINDS[6:])
 ADMIN_PREFIX = "/_standin"
 ID_KEYS = frozenset({"id", "jobId", "connectionId", "workspaceId", "access_token"})
 
@@ -49,6 +67,9 @@ class Fault:
     status: int = 503
     seconds: float = 5.0
     process: bool = False
+    #: ``gzip_bomb``: decompressed size; ``redirect``: where to (``Location``).
+    size: int = 64 * 1024 * 1024
+    location: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -155,6 +176,8 @@ class FaultMiddleware:
         elif fault.kind == "lost_response":
             body = await _run_and_capture(self.app, scope, receive)
             await _send_partial_and_drop(send, body[: len(body) // 2])
+        elif fault.kind in HOSTILE:
+            await _send_hostile(self.app, fault, scope, receive, send)
         else:
             body = b""
             if fault.process:
@@ -223,3 +246,67 @@ async def _send_corrupted(send: Send, kind: str, real_body: bytes) -> None:
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+async def _send_hostile(app: ASGIApp, fault: Fault, scope: Scope, receive: Receive, send: Send):
+    """Answers a proxy or a broken server gives: an empty or HTML 200, a status Airbyte does
+    not have, a gzip body that does not decompress or decompresses to ``size`` bytes, the real
+    answer in 20 pieces ``seconds`` apart, or a 307 to ``location``."""
+    headers = [(b"content-type", b"application/json")]
+    status = 200
+    if fault.kind == "empty":
+        body = b""
+    elif fault.kind == "html":
+        body, headers = (
+            b"<html><body>Welcome to nginx!</body></html>",
+            [(b"content-type", b"text/html")],
+        )
+    elif fault.kind == "unknown_status":
+        body = _with_unknown_status(await _run_and_capture(app, scope, receive))
+    elif fault.kind == "broken_gzip":
+        body = gzip.compress(b'{"job": {"id": 1}}' * 100)[:40] + b"not gzip at all"
+        headers.append((b"content-encoding", b"gzip"))
+    elif fault.kind == "gzip_bomb":
+        body = _gzip_zeros(fault.size)
+        headers.append((b"content-encoding", b"gzip"))
+    elif fault.kind == "redirect":
+        status, body = 307, b""
+        headers.append((b"location", fault.location.encode()))
+    else:  # trickle
+        body = await _run_and_capture(app, scope, receive)
+    headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    step = -(-len(body) // 20) if fault.kind == "trickle" else len(body)  # trickle: 20 pieces
+    step = max(step, 1)
+    # Once the request is read, ``receive`` returns only when the client disconnects.
+    gone = asyncio.ensure_future(receive()) if fault.kind == "trickle" else None
+    try:
+        for start in range(0, max(len(body), 1), step):
+            if fault.kind == "trickle":
+                await asyncio.sleep(fault.seconds)
+            if gone is not None and gone.done():  # the client gave up: log the request now
+                return
+            chunk = body[start : start + step]
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+    finally:
+        if gone is not None:
+            gone.cancel()
+
+
+def _with_unknown_status(body: bytes) -> bytes:
+    data = json.loads(body)
+    job = data.get("job", data) if isinstance(data, dict) else data
+    if isinstance(job, dict) and "status" in job:
+        job["status"] = "paused_by_gremlins"
+    return json.dumps(data).encode()
+
+
+def _gzip_zeros(size: int) -> bytes:
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    block = bytes(1024 * 1024)
+    parts = [
+        compressor.compress(block[: min(len(block), size - done)])
+        for done in range(0, size, len(block))
+    ]
+    return b"".join(parts) + compressor.flush()

@@ -47,6 +47,8 @@ class RunningStandin:
     config: StandinConfig
     process: subprocess.Popen | None = field(default=None, repr=False)
     log_file: Path | None = field(default=None, repr=False)
+    #: What admin calls verify the server's certificate against (its CA bundle under TLS).
+    verify: str | bool = True
 
     @property
     def warehouse_url(self) -> str:
@@ -64,7 +66,11 @@ class RunningStandin:
 
     def _admin(self, method: str, path: str, payload: dict | None = None) -> Any:
         response = requests.request(
-            method, f"{self.url}/_standin{path}", json=payload, timeout=ADMIN_TIMEOUT
+            method,
+            f"{self.url}/_standin{path}",
+            json=payload,
+            timeout=ADMIN_TIMEOUT,
+            verify=self.verify,
         )
         response.raise_for_status()
         return response.json()
@@ -178,16 +184,19 @@ def wait_until(
 
 
 def wait_until_healthy(
-    url: str, timeout: float = START_TIMEOUT, process: subprocess.Popen | None = None
+    url: str,
+    timeout: float = START_TIMEOUT,
+    process: subprocess.Popen | None = None,
+    verify: str | bool = True,
 ) -> None:
     """Poll ``GET /api/v1/health`` until it answers 200, or raise TimeoutError (StandinExited
-    if ``process`` ends first)."""
+    if ``process`` ends first). ``verify``: the CA bundle of a TLS stand-in."""
     deadline = time.monotonic() + timeout
     while True:
         if process is not None and process.poll() is not None:
             raise StandinExited(f"the stand-in at {url} exited with {process.returncode}")
         try:
-            if requests.get(f"{url}/api/v1/health", timeout=1).status_code == 200:
+            if requests.get(f"{url}/api/v1/health", timeout=1, verify=verify).status_code == 200:
                 return
         except requests.RequestException:
             pass
@@ -204,24 +213,30 @@ def _bound_socket(host: str) -> socket.socket:
 
 
 @contextmanager
-def run_standin(config: StandinConfig | None = None) -> Iterator[RunningStandin]:
+def run_standin(
+    config: StandinConfig | None = None, tls: tuple[Path, Path, Path] | None = None
+) -> Iterator[RunningStandin]:
     """Serve the stand-in from a background thread on a free loopback port.
 
-    On exit the server stops and, if contract validation is on and the body did not raise,
-    an AssertionError lists any contract violation.
+    ``tls``: (certificate, key, CA bundle) files to serve HTTPS with. On exit the server stops
+    and, if contract validation is on and the body did not raise, an AssertionError lists any
+    contract violation.
     """
     sock = _bound_socket((config or StandinConfig()).host)
     port = sock.getsockname()[1]
     config = replace(config or StandinConfig(), port=port)
     app, _ = create_app(config)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    certs = {"ssl_certfile": str(tls[0]), "ssl_keyfile": str(tls[1])} if tls else {}
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", **certs))
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name="standin", daemon=True
     )
     thread.start()
-    running = RunningStandin(url=f"http://{config.host}:{port}", config=config)
+    scheme = "https" if tls else "http"
+    verify = str(tls[2]) if tls else True
+    running = RunningStandin(url=f"{scheme}://{config.host}:{port}", config=config, verify=verify)
     try:
-        wait_until_healthy(running.url)
+        wait_until_healthy(running.url, verify=verify)
         yield running
         if config.validate_contract:
             running.assert_contract_kept()

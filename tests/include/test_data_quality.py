@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import sys
 import traceback
@@ -29,9 +30,9 @@ from include.data_quality import (
     build_checkpoint,
     checkpoint_factory,
     checkpoint_names,
-    checkpoint_tables,
     load_checkpoint_spec,
     load_suite_dict,
+    prepare_gx,
     run_checkpoint,
     summarize,
 )
@@ -87,17 +88,26 @@ def failures_by_check(summary: dict) -> dict[tuple, dict]:
     return {(f["table"], f["column"], f["expectation"]): f for f in summary["failures"]}
 
 
+def checkpoint_tables(checkpoint_name: str) -> list[str]:
+    """Tables the checkpoint validates, in order."""
+    return [v["table"] for v in load_checkpoint_spec(checkpoint_name)["validations"]]
+
+
 def run_operator(checkpoint: str) -> tuple[dict, Exception | None]:
     """Run ``GXValidateCheckpointOperator`` as a DAG does; return its XCom value and error."""
     operator = GXValidateCheckpointOperator(
         task_id=checkpoint,
         configure_checkpoint=checkpoint_factory(checkpoint),
         context_type="ephemeral",
+        on_execute_callback=prepare_gx,
     )
     ti = RecordingTaskInstance()
     error = None
+    context = {"ti": ti, "params": {}}
     try:
-        assert operator.execute(context={"ti": ti, "params": {}}) is None
+        for callback in operator.on_execute_callback:  # what the task runner does first
+            callback(context)
+        assert operator.execute(context=context) is None
     except GXValidationFailed as exc:
         error = exc
     return ti.pushed["return_value"], error
@@ -106,6 +116,30 @@ def run_operator(checkpoint: str) -> tuple[dict, Exception | None]:
 # --------------------------------------------------------------------------------------------
 # The files under include/gx
 # --------------------------------------------------------------------------------------------
+
+
+def test_parsing_the_dags_leaves_environment_and_loggers_alone():
+    """Preparing GX (env var, logger levels) happens when a GX task runs, not at parse time."""
+    code = (
+        "import json, logging, os, warnings; warnings.simplefilter('ignore')\n"
+        "from airflow.dag_processing.dagbag import DagBag\n"
+        "before = dict(os.environ)\n"
+        "bag = DagBag(dag_folder='dags', safe_mode=False)\n"
+        "assert not bag.import_errors, bag.import_errors\n"
+        "keys = set(os.environ) | set(before)\n"
+        "changed = sorted(k for k in keys if os.environ.get(k) != before.get(k))\n"
+        "gx = logging.getLogger('great_expectations')\n"
+        "print(json.dumps([changed, gx.level, len(bag.dags)]))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "GX_ANALYTICS_ENABLED"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    changed, gx_level, dags = json.loads(done.stdout.strip().splitlines()[-1])
+    assert dags == 4
+    assert "GX_ANALYTICS_ENABLED" not in changed
+    assert gx_level == logging.NOTSET
 
 
 def test_importing_the_module_does_not_import_great_expectations():

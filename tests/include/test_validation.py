@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from airflow.sdk.exceptions import AirflowFailException
 
 from include.validation import (
     JOB_ID_XCOM_KEY,
@@ -66,3 +67,32 @@ def test_job_that_did_not_succeed_is_refused_but_its_stats_still_reach_xcom(stat
     with pytest.raises(SyncValidationError, match=f"ended {status}"):
         validate_sync_results(job(status=status), context={"ti": ti})
     assert ti.pushed[JOB_ID_XCOM_KEY] == 7
+
+
+@pytest.mark.parametrize("field", ["rows", "bytes"])
+def test_negative_counts_are_refused_without_retries(field):
+    with pytest.raises(SyncValidationError, match=rf"{field}=-5: Input should be greater"):
+        validate_sync_results(job().to_xcom() | {field: -5})
+    assert issubclass(SyncValidationError, AirflowFailException)
+
+
+@pytest.mark.parametrize("field", ["rows", "bytes", "status", "job_id"])
+def test_missing_counts_or_fields_are_refused(field):
+    broken = job().to_xcom()
+    del broken[field]
+    with pytest.raises(SyncValidationError, match=f"has no {field}: pass the sync task's"):
+        validate_sync_results(broken)
+
+
+def test_malformed_stats_give_a_clear_error_not_a_pydantic_one():
+    with pytest.raises(SyncValidationError, match="status='half-done'"):
+        validate_sync_results(job().to_xcom() | {"status": "half-done"})
+    with pytest.raises(SyncValidationError, match="got list"):
+        validate_sync_results([1, 2, 3])
+
+
+def test_negative_stream_counts_are_refused():
+    broken = job().to_xcom()
+    broken["streams"] = [{"name": "charges", "rows": -1, "bytes": 0}]
+    with pytest.raises(SyncValidationError, match=r"streams\.0\.rows=-1"):
+        validate_sync_results(broken)

@@ -11,11 +11,10 @@ from sqlalchemy.engine import make_url
 from include.warehouse import (
     WarehouseConnectionError,
     WarehouseConnectionNotFound,
-    count_rows,
     redact_url,
     sqlalchemy_url,
 )
-from tests.include.conftest import ROWS_PER_STREAM, set_warehouse_connection
+from tests.include.conftest import set_warehouse_connection
 
 PASSWORD = "s3cr:et@/p%ss#?"
 
@@ -112,7 +111,3 @@ def test_redact_url_hides_the_password():
     redacted = redact_url(url)
     assert redacted == "postgresql+psycopg2://etl:***@db:5432/dw"
     assert redact_url("not a url") == "<unparseable database URL>"
-
-
-def test_count_rows(sqlite_warehouse):
-    assert count_rows(sqlite_warehouse, "stripe_charges") == ROWS_PER_STREAM

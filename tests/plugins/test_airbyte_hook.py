@@ -388,11 +388,11 @@ def token_requests(standin) -> int:
 
 
 def test_client_credentials_sync(token_hook, token_standin, output):
-    token_hook._auth.invalidate()  # start without a cached token
+    token_hook.auth.invalidate()  # start without a cached token
     job = token_hook.trigger_sync(STRIPE_CONNECTION_ID)
     assert token_hook.wait_for_job_completion(job.job_id, 1).status is JobStatus.SUCCEEDED
     assert token_requests(token_standin) == 1  # one token, cached across every call
-    token = token_hook._auth.token()
+    token = token_hook.auth.token()
     logged = output()
     assert token not in logged
     assert "standin-secret" not in logged
@@ -409,11 +409,11 @@ def test_token_expiring_mid_wait_is_refreshed_once(token_hook, token_standin):
 
 
 def test_hooks_with_the_same_credentials_share_one_token(token_hook, token_standin):
-    token_hook._auth.invalidate()
+    token_hook.auth.invalidate()
     token_hook.get_connection_info(STRIPE_CONNECTION_ID)
     other = AirbyteHook()
     other.get_connection_info(HUBSPOT_CONNECTION_ID)
-    assert other._auth.token() == token_hook._auth.token()
+    assert other.auth.token() == token_hook.auth.token()
     assert token_requests(token_standin) == 1
 
 
@@ -545,3 +545,54 @@ def test_history_makes_long_waits_cheap(slow_standin):
     done = hook.wait_for_job_completion(second.job_id, 1, quiet_until=quiet_until)
     assert done.status is JobStatus.SUCCEEDED
     assert polls_for(slow_standin, second.job_id) - before < close_polls / 2
+
+
+# --- pagination that never ends ----------------------------------------------------------
+
+
+def _public_connection(n: int) -> dict:
+    return {
+        "connectionId": f"00000000-0000-4000-8000-{n:012d}",
+        "name": f"c{n}",
+        "sourceId": "s",
+        "destinationId": "d",
+        "workspaceId": "w",
+        "status": "active",
+        "schedule": {"scheduleType": "manual"},
+        "configurations": {"streams": []},
+    }
+
+
+@pytest.mark.parametrize(
+    ("page", "match"),
+    [
+        # the same page and the same next link, forever
+        (lambda offset: ([_public_connection(1)], "/connections?offset=1"), "repeats"),
+        # an empty page that still has a next link
+        (lambda offset: ([], f"/connections?offset={offset + 1}"), "is empty but has a next"),
+        # pages that advance but never end: stopped by max_pages
+        (
+            lambda offset: ([_public_connection(offset)], f"/connections?offset={offset + 1}"),
+            "more than max_pages=20 pages",
+        ),
+    ],
+    ids=["next-repeats", "empty-page-with-next", "page-cap"],
+)
+def test_pagination_that_does_not_end_is_stopped(monkeypatch, page, match):
+    from urllib.parse import parse_qs, urlsplit
+
+    from tests.fake_http import fake_server, json_reply
+
+    def respond(request):
+        offset = int(parse_qs(urlsplit(request.path).query).get("offset", ["0"])[0])
+        data, next_link = page(offset)
+        return json_reply({"data": data, "next": next_link})
+
+    with fake_server(respond) as server:
+        airbyte_conn_env(monkeypatch, server.url, api_type="public", max_pages=20)
+        with pytest.raises(AirbyteResponseError, match=match):
+            AirbyteHook().list_connections()
+        ok, message = AirbyteHook().test_connection()  # the UI's Test button returns too
+    assert not ok
+    assert "pagination" in message or "max_pages" in message
+    assert len(server.received) <= 2 * (20 + 1) + 1

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
+from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 
 from dev.airbyte_standin.seed import STRIPE_CONNECTION_ID
 from dev.airbyte_standin.testing import wait_until
 from plugins.airbyte_errors import (
+    AirbyteAuthError,
     AirbyteConfigError,
     AirbyteJobCancelledError,
     AirbyteJobFailedError,
@@ -24,6 +26,7 @@ from tests.conftest import (
     RecordingTaskInstance,
     airbyte_conn_env,
     resume_deferred,
+    trigger_event,
 )
 
 
@@ -183,3 +186,62 @@ def test_history_can_be_turned_off(standin, context):
     op.execute(context)
     assert op._quiet_until() is None
     AirbyteHook().cancel_job(op._job.job_id)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("timeout_minutes", "abc", "timeout_minutes 'abc'"),
+        ("timeout_minutes", "", "timeout_minutes ''"),
+        ("timeout_minutes", "0", "timeout_minutes '0'"),
+        ("timeout_minutes", "-5", "timeout_minutes '-5'"),
+        ("wait", "sometimes", "wait 'sometimes' is not true or false"),
+        ("job_type", "refresh", "job_type 'refresh' is not one of sync, reset, clear"),
+        ("connection_id", "stripe", "'stripe' is not an Airbyte connection id"),
+    ],
+)
+def test_rendered_arguments_are_checked_before_any_api_call(
+    standin, context, field, value, message
+):
+    op = operator(**{field: "{{ params.value }}"})
+    op.render_template_fields({**context, "params": {"value": value}})
+    assert getattr(op, field) == value  # rendered
+    with pytest.raises(AirbyteConfigError, match=message) as err:
+        op.execute(context)
+    assert isinstance(err.value, AirflowFailException)  # no retries spent on it
+    assert standin.requests() == []  # nothing started on Airbyte
+
+
+def test_trigger_errors_keep_their_class_in_execute_complete(standin, context, monkeypatch):
+    """A 401 in the triggerer fails the task without retries, as it does in a worker, and the
+    job the task started is cancelled."""
+    standin.set_job_behaviour("stuck_running")
+    op = operator(deferrable=True)
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute(context)
+    airbyte_conn_env(monkeypatch, standin.url, login="airbyte", password="rotated-away")
+    event = trigger_event(deferred.value.trigger)
+    assert event["error"] == "AirbyteAuthError"
+    airbyte_conn_env(monkeypatch, standin.url, login="airbyte", password="password")
+    with pytest.raises(AirbyteAuthError, match="It was cancelled") as err:
+        AirbyteSyncOperator(
+            task_id="sync", connection_id=STRIPE_CONNECTION_ID, deferrable=True
+        ).execute_complete(context, event)
+    assert isinstance(err.value, AirflowFailException)
+    assert [j["status"] for j in sync_jobs(standin)] == ["cancelled"]
+
+
+def test_error_event_round_trip_keeps_class_and_attributes():
+    from plugins.airbyte_errors import AirbyteNotFoundError, error_from_event
+
+    error = AirbyteNotFoundError("no such job", status_code=404, endpoint="POST /jobs/get")
+    restored = error_from_event(json.loads(json.dumps(error.to_event())))
+    assert type(restored) is AirbyteNotFoundError
+    assert (str(restored), restored.status_code, restored.endpoint) == (
+        "no such job",
+        404,
+        "POST /jobs/get",
+    )
+    assert type(error_from_event({"error": "os.system", "message": "x"})).__name__ == (
+        "AirbyteError"
+    )

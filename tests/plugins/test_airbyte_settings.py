@@ -110,7 +110,7 @@ def test_bad_auth_type_and_tunable(monkeypatch):
     with pytest.raises(AirbyteConfigError, match="auth_type='kerberos'"):
         resolve_settings("airbyte_default")
     airbyte_conn_env(monkeypatch, "http://h:8000", read_timeout="soon")
-    with pytest.raises(AirbyteConfigError, match="read_timeout='soon' is not a number"):
+    with pytest.raises(AirbyteConfigError, match="read_timeout='soon' is not valid: use a number"):
         resolve_settings("airbyte_default")
 
 
@@ -144,5 +144,68 @@ def test_token_is_masked_once_fetched(token_conn):
 
     hook = AirbyteHook()
     hook.list_connections()
-    token = hook._auth.token()
+    token = hook.auth.token()
     assert redact(f"Authorization: Bearer {token}") == "Authorization: Bearer ***"
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "root"),
+    [
+        ("http://[::1]:8000", None, "http://[::1]:8000/api/v1"),
+        ("[::1]", 8000, "http://[::1]:8000/api/v1"),
+        ("::1", 8000, "http://[::1]:8000/api/v1"),  # how a conn URI with [::1] is parsed
+        ("https://[2001:db8::5]/airbyte", None, "https://[2001:db8::5]/airbyte/api/v1"),
+    ],
+)
+def test_ipv6_hosts_keep_their_brackets(monkeypatch, host, port, root):
+    conn = {"conn_type": "http", "host": host, "port": port}
+    monkeypatch.setenv("AIRFLOW_CONN_AIRBYTE_DEFAULT", json.dumps(conn))
+    assert resolve_settings("airbyte_default").api_root == root
+
+
+def test_bad_port_is_a_clear_error_without_the_password(monkeypatch):
+    airbyte_conn_env(monkeypatch, "http://airbyte:Sup3r-s3cret@airbyte-server:80000")
+    with pytest.raises(AirbyteConfigError, match="bad port") as err:
+        resolve_settings("airbyte_default")
+    assert "Sup3r-s3cret" not in str(err.value)
+    assert "airbyte-server" in str(err.value)
+
+
+def test_credentials_in_the_host_url_are_percent_decoded(monkeypatch):
+    airbyte_conn_env(monkeypatch, "http://us%40er:p%C3%A4%3Ass%2F@airbyte-server:8000")
+    s = resolve_settings("airbyte_default")
+    assert (s.login, s.secret) == ("us@er", "pä:ss/")
+    assert s.auth_type is AuthType.BASIC
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"verify": "maybe"}, "verify='maybe' is not valid: use true or false"),
+        ({"total_timeout": 0}, "total_timeout=0 is not valid"),
+        ({"max_response_bytes": -1}, "max_response_bytes=-1 is not valid"),
+        ({"read_timeout": "nan"}, "read_timeout='nan' is not valid"),
+    ],
+)
+def test_bad_limits_and_tls_settings_are_refused(monkeypatch, extra, message):
+    airbyte_conn_env(monkeypatch, "http://h:8000", **extra)
+    with pytest.raises(AirbyteConfigError, match=message):
+        resolve_settings("airbyte_default")
+
+
+def test_limits_and_tls_extras(monkeypatch):
+    airbyte_conn_env(
+        monkeypatch,
+        "https://h",
+        verify="false",
+        ca_bundle="/etc/company-ca.pem",
+        total_timeout="45",
+        max_response_bytes=1024,
+        max_decompressed_bytes="4096",
+        max_unreadable_polls=2,
+        max_pages=7,
+    )
+    s = resolve_settings("airbyte_default")
+    assert (s.verify, s.ca_bundle, s.total_timeout) == (False, "/etc/company-ca.pem", 45.0)
+    assert (s.max_response_bytes, s.max_decompressed_bytes) == (1024, 4096)
+    assert (s.max_unreadable_polls, s.max_pages) == (2, 7)

@@ -150,7 +150,7 @@ def test_many_triggers_in_one_loop_fetch_one_token(token_conn):
     token_conn.set_job_behaviour("stuck_running")
     hook = AirbyteHook()
     job = hook.trigger_sync(STRIPE_CONNECTION_ID)
-    hook._auth.invalidate()  # no cached token: the triggers must fetch one
+    hook.auth.invalidate()  # no cached token: the triggers must fetch one
     triggers = [trigger_for(job.job_id, seconds=0.5) for _ in range(25)]
 
     async def run_all() -> list[dict]:

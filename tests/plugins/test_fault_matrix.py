@@ -16,10 +16,10 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
+from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 
 from dev.airbyte_standin.seed import STRIPE_CONNECTION_ID
 from dev.airbyte_standin.testing import free_port, wait_until
@@ -66,6 +66,25 @@ class Scenario:
     deferrable: bool = False
     max_requests: int | None = None
     check: Callable | None = None
+    #: The wait ended before the job did, so the job must have been cancelled.
+    cancels: bool = False
+
+
+def both_modes(scenario: Scenario) -> list[Scenario]:
+    """The scenario blocking, and deferrable (id ``<id>-deferred``)."""
+    return [scenario, replace(scenario, id=f"{scenario.id}-deferred", deferrable=True)]
+
+
+def odd_answers_mid_wait(standin) -> None:
+    """One of each unreadable answer a proxy or a broken server gives, mid-wait."""
+    standin.set_job_behaviour("incomplete_then_succeed")
+    for kind in ("empty", "html", "unknown_status", "broken_gzip"):
+        standin.inject(kind, count=1, path=GET_JOB)
+
+
+def one_of_each_odd_answer(standin) -> None:
+    kinds = {r["fault"] for r in standin.requests()}
+    assert {"empty", "html", "unknown_status", "broken_gzip"} <= kinds, kinds
 
 
 def one_401(standin) -> None:
@@ -208,8 +227,7 @@ SCENARIOS = [
     Scenario(
         "body-missing-required-fields",
         lambda s: s.inject("missing_fields", count=1, path=GET_JOB),
-        raises=AirbyteResponseError,
-        match="breaks the API contract",
+        check=lambda s: any(r["fault"] == "missing_fields" for r in s.requests()),
     ),
     Scenario(
         "server-down-for-good",
@@ -238,6 +256,69 @@ SCENARIOS = [
         raises=AirbyteConfigError,
         match="not an Airbyte connection id",
         sync_jobs=0,
+    ),
+    # Issue 11: hostile answers and bad settings, each blocking and deferred.
+    *both_modes(
+        Scenario("odd-answers-mid-wait", odd_answers_mid_wait, check=one_of_each_odd_answer)
+    ),
+    *both_modes(
+        Scenario(
+            "unreadable-answers-for-good",
+            lambda s: s.inject("html", count=50, path=GET_JOB),
+            raises=AirbyteResponseError,
+            match="Gave up after 6 unreadable answers in a row",
+            cancels=True,
+        )
+    ),
+    *both_modes(
+        Scenario(
+            "trickling-answer-mid-wait",
+            lambda s: s.inject("trickle", seconds=0.3, count=1, path=GET_JOB),
+            check=lambda s: any(r["fault"] == "trickle" for r in s.requests()),
+        )
+    ),
+    *both_modes(
+        Scenario(
+            "credentials-refused-mid-wait",
+            lambda s: s.inject("status", status=401, count=50, path=GET_JOB),
+            raises=AirbyteAuthError,
+            match="It was cancelled",
+            cancels=True,
+        )
+    ),
+    *(
+        scenario
+        for value in ("abc", "", 0, -5, "nan", None)
+        for scenario in both_modes(
+            Scenario(
+                f"timeout-minutes-{value!r}",
+                operator={"timeout_minutes": value},
+                raises=AirbyteConfigError,
+                match="timeout_minutes",
+                sync_jobs=0,
+                max_requests=0,
+            )
+        )
+    ),
+    *both_modes(
+        Scenario(
+            "wait-not-a-boolean",
+            operator={"wait": "maybe"},
+            raises=AirbyteConfigError,
+            match="wait 'maybe' is not true or false",
+            sync_jobs=0,
+            max_requests=0,
+        )
+    ),
+    *both_modes(
+        Scenario(
+            "job-type-unknown",
+            operator={"job_type": "refresh"},
+            raises=AirbyteConfigError,
+            match="is not one of sync, reset, clear",
+            sync_jobs=0,
+            max_requests=0,
+        )
     ),
 ]
 
@@ -288,7 +369,7 @@ def test_fault(scenario: Scenario, basic_standin, token_standin, monkeypatch, ca
     standin.reset()
     if scenario.auth == "token":
         monkeypatch.setenv("AIRFLOW_CONN_AIRBYTE_DEFAULT", os.environ["AIRFLOW_CONN_TOKEN_AUTH"])
-        AirbyteHook()._auth.invalidate()  # the shared token may be one an earlier test expired
+        AirbyteHook().auth.invalidate()  # the shared token may be one an earlier test expired
     scenario.inject(standin)
     already = len([j for j in standin.jobs() if j["job_type"] == "sync"])
     kwargs = {"connection_id": STRIPE_CONNECTION_ID, "deferrable": scenario.deferrable}
@@ -317,8 +398,10 @@ def test_fault(scenario: Scenario, basic_standin, token_standin, monkeypatch, ca
         assert len(standin.requests()) <= scenario.max_requests
     # 3. nothing left running on Airbyte, except a job someone else started
     leftover = [j for j in jobs if j["status"] in ("pending", "running", "incomplete")]
-    if scenario.raises in (AirbyteJobStuckPendingError, AirbyteJobTimeoutError):
-        assert leftover == [], "cancel_on_timeout must cancel the job"
+    if scenario.cancels or scenario.raises in (AirbyteJobStuckPendingError, AirbyteJobTimeoutError):
+        assert leftover == [], "a wait that ends before the job must cancel it"
+    if isinstance(error, AirbyteAuthError | AirbyteConfigError):
+        assert isinstance(error, AirflowFailException), "must fail without spending retries"
     for job in leftover:
         AirbyteHook().cancel_job(job["id"])
     # 4. no secret in the logs or the error
