@@ -434,8 +434,12 @@ def test_worker_killed_mid_wait_then_retry_reattaches(basic_standin, monkeypatch
     )
     worker = subprocess.Popen([sys.executable, "-c", script], env=env, start_new_session=True)
     try:
-        wait_until(
-            lambda: any(GET_JOB in r["path"] for r in basic_standin.requests()), 30, what="the wait"
+        wait_until(  # its job exists and is polled (not a late request of an earlier test)
+            lambda: (
+                basic_standin.jobs() and any(GET_JOB in r["path"] for r in basic_standin.requests())
+            ),
+            30,
+            what="the wait",
         )
     finally:
         os.killpg(worker.pid, signal.SIGKILL)
