@@ -63,7 +63,7 @@ def airbyte_event_driven_sync():
         wait="{{ params.wait }}",
     )
 
-    @task
+    @task(multiple_outputs=False)  # the stats as one XCom
     def validate(job: dict, **context) -> dict:
         params = context["params"]
         if not params["wait"]:  # the job was only started: report it, nothing to check yet

@@ -41,7 +41,7 @@ from plugins.airbyte_operator import AirbyteSyncOperator
     },
 )
 def airbyte_multi_source_sync():
-    @task
+    @task(multiple_outputs=False)  # the stats as one XCom
     def validate(job: dict, **context) -> dict:
         return validate_sync_results(
             job, min_records=context["params"]["min_records"], context=context

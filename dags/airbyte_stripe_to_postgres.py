@@ -60,7 +60,7 @@ def airbyte_stripe_to_postgres():
         outlets=sync_outlets(STRIPE),
     )
 
-    @task
+    @task(multiple_outputs=False)  # the stats as one XCom
     def validate_sync(job: dict, **context) -> dict:
         return validate_sync_results(
             job, min_records=context["params"]["min_records"], context=context
