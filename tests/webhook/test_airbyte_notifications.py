@@ -79,7 +79,11 @@ def quality_runs_for(shared: SharedAirflow, job_id: int) -> list[dict]:
     for run in shared.airflow.list_runs(QUALITY_DAG):
         run_id = quote(run["dag_run_id"], safe="")
         path = f"/dags/{QUALITY_DAG}/dagRuns/{run_id}/upstreamAssetEvents"
-        events = shared.airflow.api("GET", path).json()["asset_events"]
+        response = shared.airflow.api("GET", path)
+        if response.status_code == 500:  # a run its events created is queued (#71360): later
+            continue
+        response.raise_for_status()
+        events = response.json()["asset_events"]
         if any(names_job(e.get("extra"), job_id) for e in events):
             found.append(run)
     return found
