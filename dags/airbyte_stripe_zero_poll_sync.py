@@ -20,7 +20,7 @@ trigger here; give it a schedule to use it in place of `airbyte_stripe_to_postgr
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from airflow.sdk import Param, dag
 
@@ -62,6 +62,11 @@ def airbyte_stripe_zero_poll_sync():
         grace_seconds="{{ params.grace_seconds }}",
         fallback_after_seconds="{{ params.fallback_after_seconds }}",
         timeout_minutes="{{ params.timeout_minutes }}",
+        # Airflow 3.3.0 sometimes marks a task up_for_retry although it skipped right after
+        # resuming from deferral. The watchdog is idempotent (it re-checks the job's Asset
+        # event before acting), so its retry comes promptly instead of after minutes.
+        retry_delay=timedelta(seconds=10),
+        retry_exponential_backoff=False,
     )
     start >> watchdog
 
