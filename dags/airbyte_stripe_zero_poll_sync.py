@@ -64,8 +64,8 @@ def airbyte_stripe_zero_poll_sync():
         timeout_minutes="{{ params.timeout_minutes }}",
         # Airflow 3.3.0 sometimes marks a task up_for_retry although it skipped right after
         # resuming from deferral. The watchdog is idempotent (it re-checks the job's Asset
-        # event before acting), so its retry comes promptly instead of after minutes.
-        retry_delay=timedelta(seconds=10),
+        # event before acting), so its retry comes after the house minimum, not minutes later.
+        retry_delay=timedelta(minutes=1),
         retry_exponential_backoff=False,
     )
     start >> watchdog
