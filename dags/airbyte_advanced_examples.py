@@ -24,8 +24,8 @@ from airflow.sdk import Param, dag, task
 from include.dag_defaults import default_args
 from include.notifications import SyncNotifier
 from include.sources import HUBSPOT, SALESFORCE, STRIPE
-from plugins.airbyte_operator import AirbyteSyncOperator, connection_id_from_variables
-from plugins.airbyte_xcom import JOB_ID_XCOM_KEY
+from plugins.airbyte_client.contracts import JOB_ID_KEY
+from plugins.airbyte_operator import AirbyteSyncOperator
 
 
 def notified(**kwargs) -> dict:
@@ -72,10 +72,11 @@ def airbyte_advanced_examples():
     # 3. Conditional sync on the age of Salesforce's last successful sync.
     @task.branch(trigger_rule="none_failed")
     def salesforce_is_stale(**context) -> str:
-        from plugins.airbyte_hook import AirbyteHook
-        from plugins.airbyte_models import JobStatus
+        # The client stack loads when the task runs (~30 ms), not when the DAG is parsed.
+        from plugins.airbyte_client.models import JobStatus
+        from plugins.airbyte_hook import AirbyteHook, connection_id_from_variables
 
-        if context["ti"].xcom_pull(task_ids="reset_salesforce", key=JOB_ID_XCOM_KEY):
+        if context["ti"].xcom_pull(task_ids="reset_salesforce", key=JOB_ID_KEY):
             return "sync_salesforce"
         connection_id = connection_id_from_variables(SALESFORCE.variables)
         jobs = AirbyteHook().recent_jobs(connection_id)
@@ -99,7 +100,7 @@ def airbyte_advanced_examples():
     @task(trigger_rule="all_done")
     def digest(**context) -> None:
         for task_id in ("reset_salesforce", "sync_stripe", "sync_hubspot", "sync_salesforce"):
-            if context["ti"].xcom_pull(task_ids=task_id, key=JOB_ID_XCOM_KEY) is not None:
+            if context["ti"].xcom_pull(task_ids=task_id, key=JOB_ID_KEY) is not None:
                 SyncNotifier(xcom_task_id=task_id, title=f"Digest {task_id}").notify(context)
 
     branch = salesforce_is_stale()

@@ -25,6 +25,7 @@ from include.notifications import SyncNotifier
 from include.paths import SQL_DIR
 from include.sources import STRIPE
 from include.stripe_pipeline import checkpoint_then_revenue
+from plugins.airbyte_client.contracts import JOB_ID_KEY, STATS_KEY, stats_from_events
 
 STRIPE_SYNCED = connection_asset(STRIPE)
 
@@ -45,22 +46,10 @@ def airbyte_stripe_quality():
     @task(multiple_outputs=True)
     def sync_details(**context) -> dict:
         """The Airbyte job(s) behind this run, from the triggering asset events' ``extra``."""
-        from include.validation import JOB_ID_XCOM_KEY, STATS_XCOM_KEY
-
         events = context["triggering_asset_events"].get(STRIPE_SYNCED, [])
-        syncs = [dict(e.extra or {}) for e in events]
-        latest = syncs[-1] if syncs else {}
-        stats = {
-            "job_id": latest.get("airbyte_job_id"),
-            "records": latest.get("records"),
-            "bytes": latest.get("bytes"),
-            "duration_seconds": latest.get("duration_seconds"),
-            "origin": latest.get("origin", "airflow_task"),
-            "jobs": [s.get("airbyte_job_id") for s in syncs],
-            "status": "succeeded",
-        }
-        context["ti"].xcom_push(key=JOB_ID_XCOM_KEY, value=stats["job_id"])
-        context["ti"].xcom_push(key=STATS_XCOM_KEY, value=stats)
+        stats = stats_from_events(e.extra for e in events)
+        context["ti"].xcom_push(key=JOB_ID_KEY, value=stats["job_id"])
+        context["ti"].xcom_push(key=STATS_KEY, value=stats)
         print(f"Stripe synced by Airbyte job(s) {stats['jobs']} ({stats['origin']})")
         return stats
 

@@ -174,7 +174,7 @@ def main() -> int:
                     name,
                     job.job_type,
                     job.status,
-                    job.rows,
+                    job.records,
                     job.bytes,
                     f"{job.duration_seconds or 0:.0f}",
                 )

@@ -17,7 +17,7 @@ def synced_tables(source: Source) -> AssetAlias:
     """The destination tables a sync of ``source`` wrote, known only when it ran.
 
     Each event names the table as its OpenLineage output does, e.g.
-    ``postgres://host:5432/warehouse/public/stripe_charges`` (``plugins.airbyte_lineage``),
+    ``postgres://host:5432/warehouse/public/stripe_charges`` (``plugins.airbyte_client.lineage``),
     so a table has one identity in Airflow and in the lineage graph.
     """
     return AssetAlias(name=f"airbyte_{source.key}_tables")

@@ -3,7 +3,7 @@
 ``SyncNotifier`` is an Airflow 3 notifier (usable as ``on_success_callback`` /
 ``on_failure_callback`` or called from a task). It renders a message with the DAG run, the
 task's state and the Airbyte job id and figures (the ``SyncStats`` a task passes in, or for
-callbacks the XComs of ``plugins.airbyte_xcom``), then hands it to each channel:
+callbacks the XComs of ``plugins.airbyte_client.contracts``), then hands it to each channel:
 
 - ``EmailChannel``: the seed's e-mail, through Airflow's SMTP connection (``smtp_default``);
   recipients from the Variable ``AIRBYTE_NOTIFY_EMAILS`` (comma-separated).
@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from airflow.sdk import BaseNotifier
 
-from plugins.airbyte_xcom import JOB_ID_XCOM_KEY, STATS_XCOM_KEY
+from plugins.airbyte_client.contracts import JOB_ID_KEY, STATS_KEY
 
 CHANNELS_VARIABLE = "AIRBYTE_NOTIFY_CHANNELS"
 EMAILS_VARIABLE = "AIRBYTE_NOTIFY_EMAILS"
@@ -135,8 +135,8 @@ class SyncNotifier(BaseNotifier):
         task_id = self.xcom_task_id or (ti.task_id if ti is not None else None)
         job_id = stats.get("job_id") if stats else None
         if stats is None and ti is not None and task_id is not None:
-            job_id = ti.xcom_pull(task_ids=task_id, key=JOB_ID_XCOM_KEY)
-            stats = ti.xcom_pull(task_ids=task_id, key=STATS_XCOM_KEY)
+            job_id = ti.xcom_pull(task_ids=task_id, key=JOB_ID_KEY)
+            stats = ti.xcom_pull(task_ids=task_id, key=STATS_KEY)
         stats = stats or {}
         # The Airbyte job's own status when known; else the task's (a callback's context).
         raw_state = getattr(ti, "state", None) or getattr(dag_run, "state", None) or "unknown"

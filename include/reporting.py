@@ -9,7 +9,7 @@ from typing import Any
 from airflow.sdk.exceptions import AirflowException
 
 from include.sources import Source
-from plugins.airbyte_xcom import JOB_ID_XCOM_KEY
+from plugins.airbyte_client.contracts import JOB_ID_KEY, job_dict
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +34,11 @@ def summarize_sources(sources: Iterable[Source], context: Mapping[str, Any]) -> 
     for source in sources:
         stats = ti.xcom_pull(task_ids=f"{source.key}.validate")
         job = ti.xcom_pull(task_ids=f"{source.key}.sync")
-        job_id = ti.xcom_pull(task_ids=f"{source.key}.sync", key=JOB_ID_XCOM_KEY)
+        job_id = ti.xcom_pull(task_ids=f"{source.key}.sync", key=JOB_ID_KEY)
         if job is None and job_id is not None:
             hook = hook or AirbyteHook()
             try:
-                job = hook.get_job(job_id).to_xcom()
+                job = job_dict(hook.get_job(job_id))
             except AirflowException as exc:
                 log.warning("Could not read Airbyte job %s: %s", job_id, exc)
         job = job or {}
@@ -47,7 +47,7 @@ def summarize_sources(sources: Iterable[Source], context: Mapping[str, Any]) -> 
                 "source": source.key,
                 "job_id": job_id,
                 "status": job.get("status", "not started"),
-                "rows": job.get("rows", 0),
+                "records": job.get("records", 0),
                 "bytes": job.get("bytes", 0),
                 "duration_seconds": job.get("duration_seconds"),
                 "validated": stats is not None,

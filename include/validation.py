@@ -14,13 +14,19 @@ from typing import Any
 from airflow.sdk.exceptions import AirflowFailException
 from pydantic import ValidationError
 
-from plugins.airbyte_models import AirbyteJob, JobStatus, JobType, describe_validation_error
-from plugins.airbyte_xcom import JOB_ID_XCOM_KEY, STATS_XCOM_KEY, SyncStats, sync_stats
+from plugins.airbyte_client.contracts import (
+    JOB_ID_KEY,
+    STATS_KEY,
+    SyncStats,
+    job_from_dict,
+    sync_stats,
+)
+from plugins.airbyte_client.models import AirbyteJob, JobStatus, describe_validation_error
 
 log = logging.getLogger(__name__)
 
 #: What a job handed over from XCom must carry; a default would hide a broken hand-over.
-REQUIRED_FIELDS = ("job_id", "connection_id", "job_type", "status", "rows", "bytes")
+REQUIRED_FIELDS = ("job_id", "connection_id", "job_type", "status", "records", "bytes")
 
 
 class SyncValidationError(AirflowFailException):
@@ -44,7 +50,7 @@ def checked_job(job: AirbyteJob | Mapping[str, Any]) -> AirbyteJob:
             "return value (its XComArg, e.g. validate(sync.output)), not a hand-built dict."
         )
     try:
-        return AirbyteJob.model_validate(job)
+        return job_from_dict(job)
     except ValidationError as exc:
         problems = describe_validation_error(exc, with_input=True)
         raise SyncValidationError(
@@ -57,12 +63,12 @@ def publish_job_stats(
     context: Mapping[str, Any] | None = None,
     **extra: Any,
 ) -> SyncStats:
-    """The job's stats, pushed to XCom (``JOB_ID_XCOM_KEY``, ``STATS_XCOM_KEY``) when a task
+    """The job's stats, pushed to XCom (``JOB_ID_KEY``, ``STATS_KEY``) when a task
     context is given; for jobs that are reported without being validated."""
     stats = sync_stats(checked_job(job), **extra)
     if context is not None and "ti" in context:
-        context["ti"].xcom_push(key=JOB_ID_XCOM_KEY, value=stats["job_id"])
-        context["ti"].xcom_push(key=STATS_XCOM_KEY, value=stats)
+        context["ti"].xcom_push(key=JOB_ID_KEY, value=stats["job_id"])
+        context["ti"].xcom_push(key=STATS_KEY, value=stats)
     return stats
 
 
@@ -92,16 +98,16 @@ def validate_sync_results(
             f"Airbyte job {job.job_id} on connection {job.connection_id} ended {job.status}; "
             "only a succeeded job can be validated."
         )
-    moves_data = job.job_type in (JobType.SYNC, JobType.REFRESH)
-    if moves_data and job.rows == 0 and not allow_zero:
+    moves_data = job.job_type.moves_data
+    if moves_data and job.records == 0 and not allow_zero:
         raise SyncValidationError(
             f"Airbyte job {job.job_id} on connection {job.connection_id} succeeded but synced 0 "
             "records. Check the source (credentials, selected streams, cursor) or pass "
             "allow_zero=True when an empty incremental sync is normal."
         )
-    if moves_data and 0 < job.rows < min_records:
+    if moves_data and 0 < job.records < min_records:
         raise SyncValidationError(
-            f"Airbyte job {job.job_id} on connection {job.connection_id} synced {job.rows} "
+            f"Airbyte job {job.job_id} on connection {job.connection_id} synced {job.records} "
             f"records, fewer than the minimum of {min_records}."
         )
     return stats

@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
 from airflow.sdk import BaseOperatorLink
+from airflow.serialization.definitions.operatorlink import XComOperatorLink
+
+from plugins.airbyte_client.config import CLOUD_HOST, AirbyteSettings
+from plugins.airbyte_client.models import AirbyteJob
 
 if TYPE_CHECKING:
     from airflow.sdk.types import TaskInstanceKey
-
-    from plugins.airbyte_hook import AirbyteHook
-    from plugins.airbyte_models import AirbyteJob
 
 CLOUD_WEB_ROOT = "https://cloud.airbyte.com"
 JOB_LINK = "Airbyte job"
@@ -26,8 +27,6 @@ CONNECTION_LINK = "Airbyte connection"
 
 def web_root(api_root: str) -> str:
     """The Airbyte web app's root for an API root (``.../api/v1`` -> ``...``)."""
-    from plugins.airbyte_settings import CLOUD_HOST  # the client stack: not at DAG parse time
-
     parts = urlsplit(api_root)
     if parts.hostname == CLOUD_HOST:
         return CLOUD_WEB_ROOT
@@ -37,18 +36,19 @@ def web_root(api_root: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
 
 
-def job_urls(hook: AirbyteHook, job: AirbyteJob, workspace_id: str | None) -> dict[str, str]:
+def job_urls(
+    settings: AirbyteSettings, job: AirbyteJob, workspace_id: str | None
+) -> dict[str, str]:
     """Links to the job's page and the connection's page in the Airbyte web app.
 
     Airbyte's pages live under a workspace; without its id (the connection details were not
     available and the Connection has no ``workspace_id`` extra) there are no links.
     """
-    workspace_id = workspace_id or hook.settings.workspace_id
+    workspace_id = workspace_id or settings.workspace_id
     if not workspace_id:
         return {}
     connection = (
-        f"{web_root(hook.settings.api_root)}/workspaces/{workspace_id}"
-        f"/connections/{job.connection_id}"
+        f"{web_root(settings.api_root)}/workspaces/{workspace_id}/connections/{job.connection_id}"
     )
     return {
         JOB_LINK: f"{connection}/job-history#{job.job_id}::0",
@@ -65,19 +65,10 @@ class _AirbyteLink(BaseOperatorLink):
     def name(self) -> str:
         return self.link_name
 
-    @property
-    def operators(self) -> list[type]:  # type: ignore[override]
-        """The operators the plugin gives this link to (imported late: they import us)."""
-        from plugins.airbyte_operator import AirbyteSyncOperator
-
-        return [AirbyteSyncOperator]
-
     def get_link(self, operator: Any, *, ti_key: TaskInstanceKey) -> str:
         urls = getattr(operator, "airbyte_urls", None)
         if isinstance(urls, dict):  # the worker, right after the task ran
             return urls.get(self.name, "")
-        from airflow.serialization.definitions.operatorlink import XComOperatorLink
-
         return XComOperatorLink(name=self.name, xcom_key=self.xcom_key).get_link(
             operator, ti_key=ti_key
         )

@@ -1,9 +1,21 @@
-"""``AirbyteSyncOperator``: start an Airbyte sync, reset or clear job and wait for it.
+"""``AirbyteSyncOperator``: run one Airbyte sync, reset or clear job, exactly once, and wait.
 
-A thin layer over ``AirbyteHook``. The connection id is given directly (templated, e.g.
-from ``dag_run.conf``) or named by Airflow Variables that are read when the task runs,
-never when the DAG file is parsed. The hook, its models and the trigger are imported when
-the task runs too: DAG files import this module, and parsing them should stay cheap.
+Exactly once across task retries and crashes, on Airflow 3.3's ``ResumableJobMixin``: right
+after Airbyte accepts a job, and before any wait (blocking or deferred), the job id is stored
+in the task's ``task_state_store``, which belongs to the task instance and so outlives its
+tries. A later try reads it back first:
+
+- the job is still pending or running: wait for it (blocking or deferred), start nothing;
+- the job succeeded: return its result at once, start nothing;
+- the job failed or was cancelled, or Airbyte does not know it (404), or it belongs to another
+  connection or job type: start a new job.
+
+Once a try returns a job's result the stored id is deleted, so *clearing* a succeeded task runs
+a new sync, as a user who clears it expects (the id stays in the ``airbyte_job_id`` XCom).
+The second line of defence is the client's 409-attach. One window stays open: a crash after
+Airbyte created a job but before its id reached the store (one API round-trip); if that job
+already finished when the retry runs, the retry starts a second one. No client can close it:
+"create the job and store its id" is not atomic across two systems.
 """
 
 from __future__ import annotations
@@ -12,61 +24,38 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
+from airflow.sdk import BaseOperator, ResumableJobMixin
 from airflow.sdk.configuration import conf
 
-from plugins.airbyte_arguments import (
+from plugins.airbyte_client.config import (
+    DEFAULT_CONN_ID,
     JobArguments,
     validate_connection_id,
     validate_flag,
     validate_job_type,
     validate_timeout_minutes,
 )
-from plugins.airbyte_errors import AirbyteConfigError, AirbyteError, error_from_event
-from plugins.airbyte_links import AirbyteConnectionLink, AirbyteJobLink
-from plugins.airbyte_resumable import AirbyteResumableJob
-from plugins.airbyte_xcom import JOB_ID_XCOM_KEY
+from plugins.airbyte_client.contracts import JOB_ID_KEY, job_dict, job_from_dict
+from plugins.airbyte_client.errors import AirbyteError, AirbyteNotFoundError, error_from_event
+from plugins.airbyte_client.models import AirbyteJob, JobStatus
+from plugins.airbyte_links import AirbyteConnectionLink, AirbyteJobLink, job_urls
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context
+    from pydantic import JsonValue
 
-    from plugins.airbyte_hook import AirbyteHook, OnConflict
-    from plugins.airbyte_lineage import SyncLineage
-    from plugins.airbyte_models import AirbyteJob
+    from plugins.airbyte_client.core import OnConflict
+    from plugins.airbyte_client.lineage import SyncLineage
+    from plugins.airbyte_hook import AirbyteHook
 
-DEFAULT_CONN_ID = "airbyte_default"
-
-
-def connection_id_from_variables(names: str | Sequence[str]) -> str:
-    """The value of the first of ``names`` that is set as an Airflow Variable.
-
-    Several names let one setting have a preferred and a legacy spelling, e.g.
-    ``AIRBYTE_STRIPE_POSTGRES_CONNECTION_ID`` then ``AIRBYTE_STRIPE_CONNECTION_ID``.
-    """
-    from airflow.sdk import Variable
-
-    candidates = [names] if isinstance(names, str) else list(names)
-    for name in candidates:
-        value = Variable.get(name, default=None)
-        if value not in (None, ""):
-            return str(value).strip()
-    shown = " or ".join(candidates)
-    raise AirbyteConfigError(
-        f"The Airflow Variable {shown} is not set; it must hold the Airbyte connection id (a "
-        f"UUID). Set it with `airflow variables set {candidates[0]} <connection-id>` or in the UI "
-        "(Admin → Variables); find the id in the Airbyte UI's connection URL or with "
-        "AirbyteHook().list_connections()."
-    )
+#: What ``get_job_status`` answers for a stored id that cannot be resumed.
+NOT_RESUMABLE = "not_resumable"
+_ACTIVE = frozenset(str(s) for s in JobStatus if not s.is_terminal)
 
 
-class AirbyteSyncOperator(AirbyteResumableJob, BaseOperator):
+class AirbyteSyncOperator(ResumableJobMixin, BaseOperator):
     """Run one Airbyte job on a connection and (by default) wait for it to finish.
-
-    Exactly once across retries and crashes: the job id is kept in the task's
-    ``task_state_store``, so a retry waits for the job of an earlier try, or returns its
-    result if it succeeded, and starts a new job only after a failure (see
-    ``plugins.airbyte_resumable``).
 
     :param connection_id: the Airbyte connection id (templated).
     :param connection_id_variable: Variable name(s) holding the connection id, read at run
@@ -85,18 +74,18 @@ class AirbyteSyncOperator(AirbyteResumableJob, BaseOperator):
         slot is held while Airbyte works; defaults to Airflow's
         ``[operators] default_deferrable``.
     :param durable: keep the job id across tries (default); false starts a job on every try.
-    :return: the finished job as a dict (job id, status, rows, bytes, duration...); the job
-        id is also pushed to XCom as ``airbyte_job_id``.
+    :return: the finished job as a dict (``contracts.job_dict``); the job id is also pushed to
+        XCom as ``airbyte_job_id`` as soon as the job exists.
 
-    Lineage: the job's source streams and destination tables go to OpenLineage
-    (``get_openlineage_facets_on_complete``) and into the ``extra`` of the task's Asset
-    events; an ``AssetAlias`` outlet gets one event per destination table
-    (``plugins.airbyte_lineage``). The task links to its Airbyte job and connection.
+    Lineage: the job's source streams and destination tables go to OpenLineage and into the
+    ``extra`` of the task's Asset events (``plugins.airbyte_lineage``). The task links to its
+    Airbyte job and connection.
     """
 
     template_fields: Sequence[str] = ("connection_id", "job_type", "timeout_minutes", "wait")
     ui_color = "#615eff"
     operator_extra_links = (AirbyteJobLink(), AirbyteConnectionLink())
+    external_id_key = JOB_ID_KEY
 
     def __init__(
         self,
@@ -129,23 +118,31 @@ class AirbyteSyncOperator(AirbyteResumableJob, BaseOperator):
         self._hook: AirbyteHook | None = None
         self._arguments: JobArguments | None = None
         self._job: AirbyteJob | None = None
+        self._delivered: dict[str, Any] | None = None
         self._lineage: SyncLineage | None = None
         #: Airbyte web app URLs of the job and connection, for the extra links.
         self.airbyte_urls: dict[str, str] = {}
 
-    def execute(self, context: Context) -> dict[str, Any]:
+    @property
+    def hook(self) -> AirbyteHook:
+        # The client stack costs ~30 ms to import: loaded when the task runs, not at parse.
         from plugins.airbyte_hook import AirbyteHook
 
+        if self._hook is None:
+            self._hook = AirbyteHook(self.airbyte_conn_id, on_conflict=self.on_conflict)
+        return self._hook
+
+    def execute(self, context: Context) -> dict[str, Any]:
         self._arguments = self.checked_arguments()  # before any API call
-        self._hook = AirbyteHook(self.airbyte_conn_id, on_conflict=self.on_conflict)
-        self._connection_id = self._arguments.connection_id
-        self._job_type = self._arguments.job_type
+        self._job = self._delivered = None
         return self.execute_resumable(context)
 
     def checked_arguments(self) -> JobArguments:
         """The rendered arguments, checked; ``AirbyteConfigError`` (no retries) if one is bad."""
         connection_id = self.connection_id
         if connection_id is None:
+            from plugins.airbyte_hook import connection_id_from_variables  # see ``hook``
+
             connection_id = connection_id_from_variables(self.connection_id_variable or ())
         return JobArguments(
             connection_id=validate_connection_id(connection_id),
@@ -154,20 +151,79 @@ class AirbyteSyncOperator(AirbyteResumableJob, BaseOperator):
             wait=validate_flag("wait", self.wait),
         )
 
-    # --- what AirbyteResumableJob needs: publish the job id, wait for the job -------------
+    @property
+    def arguments(self) -> JobArguments:
+        if self._arguments is None:
+            self._arguments = self.checked_arguments()
+        return self._arguments
 
-    def push_job_id(self, job: AirbyteJob, context: Context) -> None:
-        context["ti"].xcom_push(key=JOB_ID_XCOM_KEY, value=job.job_id)
+    # --- ResumableJobMixin ---------------------------------------------------------------
 
-    def wait_for(self, job: AirbyteJob, context: Context) -> AirbyteJob:
+    def submit_job(self, context: Context) -> JsonValue:
+        self._job = self.hook.submit_job(self.arguments.connection_id, self.arguments.job_type)
+        return self._job.job_id
+
+    def get_job_status(self, external_id: JsonValue, context: Context) -> str:
+        """The stored job's status, or ``NOT_RESUMABLE`` when it cannot be this task's job."""
+        try:
+            job = self.hook.get_job(int(str(external_id)))
+        except ValueError:
+            self.log.warning("Stored Airbyte job id %r is not a job id; ignoring it", external_id)
+            return NOT_RESUMABLE
+        except AirbyteNotFoundError:
+            self.log.warning("Airbyte no longer knows job %s of an earlier try", external_id)
+            return NOT_RESUMABLE
+        wanted = self.arguments
+        if job.connection_id != wanted.connection_id or job.job_type != wanted.job_type:
+            self.log.warning(
+                "Stored Airbyte job %s is a %s of connection %s, not a %s of %s; ignoring it",
+                job.job_id,
+                job.job_type,
+                job.connection_id,
+                wanted.job_type,
+                wanted.connection_id,
+            )
+            return NOT_RESUMABLE
+        self._job = job
+        self.log.info("Airbyte job of an earlier try: %s", job.summary())
+        return str(job.status)
+
+    def is_job_active(self, status: str) -> bool:
+        return status in _ACTIVE
+
+    def is_job_succeeded(self, status: str) -> bool:
+        return status == JobStatus.SUCCEEDED
+
+    def poll_until_complete(self, external_id: JsonValue, context: Context) -> dict[str, Any]:
+        """Wait for the job (deferring, in deferrable mode); return its result."""
+        job = self._resumed(external_id, context)
+        self._job = self.wait_for(job)
+        return self.deliver(self._job, context)
+
+    def get_job_result(self, external_id: JsonValue, context: Context) -> dict[str, Any]:
+        """The result of a job that ended, delivered once per try."""
+        job = self._resumed(external_id, context)
+        if self._delivered is not None:
+            return self._delivered
+        return self.deliver(job, context)
+
+    def _resumed(self, external_id: JsonValue, context: Context) -> AirbyteJob:
+        """This try's job (set by ``submit_job`` or ``get_job_status``), its id in XCom."""
+        if self._job is None or self._job.job_id != external_id:
+            raise AssertionError(f"Airbyte job {external_id} was neither submitted nor looked up")
+        context["ti"].xcom_push(key=JOB_ID_KEY, value=self._job.job_id)
+        return self._job
+
+    # --- waiting -------------------------------------------------------------------------
+
+    def wait_for(self, job: AirbyteJob) -> AirbyteJob:
         """Wait for ``job`` here or in the triggerer; return it once it ended well."""
-        assert self._hook is not None
-        arguments = self._arguments or self.checked_arguments()
+        arguments = self.arguments
         if not arguments.wait or job.is_terminal:
-            return self._hook.check_outcome(job, raise_on_failure=arguments.wait)
-        quiet_until = self._quiet_until()
+            return self.hook.check_outcome(job, raise_on_failure=arguments.wait)
+        quiet_until = self._quiet_until(job)
         if self.deferrable:
-            from plugins.airbyte_trigger import AirbyteJobTrigger
+            from plugins.airbyte_trigger import AirbyteJobTrigger  # see ``hook``
 
             self.defer(
                 trigger=AirbyteJobTrigger(
@@ -178,19 +234,19 @@ class AirbyteSyncOperator(AirbyteResumableJob, BaseOperator):
                 ),
                 method_name="execute_complete",
             )
-        return self._hook.wait_for_job_completion(
+        return self.hook.wait_for_job_completion(
             job.job_id,
             timeout_minutes=arguments.timeout_minutes,
             cancel_on_timeout=self.cancel_on_timeout,
             quiet_until=quiet_until,
         )
 
-    def _quiet_until(self) -> float | None:
+    def _quiet_until(self, job: AirbyteJob) -> float | None:
         """When to start polling closely, from the connection's history (None: right away)."""
-        if not self.poll_from_history or self._hook is None or self._job is None:
+        if not self.poll_from_history:
             return None
         try:
-            return self._hook.quiet_until(self._job)
+            return self.hook.quiet_until(job)
         except AirbyteError as exc:  # the history is an optimisation, never a reason to fail
             self.log.warning("No Airbyte job history (%s); polling closely from the start", exc)
             return None
@@ -198,50 +254,49 @@ class AirbyteSyncOperator(AirbyteResumableJob, BaseOperator):
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Back from the triggerer: the same outcomes and error classes as the blocking wait;
         a wait that ended without the job ending cancels it (``cancel_on_timeout``)."""
-        from plugins.airbyte_hook import AirbyteHook
-        from plugins.airbyte_models import AirbyteJob
-        from plugins.airbyte_trigger import TERMINAL, TIMEOUT
+        from plugins.airbyte_trigger import TERMINAL, TIMEOUT  # see ``hook``
 
-        hook = self._hook = AirbyteHook(self.airbyte_conn_id, on_conflict=self.on_conflict)
-        job = AirbyteJob.model_validate(event["job"]) if event.get("job") else None
+        job = job_from_dict(event["job"]) if event.get("job") else None
         if event.get("status") == TERMINAL and job is not None:
-            hook.log.info("Airbyte job finished: %s", job.summary())
-            return self.deliver(hook.check_outcome(job), context)
+            self.log.info("Airbyte job finished: %s", job.summary())
+            return self.deliver(self.hook.check_outcome(job), context)
         job_id = int(event["job_id"])
         if event.get("status") == TIMEOUT:
             minutes = validate_timeout_minutes(self.timeout_minutes)
-            hook.handle_timeout(job_id, job, minutes, self.cancel_on_timeout)
-        hook.abandon(job_id, error_from_event(event), self.cancel_on_timeout)
+            self.hook.handle_timeout(job_id, job, minutes, self.cancel_on_timeout)
+        self.hook.abandon(job_id, error_from_event(event), self.cancel_on_timeout)
 
-    def report(self, job: AirbyteJob, context: Context) -> dict[str, Any]:
-        """The task's result (``AirbyteResumableJob.deliver`` calls this once per try)."""
-        assert self._hook is not None
-        if not job.is_terminal:
-            return self._started_only(job)
-        return self._report(context, self._hook, job)
+    # --- the result ----------------------------------------------------------------------
 
-    def _started_only(self, job: AirbyteJob) -> dict[str, Any]:
-        """``wait=False`` and the job runs on: what it read and wrote is not known yet, so no
-        lineage request; its end is announced by Airbyte's notification or the zero-poll
-        watchdog. Links come from the Connection's ``workspace_id`` extra, if set."""
-        from plugins.airbyte_links import job_urls
+    def deliver(self, job: AirbyteJob, context: Context) -> dict[str, Any]:
+        """The task's result; the stored id is forgotten so a cleared task starts afresh."""
+        store = context.get("task_state_store")
+        if store is not None:
+            store.delete(self.external_id_key)
+        self._delivered = self._report(job, context)
+        return self._delivered
 
-        if self._hook is not None:
-            self.airbyte_urls = job_urls(self._hook, job, None)
-        return job.to_xcom()
+    def _report(self, job: AirbyteJob, context: Context) -> dict[str, Any]:
+        """A finished job's lineage, Asset events and links. A job still running
+        (``wait=False``) gets its links only (from the Connection's ``workspace_id`` extra):
+        what it read and wrote is not known yet, and its end is announced by Airbyte's
+        notification or the zero-poll watchdog."""
+        workspace_id = None
+        if job.is_terminal:
+            from plugins.airbyte_lineage import record_sync  # OpenLineage: ~0.4 s to import
 
-    def _report(self, context: Context, hook: AirbyteHook, job: AirbyteJob) -> dict[str, Any]:
-        """Record the job's lineage, Asset events and links; return the job for XCom."""
-        from plugins.airbyte_lineage import record_sync
-
-        self._lineage, self.airbyte_urls = record_sync(hook, job, self.outlets, context)
-        return job.to_xcom()
+            self._lineage, details = record_sync(self.hook, job, self.outlets, context)
+            workspace_id = details.workspace_id if details else None
+        self.airbyte_urls = job_urls(self.hook.settings, job, workspace_id)
+        return job_dict(job)
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage | None:
         """OpenLineage inputs (source streams) and outputs (destination tables) of the job."""
-        from plugins.airbyte_lineage import operator_lineage
+        if self._lineage is None:
+            return None
+        from plugins.airbyte_lineage import operator_lineage  # see ``_report``
 
-        return operator_lineage(self._lineage) if self._lineage else None
+        return operator_lineage(self._lineage)
 
     def on_kill(self) -> None:
         """The task was killed or marked failed: cancel the Airbyte job it started."""

@@ -1,23 +1,22 @@
 """``AirbyteJobTrigger``: waits for an Airbyte job in the triggerer, fully asynchronously.
 
-The trigger runs the blocking wait's own "poll once and decide" step (``JobWatch``) on the
-hook's async client: it rides out transient errors and short runs of unreadable answers
-until its deadline and fires exactly one event: the job reached a terminal state, the
-deadline passed, or an error that waiting cannot fix (bad credentials, unknown job), sent
-with its class so the worker raises the same error as the blocking path. Its state is just
-the job id, the connection id and an absolute deadline, so a restarted triggerer resumes where
-it was; when a user kills the deferred task (mark failed, clear), ``on_kill`` cancels the job.
+The trigger runs the blocking wait's own flow (``Operations.watch``) on the async client and
+fires exactly one event: the job reached a terminal state, the deadline passed, or an error
+that waiting cannot fix (bad credentials, unknown job), sent with its class so the worker
+raises the same error as the blocking path. Its state is just the job id, the connection id
+and an absolute deadline, so a restarted triggerer resumes where it was; when a user kills
+the deferred task (mark failed, clear), ``on_kill`` cancels the job.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from plugins.airbyte_errors import AirbyteError
+from plugins.airbyte_client.contracts import job_dict
+from plugins.airbyte_client.errors import AirbyteError
 from plugins.airbyte_hook import AirbyteHook
 
 #: Event statuses the operator's ``execute_complete`` handles.
@@ -74,18 +73,12 @@ class AirbyteJobTrigger(BaseTrigger):
             max_poll_interval=self.max_poll_interval,
         )
         try:
-            await hook.aload_settings()
-            watch = hook.watch(self.job_id, self.deadline, self.quiet_until)
             async with hook.async_client() as client:
-                while True:
-                    step = watch.observe(*await hook.apoll(client, self.job_id))
-                    if step.delay is None:
-                        break
-                    await asyncio.sleep(step.delay)
+                step = await client.watch(self.job_id, self.deadline, self.quiet_until)
         except AirbyteError as exc:  # its class travels with it: see error_from_event
             yield TriggerEvent({"status": ERROR, "job_id": self.job_id, **exc.to_event()})
             return
-        job = step.job.to_xcom() if step.job else None
+        job = job_dict(step.job) if step.job else None
         if step.ended:
             yield TriggerEvent({"status": TERMINAL, "job_id": self.job_id, "job": job})
         else:
@@ -94,8 +87,8 @@ class AirbyteJobTrigger(BaseTrigger):
     async def on_kill(self) -> None:
         """A user killed the deferred task: cancel the Airbyte job, like the operator does."""
         hook = AirbyteHook(self.airbyte_conn_id)
-        async with hook.async_client() as client:
-            try:
-                await hook.acancel_job(client, self.job_id)
-            except AirbyteError as exc:
-                self.log.error("Could not cancel Airbyte job %s: %s", self.job_id, exc)
+        try:
+            async with hook.async_client() as client:
+                await client.cancel_job(self.job_id)
+        except AirbyteError as exc:
+            self.log.error("Could not cancel Airbyte job %s: %s", self.job_id, exc)

@@ -21,21 +21,23 @@ history), then wakes and:
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from airflow.providers.standard.triggers.temporal import DateTimeTrigger
 from airflow.sdk import Asset, BaseOperator
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from plugins.airbyte_operator import DEFAULT_CONN_ID
+from plugins.airbyte_client.config import DEFAULT_CONN_ID
+from plugins.airbyte_client.contracts import ORIGIN_WATCHDOG, job_dict, job_from_dict, names_job
+from plugins.airbyte_client.errors import AirbyteJobCancelledError, AirbyteJobFailedError
+from plugins.airbyte_client.wait import usual_duration
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-ORIGIN = "watchdog"
-HISTORY_SIZE = 5
 USUAL_FACTOR = 1.5
 #: How soon to read the asset events again when Airflow could not list them.
 UNREADABLE_RETRY_SECONDS = 30.0
@@ -80,12 +82,10 @@ class AirbyteSyncWatchdogOperator(BaseOperator):
         self.airbyte_conn_id = airbyte_conn_id
 
     def execute(self, context: Context) -> None:
-        from plugins.airbyte_models import AirbyteJob
-
         started = context["ti"].xcom_pull(task_ids=self.sync_task_id)
         if not started:
             raise ValueError(f"Task {self.sync_task_id} returned no Airbyte job to watch")
-        job = AirbyteJob.model_validate(started)
+        job = job_from_dict(started)
         began = job.created_at.timestamp() if job.created_at else time.time()
         usual = self._usual_seconds(context)
         if usual is None:
@@ -105,10 +105,7 @@ class AirbyteSyncWatchdogOperator(BaseOperator):
         self, context: Context, event: Any = None, *, job_id: int, began: float
     ) -> dict[str, Any] | None:
         """Woken up: did the notification arrive? If not, ask Airbyte once."""
-        from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
-
-        from plugins.airbyte_assets import job_event_extra
-        from plugins.airbyte_errors import AirbyteJobCancelledError, AirbyteJobFailedError
+        # The client stack and OpenLineage load when the watchdog wakes, not at DAG parse.
         from plugins.airbyte_hook import AirbyteHook
         from plugins.airbyte_lineage import record_sync
 
@@ -128,27 +125,20 @@ class AirbyteSyncWatchdogOperator(BaseOperator):
                 hook.check_outcome(job)
             except (AirbyteJobFailedError, AirbyteJobCancelledError) as exc:
                 raise AirflowFailException(str(exc)) from None  # a retry cannot un-fail it
-            # The events the sync task would have emitted (lineage: one more request), plus
-            # who announced them and the duration the next first look is planned from.
-            record_sync(hook, job, self.outlets, context)
-            extra = job_event_extra(job, ORIGIN)
-            for asset in self.outlets:
-                if isinstance(asset, Asset):
-                    context["outlet_events"][asset].extra.update(extra)
+            # The events the sync task would have emitted (lineage: one more request).
+            record_sync(hook, job, self.outlets, context, ORIGIN_WATCHDOG)
             self.log.warning(
                 "Airbyte job %s succeeded but its notification never arrived: emitting its "
                 "asset events from the watchdog",
                 job_id,
             )
-            return job.to_xcom()
+            return job_dict(job)
         if time.time() >= deadline:
             hook.handle_timeout(job_id, job, float(self.timeout_minutes), cancel=False)
         self._sleep_until(time.time() + hook.settings.quiet_poll_interval, job_id, began)
         return None  # pragma: no cover - _sleep_until raises TaskDeferred
 
     def _sleep_until(self, moment: float, job_id: int, began: float) -> None:
-        from airflow.providers.standard.triggers.temporal import DateTimeTrigger
-
         self.defer(
             trigger=DateTimeTrigger(moment=datetime.fromtimestamp(max(moment, time.time()), UTC)),
             method_name="check",
@@ -163,16 +153,14 @@ class AirbyteSyncWatchdogOperator(BaseOperator):
                 float(e.extra["duration_seconds"])
                 for e in recent
                 if isinstance(e.extra, dict) and e.extra.get("duration_seconds") is not None
-            ][:HISTORY_SIZE]
+            ]
         except Exception as exc:  # history only tunes the wait; never a reason to fail
             self.log.warning("No sync history from the asset events (%s)", exc)
             return None
-        return statistics.median(durations) if durations else None
+        return usual_duration(durations)
 
     def _announced(self, context: Context, job_id: int, began: float) -> bool | None:
         """Whether an event of the connection asset names the job; None if unreadable."""
-        from plugins.airbyte_assets import names_job
-
         after = datetime.fromtimestamp(began - 60, UTC).isoformat()
         try:
             events = context["inlet_events"][self.announced_by].after(after).limit(100)

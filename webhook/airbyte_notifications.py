@@ -3,7 +3,7 @@
 Airbyte (self-managed and Cloud) POSTs a Slack-shaped body to the workspace's success and
 failure webhooks: ``text``, ``blocks`` and a ``data`` object with ``jobId``, ``connection``
 (``{id, name, url}``), figures and ``success``. It is not signed, so the body is only a hint:
-the job id it names is looked up with one request to Airbyte through ``AirbyteHook`` and
+the job id it names is looked up with one request to Airbyte (``AsyncAirbyteClient``) and
 only Airbyte's answer counts.
 
 - No job id (the settings page's test button sends only ``text``), a job Airbyte does not
@@ -11,7 +11,7 @@ only Airbyte's answer counts.
   job still running, or a reset/clear: 200, a log line, nothing else.
 - A succeeded sync: one Airflow asset event on the connection's Asset
   (``include.assets.connection_asset``) and one on each destination table's Asset, named as
-  the sync task's lineage names them (``plugins.airbyte_lineage``; the connection's details
+  the sync task's lineage names them (``plugins.airbyte_client.lineage``; the connection's details
   are cached ``DETAILS_TTL_SECONDS``, so steady state is one Airbyte request per sync),
   ``extra`` holding the job id, records, bytes, duration and ``origin``. Each event created
   is written to the ledger, and an asset whose recent events already name the job (created
@@ -26,7 +26,6 @@ only Airbyte's answer counts.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -37,22 +36,27 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from include.assets import connection_asset
 from include.notifications import SyncMessage, configured_channels
 from include.sources import SOURCES, Source
-from plugins.airbyte_assets import job_event_extra, names_job
-from plugins.airbyte_errors import (
+from plugins.airbyte_client.client import AsyncAirbyteClient
+from plugins.airbyte_client.contracts import (
+    ORIGIN_NOTIFICATION,
+    job_extra,
+    names_job,
+    sync_stats,
+    table_extra,
+)
+from plugins.airbyte_client.errors import (
     AirbyteConfigError,
     AirbyteError,
     AirbyteNotFoundError,
     AirbyteRequestError,
 )
-from plugins.airbyte_hook import AirbyteHook
-from plugins.airbyte_lineage import SyncLineage, asset_extra, sync_lineage, table_extra
-from plugins.airbyte_models import AirbyteJob, ConnectionDetails, JobStatus, JobType
-from plugins.airbyte_operator import connection_id_from_variables
+from plugins.airbyte_client.lineage import SyncLineage, sync_lineage
+from plugins.airbyte_client.models import AirbyteJob, ConnectionDetails, JobStatus, JobType
+from plugins.airbyte_hook import AirbyteHook, connection_id_from_variables
 from webhook.airflow_client import AirflowClient, AirflowUnavailable
 from webhook.ledger import JOB_MEMORY_SECONDS, Ledger
 
 log = logging.getLogger("webhook.airbyte")
-ORIGIN = "airbyte_notification"
 #: A confirmation must answer quickly: Airbyte waits for the webhook's answer.
 HOOK_OVERRIDES = {"max_retries": 1, "retry_min_wait": 0.5, "retry_max_wait": 2.0}
 #: How long a connection's details (its tables' names) are reused before being asked again.
@@ -131,6 +135,7 @@ class NotificationIntake:
         self._airflow = airflow
         self._ledger = ledger
         self._hook = AirbyteHook(airbyte_conn_id, **HOOK_OVERRIDES)
+        self._client: AsyncAirbyteClient | None = None
         self._locks: dict[int, asyncio.Lock] = {}
         self._details: dict[str, tuple[float, ConnectionDetails]] = {}
 
@@ -174,10 +179,23 @@ class NotificationIntake:
             finally:
                 self._locks.pop(job_id, None)
 
+    async def airbyte(self) -> AsyncAirbyteClient:
+        """The receiver's one Airbyte client, made on first use (settings read then)."""
+        if self._client is None:
+            # Outside a task Airflow's secrets are read the blocking way: once, in a thread.
+            settings = await asyncio.to_thread(lambda: self._hook.settings)
+            self._client = AsyncAirbyteClient(settings, log=log)
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
     async def _confirm(self, job_id: int) -> AirbyteJob | None:
         """Airbyte's own view of the job (one request), or None when it does not exist."""
         try:
-            return await asyncio.to_thread(self._hook.get_job, job_id)
+            return await (await self.airbyte()).get_job(job_id)
         except (AirbyteNotFoundError, AirbyteRequestError):
             return None
         except AirbyteError as error:
@@ -189,9 +207,7 @@ class NotificationIntake:
         cached = self._details.get(job.connection_id)
         if cached is None or time.monotonic() - cached[0] > DETAILS_TTL_SECONDS:
             try:
-                details = await asyncio.to_thread(
-                    self._hook.get_connection_details, job.connection_id
-                )
+                details = await (await self.airbyte()).get_connection_details(job.connection_id)
             except AirbyteError as error:
                 log.warning("No table names for job %s: %s", job.job_id, error)
                 return None
@@ -206,12 +222,12 @@ class NotificationIntake:
         created: list[str] = []
         existing: list[str] = []
         undeclared: list[str] = []
-        base = {**job_event_extra(job, ORIGIN), "source": source.key}
         lineage = await self._lineage(job)
-        overall = {**(asset_extra(lineage) if lineage else {}), **base}
+        tag = {"source": source.key}
+        overall = {**job_extra(job, lineage, ORIGIN_NOTIFICATION), **tag}
         targets = [(connection_asset(source).uri, overall)]
         for out in lineage.outputs if lineage else ():
-            targets.append((out.uri, {**base, **table_extra(job, out)}))
+            targets.append((out.uri, {**table_extra(job, out, ORIGIN_NOTIFICATION), **tag}))
         for uri, extra in targets:
             asset_id = await self._airflow.asset_id(uri)
             if asset_id is None:
@@ -265,7 +281,7 @@ class NotificationIntake:
             task_id=None,
             state=str(job.status),
             airbyte_job_id=job.job_id,
-            stats=json.loads(job.model_dump_json(include={"rows", "bytes", "duration_seconds"})),
+            stats=dict(sync_stats(job)),
         )
         await asyncio.to_thread(_send, message)
         self._ledger.remember(key, str(job.status), ttl=JOB_MEMORY_SECONDS)

@@ -930,7 +930,8 @@ def test_rendered_connections_are_the_json_connection_form():
 
 def test_hook_and_warehouse_read_the_rendered_secret(monkeypatch: pytest.MonkeyPatch):
     from include.warehouse import sqlalchemy_url
-    from plugins.airbyte_settings import AuthType, resolve_settings, settings_from_variables
+    from plugins.airbyte_client.config import AuthType
+    from plugins.airbyte_hook import resolve_settings, variables_settings
 
     rendered = render_secret(find("ExternalSecret", "airflow-airbyte-credentials"), SAMPLE_REMOTE)
     for key, value in rendered.items():
@@ -941,9 +942,7 @@ def test_hook_and_warehouse_read_the_rendered_secret(monkeypatch: pytest.MonkeyP
     assert settings.auth_type is AuthType.BASIC
     assert (settings.login, settings.secret) == ("airbyte", SAMPLE_REMOTE["airbyte_password"])
 
-    fallback = settings_from_variables(
-        "airbyte_default"
-    )  # the Variables, as without the Connection
+    fallback = variables_settings("airbyte_default")  # the Variables, as without the Connection
     assert fallback.api_root == settings.api_root
     assert (fallback.login, fallback.secret) == ("airbyte", SAMPLE_REMOTE["airbyte_password"])
 
@@ -964,7 +963,8 @@ def test_hook_and_warehouse_read_the_rendered_secret(monkeypatch: pytest.MonkeyP
     ids=["cloud", "self-managed-1.x"],
 )
 def test_client_credentials_alternative_configures_the_public_api(monkeypatch, url, api_root):
-    from plugins.airbyte_settings import AuthType, resolve_settings
+    from plugins.airbyte_client.config import AuthType
+    from plugins.airbyte_hook import resolve_settings
 
     (alternative,) = load_documents(CLIENT_CREDENTIALS_FILE)
     remote = {

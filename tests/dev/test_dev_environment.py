@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dev.environment import airflow_environment
-from plugins.airbyte_api import ApiFlavour
-from plugins.airbyte_settings import AuthType, resolve_settings
+from plugins.airbyte_client.config import ApiFlavour, AuthType
+from plugins.airbyte_hook import resolve_settings
 
 
 def test_env_file_configures_airbyte_and_the_warehouse(monkeypatch, tmp_path):

@@ -6,12 +6,12 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
 from include.validation import (
-    JOB_ID_XCOM_KEY,
-    STATS_XCOM_KEY,
+    JOB_ID_KEY,
+    STATS_KEY,
     SyncValidationError,
     validate_sync_results,
 )
-from plugins.airbyte_models import AirbyteJob, JobStatus, JobType, StreamStats
+from plugins.airbyte_client.models import AirbyteJob, JobStatus, JobType, StreamStats
 from tests.conftest import RecordingTaskInstance
 
 CONNECTION_ID = "2a6f1c2e-8b1d-4c3a-9f0e-1d2c3b4a5f60"
@@ -23,10 +23,10 @@ def job(**fields) -> AirbyteJob:
         "connection_id": CONNECTION_ID,
         "job_type": JobType.SYNC,
         "status": JobStatus.SUCCEEDED,
-        "rows": 150,
+        "records": 150,
         "bytes": 20480,
         "duration_seconds": 31.0,
-        "streams": (StreamStats(name="charges", rows=100, bytes=15000),),
+        "streams": (StreamStats(name="charges", records=100, bytes=15000),),
     }
     return AirbyteJob(**(values | fields))
 
@@ -37,11 +37,11 @@ def test_good_sync_returns_and_pushes_its_stats():
     assert stats["records"] == 150
     assert stats["bytes"] == 20480
     assert stats["streams"] == {"charges": {"records": 100, "bytes": 15000}}
-    assert ti.pushed == {JOB_ID_XCOM_KEY: 7, STATS_XCOM_KEY: stats}
+    assert ti.pushed == {JOB_ID_KEY: 7, STATS_KEY: stats}
 
 
 def test_accepts_the_xcom_dict_of_a_job():
-    assert validate_sync_results(job().to_xcom())["job_id"] == 7
+    assert validate_sync_results(job().model_dump(mode="json"))["job_id"] == 7
 
 
 def test_too_few_records():
@@ -53,12 +53,12 @@ def test_too_few_records():
 
 def test_zero_records_is_a_clear_failure_unless_allowed():
     with pytest.raises(SyncValidationError, match="synced 0 records"):
-        validate_sync_results(job(rows=0, bytes=0))
-    assert validate_sync_results(job(rows=0, bytes=0), allow_zero=True)["records"] == 0
+        validate_sync_results(job(records=0, bytes=0))
+    assert validate_sync_results(job(records=0, bytes=0), allow_zero=True)["records"] == 0
 
 
 def test_reset_moves_no_records_and_passes():
-    assert validate_sync_results(job(job_type=JobType.RESET, rows=0))["job_type"] == "reset"
+    assert validate_sync_results(job(job_type=JobType.RESET, records=0))["job_type"] == "reset"
 
 
 @pytest.mark.parametrize("status", [JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.RUNNING])
@@ -66,19 +66,19 @@ def test_job_that_did_not_succeed_is_refused_but_its_stats_still_reach_xcom(stat
     ti = RecordingTaskInstance()
     with pytest.raises(SyncValidationError, match=f"ended {status}"):
         validate_sync_results(job(status=status), context={"ti": ti})
-    assert ti.pushed[JOB_ID_XCOM_KEY] == 7
+    assert ti.pushed[JOB_ID_KEY] == 7
 
 
-@pytest.mark.parametrize("field", ["rows", "bytes"])
+@pytest.mark.parametrize("field", ["records", "bytes"])
 def test_negative_counts_are_refused_without_retries(field):
     with pytest.raises(SyncValidationError, match=rf"{field}=-5: Input should be greater"):
-        validate_sync_results(job().to_xcom() | {field: -5})
+        validate_sync_results(job().model_dump(mode="json") | {field: -5})
     assert issubclass(SyncValidationError, AirflowFailException)
 
 
-@pytest.mark.parametrize("field", ["rows", "bytes", "status", "job_id"])
+@pytest.mark.parametrize("field", ["records", "bytes", "status", "job_id"])
 def test_missing_counts_or_fields_are_refused(field):
-    broken = job().to_xcom()
+    broken = job().model_dump(mode="json")
     del broken[field]
     with pytest.raises(SyncValidationError, match=f"has no {field}: pass the sync task's"):
         validate_sync_results(broken)
@@ -86,13 +86,13 @@ def test_missing_counts_or_fields_are_refused(field):
 
 def test_malformed_stats_give_a_clear_error_not_a_pydantic_one():
     with pytest.raises(SyncValidationError, match="status='half-done'"):
-        validate_sync_results(job().to_xcom() | {"status": "half-done"})
+        validate_sync_results(job().model_dump(mode="json") | {"status": "half-done"})
     with pytest.raises(SyncValidationError, match="got list"):
         validate_sync_results([1, 2, 3])
 
 
 def test_negative_stream_counts_are_refused():
-    broken = job().to_xcom()
-    broken["streams"] = [{"name": "charges", "rows": -1, "bytes": 0}]
-    with pytest.raises(SyncValidationError, match=r"streams\.0\.rows=-1"):
+    broken = job().model_dump(mode="json")
+    broken["streams"] = [{"name": "charges", "records": -1, "bytes": 0}]
+    with pytest.raises(SyncValidationError, match=r"streams\.0\.records=-1"):
         validate_sync_results(broken)

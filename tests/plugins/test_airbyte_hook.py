@@ -21,7 +21,7 @@ from dev.airbyte_standin.seed import (
     SALESFORCE_CONNECTION_ID,
     STRIPE_CONNECTION_ID,
 )
-from plugins.airbyte_errors import (
+from plugins.airbyte_client.errors import (
     AirbyteAuthError,
     AirbyteConfigError,
     AirbyteConflictError,
@@ -35,8 +35,8 @@ from plugins.airbyte_errors import (
     AirbyteTransientApiError,
     AirbyteUnreachableError,
 )
+from plugins.airbyte_client.models import JobStatus, JobType
 from plugins.airbyte_hook import AirbyteHook
-from plugins.airbyte_models import JobStatus, JobType
 from tests.conftest import airbyte_conn_env, token_conn_env
 
 UNKNOWN_CONNECTION_ID = "00000000-0000-4000-8000-000000000000"
@@ -101,7 +101,7 @@ def test_sync_succeeds_and_reports_the_rows_written(hook, standin):
 
     assert done.status is JobStatus.SUCCEEDED
     written = sum(table_rows(standin, t) for t in STRIPE_TABLES) - before
-    assert done.rows == written > 0
+    assert done.records == written > 0
     assert done.bytes > 0
     assert done.duration_seconds is not None
     assert len(sync_jobs(standin)) == 1
@@ -138,7 +138,7 @@ def test_incomplete_attempt_then_success(hook, standin, flavour):
     job = hook.trigger_sync(SALESFORCE_CONNECTION_ID)
     done = hook.wait_for_job_completion(job.job_id, timeout_minutes=1)
     assert done.status is JobStatus.SUCCEEDED
-    assert done.rows > 0
+    assert done.records > 0
     if flavour == "config":
         assert done.attempts == 2
 
@@ -388,11 +388,11 @@ def token_requests(standin) -> int:
 
 
 def test_client_credentials_sync(token_hook, token_standin, output):
-    token_hook.auth.invalidate()  # start without a cached token
+    token_hook.client.auth.exchange.invalidate()  # start without a cached token
     job = token_hook.trigger_sync(STRIPE_CONNECTION_ID)
     assert token_hook.wait_for_job_completion(job.job_id, 1).status is JobStatus.SUCCEEDED
     assert token_requests(token_standin) == 1  # one token, cached across every call
-    token = token_hook.auth.token()
+    token = token_hook.client.auth.exchange.token_now()
     logged = output()
     assert token not in logged
     assert "standin-secret" not in logged
@@ -409,11 +409,11 @@ def test_token_expiring_mid_wait_is_refreshed_once(token_hook, token_standin):
 
 
 def test_hooks_with_the_same_credentials_share_one_token(token_hook, token_standin):
-    token_hook.auth.invalidate()
+    token_hook.client.auth.exchange.invalidate()
     token_hook.get_connection_info(STRIPE_CONNECTION_ID)
     other = AirbyteHook()
     other.get_connection_info(HUBSPOT_CONNECTION_ID)
-    assert other.auth.token() == token_hook.auth.token()
+    assert other.client.auth.exchange.token_now() == token_hook.client.auth.exchange.token_now()
     assert token_requests(token_standin) == 1
 
 
@@ -537,7 +537,7 @@ def test_history_makes_long_waits_cheap(slow_standin):
 
     second = hook.trigger_sync(STRIPE_CONNECTION_ID)
     quiet_until = hook.quiet_until(second)
-    usual = hook.usual_duration(STRIPE_CONNECTION_ID)
+    usual = hook.client.usual_duration(STRIPE_CONNECTION_ID)
     assert usual is not None
     assert usual >= 2
     assert quiet_until == pytest.approx(time.time() + 0.9 * usual, abs=1.0)

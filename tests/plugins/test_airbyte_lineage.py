@@ -22,9 +22,9 @@ from dev.airbyte_standin.seed import (
     WORKSPACE_ID,
 )
 from dev.airbyte_standin.testing import run_standin
+from plugins.airbyte_client.lineage import destination_schema, table_identity
+from plugins.airbyte_client.models import CatalogStream, ConnectionDetails, ConnectorInfo
 from plugins.airbyte_hook import AirbyteHook
-from plugins.airbyte_lineage import destination_schema, table_identity
-from plugins.airbyte_models import CatalogStream, ConnectionDetails, ConnectorInfo
 from plugins.airbyte_operator import AirbyteSyncOperator
 from tests.conftest import RecordingTaskInstance, airbyte_conn_env, resume_deferred
 
@@ -135,9 +135,9 @@ def test_sync_schema_and_statistics_come_from_the_catalog_and_the_job(standin):
     assert lineage.run_facets["externalQuery"].externalQueryId == str(result["job_id"])
     extra = ctx["outlet_events"][CONNECTION_ASSET].extra
     assert extra["airbyte_job_id"] == result["job_id"]
-    assert extra["records"] == result["rows"] == sum(s["rows"] for s in stats.values())
+    assert extra["records"] == result["records"] == sum(s["records"] for s in stats.values())
     assert {t["stream"]: t["records"] for t in extra["tables"].values()} == {
-        name: s["rows"] for name, s in stats.items()
+        name: s["records"] for name, s in stats.items()
     }
 
 
@@ -149,7 +149,7 @@ def test_attached_job_reports_the_job_it_attached_to(standin):
     assert result["job_id"] == running.job_id
     lineage = op.get_openlineage_facets_on_complete(None)
     assert lineage.run_facets["externalQuery"].externalQueryId == str(running.job_id)
-    assert sum(output_rows(lineage).values()) == result["rows"] > 0
+    assert sum(output_rows(lineage).values()) == result["records"] > 0
     assert {e["airbyte_job_id"] for e in table_events(ctx).values()} == {running.job_id}
 
 
@@ -176,7 +176,7 @@ def test_deferred_job_reports_its_lineage_when_resumed(standin):
     result = resume_deferred(op, ctx, deferred.value)
     lineage = op.get_openlineage_facets_on_complete(None)
     assert lineage.run_facets["externalQuery"].externalQueryId == str(result["job_id"])
-    assert sum(output_rows(lineage).values()) == result["rows"] > 0
+    assert sum(output_rows(lineage).values()) == result["records"] > 0
     assert len(table_events(ctx)) == len(STRIPE_TABLES)
 
 
@@ -188,7 +188,7 @@ def test_unreadable_connection_details_never_fail_the_sync(standin, capfd):
     assert result["status"] == "succeeded"
     assert op.get_openlineage_facets_on_complete(None) is None
     assert table_events(ctx) == {}
-    assert ctx["outlet_events"][CONNECTION_ASSET].extra["records"] == result["rows"]
+    assert ctx["outlet_events"][CONNECTION_ASSET].extra["records"] == result["records"]
     logged = capfd.readouterr()
     assert "No lineage for Airbyte job" in logged.out + logged.err
     assert len(details_requests(standin)) == 1  # a 403 is not retried
@@ -210,7 +210,7 @@ def test_public_api_names_by_id_and_keeps_the_job_totals(standin, monkeypatch):
     }
     # The Public API gives job totals only: no per-table statistics are made up.
     assert all("outputStatistics" not in o.outputFacets for o in lineage.outputs)
-    assert ctx["outlet_events"][CONNECTION_ASSET].extra["records"] == result["rows"] > 0
+    assert ctx["outlet_events"][CONNECTION_ASSET].extra["records"] == result["records"] > 0
     assert f"/workspaces/{WORKSPACE_ID}/" in op.airbyte_urls["Airbyte job"]
 
 
@@ -288,8 +288,9 @@ def test_details_the_naming_spec_refuses_never_fail_the_sync(caplog):
     import logging
     from types import SimpleNamespace
 
+    from plugins.airbyte_client.models import AirbyteJob
     from plugins.airbyte_lineage import record_sync
-    from plugins.airbyte_models import AirbyteJob
+    from plugins.airbyte_links import job_urls
 
     location = {"host": "db", "port": "5432", "database": "wh"}
     hostile = details(
@@ -306,11 +307,13 @@ def test_details_the_naming_spec_refuses_never_fail_the_sync(caplog):
             return hostile
 
     job = AirbyteJob(
-        job_id=7, connection_id="c", job_type="sync", status="succeeded", rows=3, bytes=30
+        job_id=7, connection_id="c", job_type="sync", status="succeeded", records=3, bytes=30
     )
     ctx = context()
-    lineage, urls = record_sync(Hook(), job, [CONNECTION_ASSET], ctx)
+    lineage, found = record_sync(Hook(), job, [CONNECTION_ASSET], ctx)
     assert lineage is None
     assert ctx["outlet_events"][CONNECTION_ASSET].extra["records"] == 3
+    assert found is hostile  # its workspace still gives the task its links
+    urls = job_urls(Hook.settings, job, found.workspace_id)
     assert urls["Airbyte job"].endswith("/job-history#7::0")
     assert "could not name its datasets" in caplog.text

@@ -11,7 +11,7 @@ from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 
 from dev.airbyte_standin.seed import STRIPE_CONNECTION_ID
 from dev.airbyte_standin.testing import wait_until
-from plugins.airbyte_errors import (
+from plugins.airbyte_client.errors import (
     AirbyteAuthError,
     AirbyteConfigError,
     AirbyteJobCancelledError,
@@ -57,7 +57,7 @@ def resume(op: AirbyteSyncOperator, context: dict, deferred: TaskDeferred):
 def test_blocking_wait_returns_the_job_and_pushes_its_id(standin, context):
     result = operator().execute(context)
     assert result["status"] == "succeeded"
-    assert result["rows"] > 0
+    assert result["records"] > 0
     assert context["ti"].pushed["airbyte_job_id"] == result["job_id"]
 
 
@@ -184,7 +184,7 @@ def test_deferred_wait_is_quiet_until_the_usual_end(tmp_path, context, monkeypat
 def test_history_can_be_turned_off(standin, context):
     op = operator(wait=False, poll_from_history=False)
     op.execute(context)
-    assert op._quiet_until() is None
+    assert op._quiet_until(op._job) is None
     AirbyteHook().cancel_job(op._job.job_id)
 
 
@@ -232,7 +232,7 @@ def test_trigger_errors_keep_their_class_in_execute_complete(standin, context, m
 
 
 def test_error_event_round_trip_keeps_class_and_attributes():
-    from plugins.airbyte_errors import AirbyteNotFoundError, error_from_event
+    from plugins.airbyte_client.errors import AirbyteNotFoundError, error_from_event
 
     error = AirbyteNotFoundError("no such job", status_code=404, endpoint="POST /jobs/get")
     restored = error_from_event(json.loads(json.dumps(error.to_event())))

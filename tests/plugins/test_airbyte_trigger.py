@@ -40,7 +40,7 @@ def test_fires_once_the_job_succeeds(standin):
     event = trigger_event(trigger_for(job.job_id))
     assert event["status"] == TERMINAL
     assert event["job"]["status"] == "succeeded"
-    assert event["job"]["rows"] > 0
+    assert event["job"]["records"] > 0
 
 
 def test_fires_on_failure_with_the_reason(standin):
@@ -150,7 +150,7 @@ def test_many_triggers_in_one_loop_fetch_one_token(token_conn):
     token_conn.set_job_behaviour("stuck_running")
     hook = AirbyteHook()
     job = hook.trigger_sync(STRIPE_CONNECTION_ID)
-    hook.auth.invalidate()  # no cached token: the triggers must fetch one
+    hook.client.auth.exchange.invalidate()  # no cached token: the triggers must fetch one
     triggers = [trigger_for(job.job_id, seconds=0.5) for _ in range(25)]
 
     async def run_all() -> list[dict]:

@@ -20,7 +20,7 @@ from dev.airbyte_standin.seed import STRIPE_CONNECTION_ID
 from dev.airbyte_standin.testing import wait_until
 from include.assets import connection_asset, sync_outlets
 from include.sources import STRIPE
-from plugins.airbyte_errors import AirbyteJobTimeoutError
+from plugins.airbyte_client.errors import AirbyteJobTimeoutError
 from plugins.airbyte_hook import AirbyteHook
 from plugins.airbyte_watchdog import AirbyteSyncWatchdogOperator
 
@@ -92,7 +92,7 @@ def context_for(job: dict, extras=(), *, broken: bool = False) -> dict:
 def start_job(standin, behaviour: str | None = None) -> dict:
     if behaviour:
         standin.set_job_behaviour(behaviour, STRIPE_CONNECTION_ID)
-    return AirbyteHook().submit_job(STRIPE_CONNECTION_ID).to_xcom()
+    return AirbyteHook().submit_job(STRIPE_CONNECTION_ID).model_dump(mode="json")
 
 
 def wake_time(deferred: TaskDeferred) -> float:
@@ -138,7 +138,7 @@ def test_a_lost_notification_of_a_succeeded_sync_is_emitted_by_the_watchdog(airb
     connection, tables = (context["outlet_events"][outlet] for outlet in sync_outlets(STRIPE))
     assert connection.extra["airbyte_job_id"] == job["job_id"]
     assert connection.extra["origin"] == "watchdog"
-    assert connection.extra["records"] == result["rows"] > 0
+    assert connection.extra["records"] == result["records"] > 0
     assert connection.extra["duration_seconds"] == result["duration_seconds"]
     # The tables, named as the sync task's lineage names them, through the alias.
     assert [uri.rsplit("/", 1)[1] for uri, _ in tables.added] == list(STRIPE.tables)

@@ -23,7 +23,7 @@ from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 
 from dev.airbyte_standin.seed import STRIPE_CONNECTION_ID
 from dev.airbyte_standin.testing import free_port, wait_until
-from plugins.airbyte_errors import (
+from plugins.airbyte_client.errors import (
     AirbyteAuthError,
     AirbyteConfigError,
     AirbyteConflictError,
@@ -369,7 +369,8 @@ def test_fault(scenario: Scenario, basic_standin, token_standin, monkeypatch, ca
     standin.reset()
     if scenario.auth == "token":
         monkeypatch.setenv("AIRFLOW_CONN_AIRBYTE_DEFAULT", os.environ["AIRFLOW_CONN_TOKEN_AUTH"])
-        AirbyteHook().auth.invalidate()  # the shared token may be one an earlier test expired
+        # The shared token may be one an earlier test expired.
+        AirbyteHook().client.auth.exchange.invalidate()
     scenario.inject(standin)
     already = len([j for j in standin.jobs() if j["job_type"] == "sync"])
     kwargs = {"connection_id": STRIPE_CONNECTION_ID, "deferrable": scenario.deferrable}

@@ -15,7 +15,7 @@ from dev.airbyte_standin import HUBSPOT_CONNECTION_ID
 from dev.airbyte_standin.testing import wait_until
 from include.assets import connection_asset
 from include.sources import STRIPE as STRIPE_SOURCE
-from plugins.airbyte_assets import names_job
+from plugins.airbyte_client.contracts import names_job
 from tests.airflow_fixtures import STRIPE, TIMEOUT, SharedAirflow
 from tests.webhook.conftest import QUALITY_DAG, TOKEN
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from dev.airbyte_standin.seed import STRIPE_CONNECTION_ID, WORKSPACE_ID
-from plugins.airbyte_api import ApiRequest, ConfigApi, schema_fields
+from plugins.airbyte_client.api.base import schema_fields
+from plugins.airbyte_client.api.config import ConfigApi
+from plugins.airbyte_client.transport import ApiRequest
 
 
 def job_info(status: str, attempts: list[dict]) -> dict:
@@ -59,7 +61,7 @@ def test_stream_figures_fall_back_to_the_attempts_stream_stats():
     body = job_info("succeeded", [attempt, {**attempt, "id": 1}])
     job = ConfigApi().parse_job(body, ApiRequest("POST", "/jobs/get"))
     [charges] = job.streams
-    assert (charges.rows, charges.bytes) == (14, 140)
+    assert (charges.records, charges.bytes) == (14, 140)
 
 
 def test_connection_details_keep_locations_never_secrets():

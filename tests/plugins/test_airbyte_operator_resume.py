@@ -13,10 +13,10 @@ from airflow.sdk.exceptions import TaskDeferred
 
 from dev.airbyte_standin.seed import HUBSPOT_CONNECTION_ID, STRIPE_CONNECTION_ID
 from dev.airbyte_standin.testing import wait_until
-from plugins.airbyte_errors import AirbyteJobFailedError
+from plugins.airbyte_client.contracts import JOB_ID_KEY
+from plugins.airbyte_client.errors import AirbyteJobFailedError
 from plugins.airbyte_hook import AirbyteHook
 from plugins.airbyte_operator import AirbyteSyncOperator
-from plugins.airbyte_resumable import JOB_ID_STATE_KEY
 from tests.conftest import MemoryTaskStateStore, RecordingTaskInstance, resume_deferred
 
 TRIGGER_PATH = "/api/v1/connections/sync"
@@ -46,7 +46,7 @@ def crashed_first_try(store: MemoryTaskStateStore) -> int:
     """A first try that started its job, stored its id and died while waiting."""
     with pytest.raises(TaskDeferred):
         operator(deferrable=True).execute(a_try(store))
-    return int(store.values[JOB_ID_STATE_KEY])
+    return int(store.values[JOB_ID_KEY])
 
 
 def triggers(standin) -> int:
@@ -75,7 +75,7 @@ def test_retry_returns_the_result_of_a_job_that_succeeded_meanwhile(standin, sto
     result = operator().execute(context)
     assert result["job_id"] == job_id
     assert result["status"] == "succeeded"
-    assert result["rows"] > 0
+    assert result["records"] > 0
     assert context["ti"].pushed["airbyte_job_id"] == job_id
     assert triggers(standin) == 1
     assert [j["id"] for j in standin.jobs()] == [job_id]
@@ -110,7 +110,7 @@ def test_deferrable_retry_defers_on_the_running_job(standin, store):
     assert result["job_id"] == job_id
     assert result["status"] == "succeeded"
     assert triggers(standin) == 1
-    assert JOB_ID_STATE_KEY not in store.values
+    assert JOB_ID_KEY not in store.values
 
 
 def test_retry_after_a_failed_job_starts_a_new_one(standin, store):
@@ -120,7 +120,7 @@ def test_retry_after_a_failed_job_starts_a_new_one(standin, store):
         op.execute(context)
     with pytest.raises(AirbyteJobFailedError, match="quota exceeded"):
         resume_deferred(op, context, deferred.value)
-    failed = int(store.values[JOB_ID_STATE_KEY])
+    failed = int(store.values[JOB_ID_KEY])
     result = operator().execute(a_try(store))
     assert result["status"] == "succeeded"
     assert result["job_id"] != failed
@@ -140,7 +140,7 @@ def test_a_stored_id_that_is_not_this_tasks_job_is_ignored(standin, store, store
         other = AirbyteHook().submit_job(HUBSPOT_CONNECTION_ID)
         ended(standin, other.job_id, "succeeded")
         stored = other.job_id
-    store.values[JOB_ID_STATE_KEY] = stored
+    store.values[JOB_ID_KEY] = stored
     result = operator().execute(a_try(store))
     assert result["status"] == "succeeded"
     assert result["job_id"] != stored
@@ -149,7 +149,7 @@ def test_a_stored_id_that_is_not_this_tasks_job_is_ignored(standin, store, store
 
 def test_success_forgets_the_job_so_clearing_the_task_syncs_again(standin, store):
     first = operator().execute(a_try(store))
-    assert JOB_ID_STATE_KEY not in store.values
+    assert JOB_ID_KEY not in store.values
     again = operator().execute(a_try(store))  # the user cleared the succeeded task
     assert again["job_id"] != first["job_id"]
     assert triggers(standin) == 2

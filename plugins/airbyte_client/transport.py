@@ -1,4 +1,4 @@
-"""The Airbyte client's one HTTP stack, for blocking calls and the triggerer alike.
+"""The Airbyte client's one HTTP stack, for blocking calls and the event loop alike.
 
 ``build_client`` makes every ``httpx`` client (sync or async) with the same TLS, timeout,
 header and redirect settings; ``send``/``asend`` send one request under the same rules:
@@ -11,15 +11,14 @@ header and redirect settings; ``send``/``asend`` send one request under the same
   trickling server cannot hold a poll; ``max_response_bytes`` caps the answer on the wire and
   ``max_decompressed_bytes`` once decompressed (a gzip bomb stops at the cap, not in memory).
 
-Answers come back as ``Answer`` (status, headers, body); ``checked_json`` turns an error
-status into the matching ``AirbyteError`` and a body into JSON, naming the endpoint.
+Answers come back as ``Answer`` (status, headers, body), read whole within the limits;
+``plugins.airbyte_client.answers`` says what they mean.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
 import os
 import ssl
@@ -29,30 +28,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import certifi
 import httpcore
 import httpx
-import tenacity
 
-from plugins.airbyte_errors import (
-    TRANSIENT_ERRORS,
-    AirbyteApiError,
-    AirbyteAuthError,
+from plugins.airbyte_client.config import AirbyteSettings
+from plugins.airbyte_client.errors import (
     AirbyteConfigError,
-    AirbyteConflictError,
-    AirbyteNotFoundError,
-    AirbytePermissionError,
-    AirbyteRequestError,
     AirbyteResponseError,
-    AirbyteTransientApiError,
     AirbyteUnreachableError,
 )
-
-if TYPE_CHECKING:
-    from plugins.airbyte_api import ApiRequest
-    from plugins.airbyte_settings import AirbyteSettings
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +55,25 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _DECODERS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 #: The monotonic deadline of the blocking request running in this thread/context.
 _deadline: ContextVar[float | None] = ContextVar("airbyte_request_deadline", default=None)
+
+
+@dataclass(frozen=True)
+class ApiRequest:
+    """One HTTP call, relative to the API root."""
+
+    method: str
+    path: str
+    json: dict[str, Any] | None = None
+    params: dict[str, Any] | None = None
+    #: What the request is about, for error messages: ``job 42``, ``connection <id>``.
+    subject: str = ""
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.method} {self.path}"
+
+    def to_httpx(self, api_root: str) -> httpx.Request:
+        return httpx.Request(self.method, api_root + self.path, json=self.json, params=self.params)
 
 
 @dataclass(frozen=True)
@@ -369,118 +375,3 @@ async def asend(
 
 def _answer(request: httpx.Request, response: httpx.Response, reader: _BodyReader) -> Answer:
     return Answer(response.status_code, response.headers, reader.body())
-
-
-def retrying(settings: AirbyteSettings, what: str, log: logging.Logger) -> tenacity.Retrying:
-    """Retries of an idempotent call on transient errors: exponential backoff with jitter."""
-    attempts = settings.max_retries + 1
-    return tenacity.Retrying(
-        retry=tenacity.retry_if_exception_type(TRANSIENT_ERRORS),
-        stop=tenacity.stop_after_attempt(attempts),
-        wait=tenacity.wait_exponential_jitter(
-            initial=settings.retry_min_wait, max=settings.retry_max_wait
-        ),
-        before_sleep=lambda state: log.warning(
-            "Airbyte %s failed (attempt=%d/%d): %s; retrying in %.2fs",
-            what,
-            state.attempt_number,
-            attempts,
-            state.outcome.exception() if state.outcome else "?",
-            state.next_action.sleep if state.next_action else 0.0,
-        ),
-        reraise=True,
-    )
-
-
-# --- reading answers -------------------------------------------------------------------
-
-
-def _json(body: bytes) -> Any:
-    return json.loads(body.decode("utf-8"))
-
-
-def checked_json(answer: Answer, request: ApiRequest, settings: AirbyteSettings) -> Any:
-    """The JSON body of a successful answer; an error named after the endpoint otherwise."""
-    raise_for_status(answer, request, settings)
-    endpoint = request.endpoint
-    try:
-        return _json(answer.body)
-    except ValueError:
-        raise AirbyteResponseError(
-            f"Airbyte answered {endpoint} with HTTP {answer.status_code} and a body that is not "
-            f"JSON ({_shape(answer.body)}). Check that the API URL points at the Airbyte server "
-            "API and not at its web app or a proxy error page.",
-            status_code=answer.status_code,
-            endpoint=endpoint,
-        ) from None
-
-
-def _shape(body: bytes) -> str:
-    if not body.strip():
-        return "empty"
-    return "HTML" if body.lstrip()[:1] == b"<" else f"{len(body)} bytes"
-
-
-def _error_detail(answer: Answer) -> str:
-    """The server's own explanation, from a problem body or a config-API error body."""
-    try:
-        body = _json(answer.body)
-    except ValueError:
-        return ""
-    if not isinstance(body, dict):
-        return ""
-    text = body.get("detail") or body.get("message") or body.get("title")
-    return f" Airbyte says: {str(text)[:300]}" if text else ""
-
-
-def _not_found(request: ApiRequest, api_root: str) -> str:
-    """What a 404 means for the thing ``request`` is about, and where to look."""
-    subject = request.subject
-    if subject.startswith("job "):
-        return (
-            f"Airbyte has no {subject} on {api_root}. A job id is only valid on the Airbyte "
-            "instance that ran it: check that the Connection points at that instance, and the "
-            "id in the connection's Job History in the Airbyte UI."
-        )
-    if subject.startswith("connection "):
-        return (
-            f"Airbyte has no {subject} on {api_root}. Check the connection id (Airbyte UI URL, "
-            "or list them with the hook's list_connections())."
-        )
-    return f"no such resource on {api_root}. Check the Connection's host and API flavour."
-
-
-def raise_for_status(answer: Answer, request: ApiRequest, settings: AirbyteSettings) -> None:
-    """Raise the ``AirbyteError`` that matches an error status, with what to check."""
-    status, endpoint = answer.status_code, request.endpoint
-    if status < 400:
-        return
-    detail = _error_detail(answer) if status != 401 else ""
-    kwargs: dict[str, Any] = {"status_code": status, "endpoint": endpoint}
-    if status == 401:
-        raise AirbyteAuthError(
-            f"Authentication failed: Airbyte answered 401 to {endpoint}. Check the credentials "
-            f"in {settings.source} (auth_type={settings.auth_type}), e.g. AIRBYTE_API_USERNAME "
-            "and AIRBYTE_API_PASSWORD in External Secrets.",
-            **kwargs,
-        )
-    if status == 403:
-        raise AirbytePermissionError(
-            f"Airbyte answered 403 to {endpoint}: the credentials in {settings.source} may not "
-            f"do this.{detail}",
-            **kwargs,
-        )
-    if status == 404:
-        raise AirbyteNotFoundError(
-            f"Airbyte answered 404 to {endpoint}: {_not_found(request, settings.api_root)}{detail}",
-            **kwargs,
-        )
-    error: type[AirbyteApiError] = AirbyteApiError
-    meaning = ""
-    if status == 409:
-        error, meaning = AirbyteConflictError, ": a job is already running on this connection"
-    elif status == 429 or status >= 500:
-        error = AirbyteTransientApiError
-    elif status in (400, 422):
-        error, meaning = AirbyteRequestError, ", rejecting it as invalid"
-    raise error(f"Airbyte answered HTTP {status} to {endpoint}{meaning}.{detail}", **kwargs)

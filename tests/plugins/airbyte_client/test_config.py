@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from plugins.airbyte_api import ApiFlavour
-from plugins.airbyte_errors import AirbyteConfigError
-from plugins.airbyte_settings import AuthType, normalize_api_url, resolve_settings
+from plugins.airbyte_client.config import ApiFlavour, AuthType, normalize_api_url
+from plugins.airbyte_client.errors import AirbyteConfigError
+from plugins.airbyte_hook import resolve_settings
 from tests.conftest import airbyte_conn_env
 
 
@@ -144,7 +144,7 @@ def test_token_is_masked_once_fetched(token_conn):
 
     hook = AirbyteHook()
     hook.list_connections()
-    token = hook.auth.token()
+    token = hook.client.auth.exchange.token_now()
     assert redact(f"Authorization: Bearer {token}") == "Authorization: Bearer ***"
 
 

@@ -1,25 +1,32 @@
-"""Waiting for an Airbyte job: one "poll once and decide" step for both the wait and the trigger.
+"""Waiting for an Airbyte job: the poll schedule and one "poll once and decide" step.
 
 ``JobWatch.observe`` takes what one poll gave (the job, or the error it raised) and decides:
 the job ended, the deadline passed, or poll again after a delay from ``PollSchedule``.
+
+Polls start fast (a short job is noticed quickly), back off geometrically while nothing
+changes (a long job costs few requests) and snap back to the minimum when the job's status
+changes. When the connection's usual sync time is known (``usual_duration``), the wait is
+*quiet* until shortly before the job is expected to end: one poll per ``quiet_interval``
+(a failure is still noticed within it), then the close polling above.
 
 * Transient errors (unreachable, 5xx, 429) are ridden out until the deadline.
 * Unreadable answers (an empty or HTML 200, an unknown status, a broken gzip body, an answer
   over the size caps) are ridden out too, up to ``max_unreadable_polls`` in a row: one odd
   answer from a proxy does not end a wait, a server that only sends garbage does.
 * Anything else (bad credentials, unknown job) ends the wait at once.
-
-The drivers are a few lines each: ``AirbyteHook.wait_for_job_completion`` sleeps between
-polls, ``AirbyteJobTrigger.run`` awaits.
 """
 
 from __future__ import annotations
 
 import logging
+import statistics
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from plugins.airbyte_errors import (
+from plugins.airbyte_client.config import AirbyteSettings
+from plugins.airbyte_client.errors import (
     TRANSIENT_ERRORS,
     AirbyteError,
     AirbyteJobCancelledError,
@@ -29,11 +36,64 @@ from plugins.airbyte_errors import (
     AirbyteResponseError,
     AirbyteUnreachableError,
 )
-from plugins.airbyte_models import AirbyteJob, JobStatus
-from plugins.airbyte_polling import PollSchedule
-from plugins.airbyte_settings import AirbyteSettings
+from plugins.airbyte_client.models import AirbyteJob, JobStatus
 
 log = logging.getLogger(__name__)
+
+#: How many recent durations make a connection's usual duration, and the share of it
+#: waited quietly before polling closely.
+HISTORY_SIZE = 5
+QUIET_SHARE = 0.9
+
+
+def usual_duration(durations: Iterable[float | None]) -> float | None:
+    """Median of the newest ``HISTORY_SIZE`` known durations (s), given newest first."""
+    known = [d for d in durations if d][:HISTORY_SIZE]
+    return statistics.median(known) if known else None
+
+
+def quiet_start(created_at: datetime | None, usual: float) -> float:
+    """When to poll closely (epoch s): ``QUIET_SHARE`` of the usual duration after creation."""
+    now = time.time()
+    started = created_at.timestamp() if created_at else now
+    if now - started < 1:  # the API gives whole seconds; a job of this second began now
+        started = now
+    return started + QUIET_SHARE * usual
+
+
+@dataclass
+class PollSchedule:
+    """Next-poll delays: ``minimum``, growing by ``factor`` up to ``maximum``."""
+
+    minimum: float = 2.0
+    maximum: float = 20.0
+    factor: float = 1.5
+    quiet_interval: float = 60.0
+    current: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.maximum = max(self.maximum, self.minimum)
+        self.current = self.current or self.minimum
+
+    def next_delay(
+        self, *, status_changed: bool, remaining: float | None = None, quiet_for: float = 0.0
+    ) -> float:
+        """The delay before the next poll; never past ``remaining`` seconds.
+
+        ``quiet_for``: seconds left until the job is expected to be nearly done; while
+        positive, polls are ``quiet_interval`` apart (and close polling restarts after).
+        """
+        if quiet_for > 0:
+            self.current = self.minimum
+            delay = min(self.quiet_interval, quiet_for)
+        else:
+            if status_changed:
+                self.current = self.minimum
+            delay = self.current
+            self.current = min(self.current * self.factor, self.maximum)
+        if remaining is not None:
+            delay = max(min(delay, remaining), 0.0)
+        return delay
 
 
 @dataclass
@@ -131,6 +191,14 @@ def outcome_error(job: AirbyteJob) -> AirbyteError | None:
     if job.status is JobStatus.CANCELLED:
         return AirbyteJobCancelledError(f"{where} was cancelled.", job)
     return None
+
+
+def check_outcome(job: AirbyteJob, *, raise_on_failure: bool = True) -> AirbyteJob:
+    """Return a finished job, or raise when it failed or was cancelled (if asked to)."""
+    error = outcome_error(job) if raise_on_failure else None
+    if error is not None:
+        raise error
+    return job
 
 
 def timeout_error(

@@ -14,15 +14,15 @@ import pytest
 
 from dev.airbyte_standin.seed import STRIPE_CONNECTION_ID
 from dev.airbyte_standin.testing import quick_config, run_standin
-from plugins.airbyte_errors import (
+from plugins.airbyte_client.errors import (
     AirbyteConfigError,
     AirbyteError,
     AirbyteResponseError,
     AirbyteUnreachableError,
 )
+from plugins.airbyte_client.models import AirbyteJob, JobStatus
+from plugins.airbyte_client.transport import CA_BUNDLE_VARIABLES
 from plugins.airbyte_hook import AirbyteHook
-from plugins.airbyte_http import CA_BUNDLE_VARIABLES
-from plugins.airbyte_models import AirbyteJob, JobStatus
 from tests.conftest import airbyte_conn_env, token_conn_env
 from tests.fake_http import fake_server
 from tests.tls import private_ca
@@ -37,20 +37,17 @@ def mode(request) -> str:
 
 
 def read_job(hook: AirbyteHook, job_id: int, mode: str) -> AirbyteJob:
-    """One read of the job, by the worker's client or the triggerer's."""
+    """One read of the job (no retry, as a poll), by the worker's client or the triggerer's."""
     if mode == "blocking":
-        job, error = hook.poll(job_id)
-    else:
+        ops = hook.client.ops
+        return hook.client.run(ops.once(ops.api.get_job(job_id), ops.api.parse_job))
 
-        async def apoll():
-            async with hook.async_client() as client:
-                return await hook.apoll(client, job_id)
+    async def apoll() -> AirbyteJob:
+        async with hook.async_client() as client:
+            ops = client.ops
+            return await client.run(ops.once(ops.api.get_job(job_id), ops.api.parse_job))
 
-        job, error = asyncio.run(apoll())
-    if error is not None:
-        raise error
-    assert job is not None
-    return job
+    return asyncio.run(apoll())
 
 
 @pytest.fixture
@@ -70,7 +67,7 @@ def test_token_request_never_follows_a_redirect(token_conn, mode):
     with fake_server() as foreign:
         token_conn.inject("redirect", path=TOKEN, location=f"{foreign.url}/token")
         hook = AirbyteHook()
-        hook.auth.invalidate()
+        hook.client.auth.exchange.invalidate()
         with pytest.raises(AirbyteConfigError, match="never follows a redirect") as err:
             read_job(hook, job.job_id, mode)
     assert foreign.received == []  # neither the client secret nor a token went there
@@ -208,8 +205,8 @@ def test_fresh_token_hook_works_in_both_modes(token_standin, monkeypatch, mode):
     token_standin.reset()
     token_conn_env(monkeypatch, token_standin.url)
     hook = AirbyteHook()
-    hook.auth.invalidate()
+    hook.client.auth.exchange.invalidate()
     job = hook.trigger_sync(STRIPE_CONNECTION_ID)
-    hook.auth.invalidate()
+    hook.client.auth.exchange.invalidate()
     assert read_job(AirbyteHook(), job.job_id, mode).status in set(JobStatus)
     AirbyteHook().cancel_job(job.job_id)

@@ -1,6 +1,6 @@
 """The adaptive poll interval."""
 
-from plugins.airbyte_polling import PollSchedule
+from plugins.airbyte_client.wait import PollSchedule
 
 
 def test_backs_off_geometrically_up_to_the_maximum():

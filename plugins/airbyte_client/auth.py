@@ -21,16 +21,18 @@ import time
 import weakref
 from collections.abc import AsyncGenerator, Generator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import httpx
+from airflow.sdk.log import mask_secret
 
-from plugins.airbyte_errors import AirbyteAuthError, AirbyteResponseError, AirbyteTransientApiError
-from plugins.airbyte_http import Answer, asend, build_client, send
-from plugins.airbyte_settings import AuthType
-
-if TYPE_CHECKING:
-    from plugins.airbyte_settings import AirbyteSettings
+from plugins.airbyte_client.config import AirbyteSettings, AuthType
+from plugins.airbyte_client.errors import (
+    AirbyteAuthError,
+    AirbyteResponseError,
+    AirbyteTransientApiError,
+)
+from plugins.airbyte_client.transport import Answer, asend, build_client, send
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +50,6 @@ class TokenExchange:
     as_form: bool
     token: str | None = field(default=None, repr=False)
     refresh_at: float = 0.0
-    tokens_fetched: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _async_locks: weakref.WeakKeyDictionary = field(
         default_factory=weakref.WeakKeyDictionary, repr=False
@@ -131,12 +132,9 @@ class TokenExchange:
                 f"Airbyte's token endpoint {self.url} answered without an access_token.",
                 endpoint=endpoint,
             ) from None
-        from airflow.sdk.log import mask_secret
-
         mask_secret(token)
         self.token = token
         self.refresh_at = time.monotonic() + lifetime - min(60.0, lifetime * 0.2)
-        self.tokens_fetched += 1
         return token
 
     def invalidate(self, token: str | None = None) -> None:
@@ -191,13 +189,3 @@ class AirbyteAuth(httpx.Auth):
         response = yield self._sign(request, token)
         if self._refresh_after(response, token):
             yield self._sign(request, await self.exchange.atoken_now() if self.exchange else None)
-
-    def token(self) -> str | None:
-        """The current client-credentials token (fetched if needed), else None."""
-        return self.exchange.token_now() if self.exchange else None
-
-    def invalidate(self) -> None:
-        """Forget the shared token, so the next request fetches a new one."""
-        if self.exchange is not None:
-            with self.exchange.lock:
-                self.exchange.invalidate()

@@ -1,7 +1,7 @@
 """Typed results of the Airbyte client, shared by both API flavours.
 
 Every answer from Airbyte is parsed into these models; the raw contract shapes of the
-Configuration API and the Public API live in ``plugins.airbyte_api``.
+Configuration API and the Public API live in ``plugins.airbyte_client.api``.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, NonNegativeInt, ValidationError
 
@@ -46,6 +45,11 @@ class JobType(StrEnum):
     CLEAR = "clear"
     REFRESH = "refresh"
 
+    @property
+    def moves_data(self) -> bool:
+        """Sync and refresh jobs copy records; reset and clear jobs only empty the tables."""
+        return self in (JobType.SYNC, JobType.REFRESH)
+
 
 class StreamStats(BaseModel):
     """Per-stream figures of a job, where the API reports them."""
@@ -54,7 +58,7 @@ class StreamStats(BaseModel):
 
     name: str
     namespace: str | None = None
-    rows: NonNegativeInt = 0
+    records: NonNegativeInt = 0
     bytes: NonNegativeInt = 0
 
 
@@ -67,7 +71,7 @@ class AirbyteJob(BaseModel):
     connection_id: str
     job_type: JobType
     status: JobStatus
-    rows: NonNegativeInt = 0
+    records: NonNegativeInt = 0
     bytes: NonNegativeInt = 0
     created_at: datetime | None = None
     updated_at: datetime | None = None
@@ -81,16 +85,12 @@ class AirbyteJob(BaseModel):
         return self.status.is_terminal
 
     def summary(self) -> str:
-        """One log line: ``job_id=12 status=succeeded rows=150 bytes=20480 duration=31.0s``."""
+        """One log line: ``job_id=12 status=succeeded records=150 bytes=20480 duration=31.0s``."""
         duration = "?" if self.duration_seconds is None else f"{self.duration_seconds:.1f}s"
         return (
             f"job_id={self.job_id} connection_id={self.connection_id} type={self.job_type} "
-            f"status={self.status} rows={self.rows} bytes={self.bytes} duration={duration}"
+            f"status={self.status} records={self.records} bytes={self.bytes} duration={duration}"
         )
-
-    def to_xcom(self) -> dict[str, Any]:
-        """A JSON-serialisable dict for XCom."""
-        return self.model_dump(mode="json")
 
 
 def running_job(
@@ -120,9 +120,6 @@ class AirbyteConnection(BaseModel):
     workspace_id: str | None = None
     streams: tuple[str, ...] = ()
     schedule_type: str | None = None
-
-    def to_xcom(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
 
 
 class CatalogStream(BaseModel):
@@ -167,7 +164,7 @@ class ConnectionDetails(BaseModel):
 
 
 def describe_validation_error(error: ValidationError, *, with_input: bool = False) -> str:
-    """The first problems of a pydantic error on one line: ``job.rows=-5: Input should be ...``."""
+    """The first problems of a pydantic error on one line: ``records=-5: Input should be ...``."""
     return "; ".join(
         f"{'.'.join(str(p) for p in err['loc']) or '<body>'}"
         + (f"={err.get('input')!r}" if with_input else "")

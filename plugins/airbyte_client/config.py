@@ -1,9 +1,11 @@
-"""Where the Airbyte client gets its configuration, and how API URLs are normalised.
+"""The client's settings, how API URLs are normalised, and checks of what callers pass.
 
-Configuration comes from an Airflow Connection (default ``airbyte_default``) or, when that
-Connection does not exist, from the Variables ``AIRBYTE_API_URL``, ``AIRBYTE_API_USERNAME``
-and ``AIRBYTE_API_PASSWORD``. Secrets found here are registered with Airflow's secrets
-masker as soon as they are read.
+``settings_from_connection`` reads an Airflow Connection's fields and extras (any object with
+``conn_id``, ``host``, ``port``, ``schema``, ``login``, ``password`` and ``extra_dejson``);
+secrets found there are registered with Airflow's secrets masker as soon as they are read.
+The ``validate_*`` checks take an argument as given or as a template rendered it (``"30"``,
+``"False"``) and return it typed, or raise ``AirbyteConfigError`` (no task retries) naming
+the argument and what it accepts.
 """
 
 from __future__ import annotations
@@ -11,15 +13,20 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import math
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
-from airflow.sdk.exceptions import AirflowNotFoundException
+from airflow.sdk.log import mask_secret
 
-from plugins.airbyte_errors import AirbyteConfigError
+from plugins.airbyte_client.errors import AirbyteConfigError
+from plugins.airbyte_client.models import JobType
+
+#: The Airflow Connection the client reads unless told otherwise.
+DEFAULT_CONN_ID = "airbyte_default"
 
 URL_VARIABLE = "AIRBYTE_API_URL"
 USERNAME_VARIABLE = "AIRBYTE_API_USERNAME"
@@ -90,7 +97,10 @@ def _positive(cast: Callable[[Any], Any], minimum: float = 0.0) -> Callable[[Any
     return convert
 
 
-def _boolean(value: Any) -> bool:
+def parse_bool(value: Any) -> bool:
+    """A bool, or its text: ``true``/``false``, 1/0, yes/no, on/off; ``ValueError`` otherwise."""
+    if isinstance(value, bool):
+        return value
     text = str(value).strip().lower()
     if text in ("true", "1", "yes", "on"):
         return True
@@ -113,7 +123,7 @@ _TUNABLES: dict[str, Callable[[Any], Any]] = {
     "max_decompressed_bytes": _positive(int, 1),
     "max_unreadable_polls": _positive(int),
     "max_pages": _positive(int, 1),
-    "verify": _boolean,
+    "verify": parse_bool,
     "ca_bundle": str,
 }
 
@@ -129,7 +139,7 @@ def normalize_api_url(url: str, api_type: str | None = None) -> tuple[str, ApiFl
     if not url:
         raise AirbyteConfigError(
             f"The Airbyte API URL is empty. Set the Variable {URL_VARIABLE} or the host of the "
-            "'airbyte_default' Connection, e.g. http://airbyte-server:8000."
+            f"'{DEFAULT_CONN_ID}' Connection, e.g. http://airbyte-server:8000."
         )
     if "://" not in url:
         url = f"http://{url}"
@@ -210,8 +220,6 @@ def _host_url(conn: Any) -> str:
 
 
 def _mask(*secrets: str | None) -> None:
-    from airflow.sdk.log import mask_secret
-
     for secret in secrets:
         if secret:
             mask_secret(secret)
@@ -244,7 +252,7 @@ def settings_from_connection(conn: Any) -> AirbyteSettings:
             try:
                 tunables[key] = cast(extra[key])
             except (TypeError, ValueError):
-                kind = "true or false" if cast is _boolean else "a number >= 0 (> 0 for timeouts)"
+                kind = "true or false" if cast is parse_bool else "a number >= 0 (> 0 for timeouts)"
                 raise AirbyteConfigError(
                     f"{source} extra {key}={extra[key]!r} is not valid: use {kind}."
                 ) from None
@@ -260,47 +268,6 @@ def settings_from_connection(conn: Any) -> AirbyteSettings:
     )
 
 
-def settings_from_variables(conn_id: str = "airbyte_default") -> AirbyteSettings:
-    """Build settings from the seed's Variables; ``AIRBYTE_API_URL`` is required."""
-    from airflow.sdk import Variable
-
-    url = Variable.get(URL_VARIABLE, default=None)
-    if url is None:
-        raise AirbyteConfigError(
-            f"Airbyte is not configured: there is no Airflow Connection '{conn_id}' and no "
-            f"Variable {URL_VARIABLE}. Create one, e.g. "
-            f"`airflow variables set {URL_VARIABLE} http://airbyte-server:8000` (plus "
-            f"{USERNAME_VARIABLE}/{PASSWORD_VARIABLE}), or the Connection "
-            f"`airflow connections add {conn_id} --conn-uri http://user:pass@airbyte-server:8000`."
-        )
-    login = Variable.get(USERNAME_VARIABLE, default=None) or None
-    secret = Variable.get(PASSWORD_VARIABLE, default=None) or None
-    _mask(secret)
-    root, flavour = normalize_api_url(url)
-    source = f"Airflow Variables {URL_VARIABLE}/{USERNAME_VARIABLE}/{PASSWORD_VARIABLE}"
-    if login and not secret:
-        raise AirbyteConfigError(f"{USERNAME_VARIABLE} is set but {PASSWORD_VARIABLE} is not.")
-    return AirbyteSettings(
-        api_root=root,
-        flavour=flavour,
-        source=source,
-        auth_type=AuthType.BASIC if login else AuthType.NONE,
-        login=login,
-        secret=secret,
-    )
-
-
-def resolve_settings(conn_id: str) -> AirbyteSettings:
-    """Settings from the Connection ``conn_id``, else from the Variables."""
-    from airflow.sdk import BaseHook
-
-    try:
-        conn = BaseHook.get_connection(conn_id)
-    except AirflowNotFoundException:
-        return settings_from_variables(conn_id)
-    return settings_from_connection(conn)
-
-
 def _auth_type(value: str | None, login: str | None, source: str) -> AuthType:
     if not value:
         return AuthType.BASIC if login else AuthType.NONE
@@ -313,13 +280,83 @@ def _auth_type(value: str | None, login: str | None, source: str) -> AuthType:
         ) from None
 
 
-async def aresolve_settings(conn_id: str) -> AirbyteSettings:
-    """``resolve_settings`` for the event loop (the triggerer): never blocks it."""
-    from airflow.sdk import BaseHook
-    from asgiref.sync import sync_to_async
+def settings_from_variables(
+    url: str, login: str | None, secret: str | None, source: str
+) -> AirbyteSettings:
+    """Settings from the seed's three values (URL, user, password); basic auth with a user."""
+    _mask(secret)
+    root, flavour = normalize_api_url(url)
+    return AirbyteSettings(
+        api_root=root,
+        flavour=flavour,
+        source=source,
+        auth_type=AuthType.BASIC if login else AuthType.NONE,
+        login=login,
+        secret=secret,
+    )
 
+
+# --- arguments --------------------------------------------------------------------------
+
+#: Job types an operator may start (``refresh`` is Airbyte's own, not started from here).
+STARTABLE_JOB_TYPES = (JobType.SYNC, JobType.RESET, JobType.CLEAR)
+#: The longest wait accepted: a week.
+MAX_TIMEOUT_MINUTES = 7 * 24 * 60
+
+
+def validate_connection_id(connection_id: Any) -> str:
+    """Airbyte connection ids are UUIDs; refuse anything else before calling the API."""
+    text = str(connection_id or "").strip()
     try:
-        conn = await BaseHook.aget_connection(conn_id)
-    except AirflowNotFoundException:
-        return await sync_to_async(settings_from_variables)(conn_id)
-    return settings_from_connection(conn)
+        return str(uuid.UUID(text))
+    except ValueError:
+        raise AirbyteConfigError(
+            f"{text!r} is not an Airbyte connection id (a UUID such as "
+            "'9e1a6d0c-2f6e-4c1a-9a55-0d9d5c2b7e11'). Copy it from the connection's URL in the "
+            "Airbyte UI or from list_connections()."
+        ) from None
+
+
+def validate_job_type(job_type: Any) -> JobType:
+    allowed = ", ".join(STARTABLE_JOB_TYPES)
+    try:
+        value = JobType(str(job_type).strip().lower())
+    except ValueError:
+        value = None
+    if value not in STARTABLE_JOB_TYPES:
+        raise AirbyteConfigError(f"job_type {job_type!r} is not one of {allowed}.")
+    return value
+
+
+def validate_timeout_minutes(timeout_minutes: Any) -> float:
+    """A number of minutes, more than 0 and at most a week."""
+    try:
+        if isinstance(timeout_minutes, bool):
+            raise ValueError(timeout_minutes)
+        minutes = float(str(timeout_minutes).strip())
+    except ValueError:
+        minutes = math.nan
+    if not (0 < minutes <= MAX_TIMEOUT_MINUTES):
+        raise AirbyteConfigError(
+            f"timeout_minutes {timeout_minutes!r} is not a number of minutes above 0 and at most "
+            f"{MAX_TIMEOUT_MINUTES} (a week), e.g. 60. Nothing was started on Airbyte."
+        )
+    return minutes
+
+
+def validate_flag(name: str, value: Any) -> bool:
+    """A bool, or its rendered template: ``True``/``False``, ``true``/``false``, 1/0, yes/no."""
+    try:
+        return parse_bool(value)
+    except ValueError:
+        raise AirbyteConfigError(f"{name} {value!r} is not true or false.") from None
+
+
+@dataclass(frozen=True)
+class JobArguments:
+    """An operator's arguments once rendered and checked."""
+
+    connection_id: str
+    job_type: JobType
+    timeout_minutes: float
+    wait: bool

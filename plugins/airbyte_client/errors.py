@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Self
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 if TYPE_CHECKING:
-    from plugins.airbyte_models import AirbyteJob
+    from plugins.airbyte_client.models import AirbyteJob
 
 #: Attributes an error carries across the trigger boundary besides its message.
 _EVENT_ATTRIBUTES = ("status_code", "endpoint", "url")
@@ -60,8 +60,8 @@ class AirbyteUnreachableError(AirbyteError):
         super().__init__(
             f"Connection refused or timed out talking to Airbyte at {url} ({reason}). "
             "Check that the Airbyte server is running "
-            "(kubectl get pods -n integration -l app=airbyte) and that AIRBYTE_API_URL "
-            "or the 'airbyte_default' Connection host points at it."
+            "(kubectl get pods -n integration -l app=airbyte) and that the Airflow Connection's "
+            "host (or the Variable AIRBYTE_API_URL) points at it."
         )
         self.url = url
 

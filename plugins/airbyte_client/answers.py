@@ -1,0 +1,111 @@
+"""What Airbyte's answers mean: an error status as the matching ``AirbyteError`` with what to
+check, a body as JSON, each naming the endpoint and what the request was about."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from plugins.airbyte_client.config import AirbyteSettings
+from plugins.airbyte_client.errors import (
+    AirbyteApiError,
+    AirbyteAuthError,
+    AirbyteConflictError,
+    AirbyteNotFoundError,
+    AirbytePermissionError,
+    AirbyteRequestError,
+    AirbyteResponseError,
+    AirbyteTransientApiError,
+)
+from plugins.airbyte_client.transport import Answer, ApiRequest
+
+
+def _json(body: bytes) -> Any:
+    return json.loads(body.decode("utf-8"))
+
+
+def checked_json(answer: Answer, request: ApiRequest, settings: AirbyteSettings) -> Any:
+    """The JSON body of a successful answer; an error named after the endpoint otherwise."""
+    raise_for_status(answer, request, settings)
+    endpoint = request.endpoint
+    try:
+        return _json(answer.body)
+    except ValueError:
+        raise AirbyteResponseError(
+            f"Airbyte answered {endpoint} with HTTP {answer.status_code} and a body that is not "
+            f"JSON ({_shape(answer.body)}). Check that the API URL points at the Airbyte server "
+            "API and not at its web app or a proxy error page.",
+            status_code=answer.status_code,
+            endpoint=endpoint,
+        ) from None
+
+
+def _shape(body: bytes) -> str:
+    if not body.strip():
+        return "empty"
+    return "HTML" if body.lstrip()[:1] == b"<" else f"{len(body)} bytes"
+
+
+def _error_detail(answer: Answer) -> str:
+    """The server's own explanation, from a problem body or a config-API error body."""
+    try:
+        body = _json(answer.body)
+    except ValueError:
+        return ""
+    if not isinstance(body, dict):
+        return ""
+    text = body.get("detail") or body.get("message") or body.get("title")
+    return f" Airbyte says: {str(text)[:300]}" if text else ""
+
+
+def _not_found(request: ApiRequest, api_root: str) -> str:
+    """What a 404 means for the thing ``request`` is about, and where to look."""
+    subject = request.subject
+    if subject.startswith("job "):
+        return (
+            f"Airbyte has no {subject} on {api_root}. A job id is only valid on the Airbyte "
+            "instance that ran it: check that the Connection points at that instance, and the "
+            "id in the connection's Job History in the Airbyte UI."
+        )
+    if subject.startswith("connection "):
+        return (
+            f"Airbyte has no {subject} on {api_root}. Check the connection id (Airbyte UI URL, "
+            "or list them with the hook's list_connections())."
+        )
+    return f"no such resource on {api_root}. Check the Connection's host and API flavour."
+
+
+def raise_for_status(answer: Answer, request: ApiRequest, settings: AirbyteSettings) -> None:
+    """Raise the ``AirbyteError`` that matches an error status, with what to check."""
+    status, endpoint = answer.status_code, request.endpoint
+    if status < 400:
+        return
+    detail = _error_detail(answer) if status != 401 else ""
+    kwargs: dict[str, Any] = {"status_code": status, "endpoint": endpoint}
+    if status == 401:
+        raise AirbyteAuthError(
+            f"Authentication failed: Airbyte answered 401 to {endpoint}. Check the credentials "
+            f"in {settings.source} (auth_type={settings.auth_type}), e.g. AIRBYTE_API_USERNAME "
+            "and AIRBYTE_API_PASSWORD in External Secrets.",
+            **kwargs,
+        )
+    if status == 403:
+        raise AirbytePermissionError(
+            f"Airbyte answered 403 to {endpoint}: the credentials in {settings.source} may not "
+            f"do this.{detail}",
+            **kwargs,
+        )
+    if status == 404:
+        raise AirbyteNotFoundError(
+            f"Airbyte answered 404 to {endpoint}: {_not_found(request, settings.api_root)}{detail}",
+            **kwargs,
+        )
+    error: type[AirbyteApiError] = AirbyteApiError
+    meaning = ""
+    if status == 409:
+        error, meaning = AirbyteConflictError, ": a job is already running on this connection"
+    elif status == 429 or status >= 500:
+        error = AirbyteTransientApiError
+    elif status in (400, 422):
+        error, meaning = AirbyteRequestError, ", rejecting it as invalid"
+    raise error(f"Airbyte answered HTTP {status} to {endpoint}{meaning}.{detail}", **kwargs)

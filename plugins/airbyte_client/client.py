@@ -1,0 +1,254 @@
+"""``AirbyteClient`` and ``AsyncAirbyteClient``: the flows of ``Operations`` driven over HTTP.
+
+Both build their ``httpx`` client in ``transport.build_client`` with the one auth flow of
+``auth.AirbyteAuth``; they differ only in how a request is sent and how a pause is waited
+(``time.sleep`` or ``asyncio.sleep``). Each endpoint is one line on each side, as httpx pairs
+``Client`` and ``AsyncClient``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from types import TracebackType
+from typing import Any, NoReturn, Self, TypeVar
+
+import httpx
+
+from plugins.airbyte_client.answers import checked_json
+from plugins.airbyte_client.auth import AirbyteAuth
+from plugins.airbyte_client.config import AirbyteSettings
+from plugins.airbyte_client.core import Flow, OnConflict, Operations, Sleep
+from plugins.airbyte_client.errors import AirbyteError
+from plugins.airbyte_client.models import (
+    AirbyteConnection,
+    AirbyteJob,
+    ConnectionDetails,
+    JobType,
+)
+from plugins.airbyte_client.transport import ApiRequest, asend, build_client, send
+from plugins.airbyte_client.wait import Step
+
+T = TypeVar("T")
+
+
+class _Base:
+    def __init__(
+        self,
+        settings: AirbyteSettings,
+        *,
+        on_conflict: OnConflict = "attach",
+        log: logging.Logger | None = None,
+    ) -> None:
+        self.settings = settings
+        self.ops = Operations(settings, on_conflict=on_conflict, log=log)
+        self.auth = AirbyteAuth(settings, token_as_form=self.ops.api.token_as_form)
+
+    def _answer_of(self, request: ApiRequest, answer: Any) -> Any:
+        return checked_json(answer, request, self.settings)
+
+
+class AirbyteClient(_Base):
+    """Blocking client of one Airbyte server (a worker, the CLI, the API server's plugins)."""
+
+    def __init__(
+        self,
+        settings: AirbyteSettings,
+        *,
+        on_conflict: OnConflict = "attach",
+        log: logging.Logger | None = None,
+    ) -> None:
+        super().__init__(settings, on_conflict=on_conflict, log=log)
+        self.http: httpx.Client = build_client(settings, self.auth, asynchronous=False)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.http.close()
+
+    def run(self, flow: Flow[T]) -> T:
+        """Drive ``flow`` to its result: send its requests, sleep its pauses."""
+        try:
+            step = next(flow)
+            while True:
+                if isinstance(step, Sleep):
+                    time.sleep(step.seconds)
+                    step = flow.send(None)
+                    continue
+                try:
+                    answer = send(self.http, step.to_httpx(self.settings.api_root), self.settings)
+                    body = self._answer_of(step, answer)
+                except AirbyteError as exc:
+                    step = flow.throw(exc)
+                else:
+                    step = flow.send(body)
+        except StopIteration as stop:
+            return stop.value
+
+    def submit_job(self, connection_id: str, job_type: JobType | str = "sync") -> AirbyteJob:
+        return self.run(self.ops.submit_job(connection_id, job_type))
+
+    def get_job(self, job_id: int) -> AirbyteJob:
+        return self.run(self.ops.get_job(job_id))
+
+    def cancel_job(self, job_id: int) -> AirbyteJob:
+        return self.run(self.ops.cancel_job(job_id))
+
+    def recent_jobs(self, connection_id: str, job_type: JobType | str = "sync") -> list[AirbyteJob]:
+        return self.run(self.ops.recent_jobs(connection_id, job_type))
+
+    def find_running_job(
+        self,
+        connection_id: str,
+        job_type: JobType | str = "sync",
+        created_since: float | None = None,
+    ) -> AirbyteJob | None:
+        return self.run(self.ops.find_running_job(connection_id, job_type, created_since))
+
+    def usual_duration(self, connection_id: str, job_type: JobType | str = "sync") -> float | None:
+        return self.run(self.ops.usual_duration(connection_id, job_type))
+
+    def quiet_until(self, job: AirbyteJob) -> float | None:
+        return self.run(self.ops.quiet_until(job))
+
+    def watch(self, job_id: int, deadline: float, quiet_until: float | None = None) -> Step:
+        return self.run(self.ops.watch(job_id, deadline, quiet_until))
+
+    def wait_for_job_completion(
+        self, job_id: int, timeout_minutes: float = 60.0, **kw: Any
+    ) -> AirbyteJob:
+        return self.run(self.ops.wait_for_job_completion(job_id, timeout_minutes, **kw))
+
+    def abandon(self, job_id: int, error: AirbyteError, cancel: bool) -> NoReturn:
+        self.run(self.ops.abandon(job_id, error, cancel))
+
+    def handle_timeout(
+        self, job_id: int, job: AirbyteJob | None, timeout_minutes: float, cancel: bool
+    ) -> NoReturn:
+        self.run(self.ops.handle_timeout(job_id, job, timeout_minutes, cancel))
+
+    def get_connection_info(self, connection_id: str) -> AirbyteConnection:
+        return self.run(self.ops.get_connection_info(connection_id))
+
+    def get_connection_details(self, connection_id: str) -> ConnectionDetails:
+        return self.run(self.ops.get_connection_details(connection_id))
+
+    def list_connections(
+        self, workspace_id: str | None = None, **kw: Any
+    ) -> list[AirbyteConnection]:
+        return self.run(self.ops.list_connections(workspace_id, **kw))
+
+    def health(self) -> Any:
+        return self.run(self.ops.health())
+
+
+class AsyncAirbyteClient(_Base):
+    """The same client on the event loop (the triggerer, the webhook receiver): never blocks it.
+
+    Use it as ``async with AsyncAirbyteClient(settings) as client: await client.get_job(1)``.
+    """
+
+    def __init__(
+        self,
+        settings: AirbyteSettings,
+        *,
+        on_conflict: OnConflict = "attach",
+        log: logging.Logger | None = None,
+    ) -> None:
+        super().__init__(settings, on_conflict=on_conflict, log=log)
+        self.http: httpx.AsyncClient = build_client(settings, self.auth, asynchronous=True)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, *exc: type[BaseException] | BaseException | TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def run(self, flow: Flow[T]) -> T:
+        """Drive ``flow`` to its result: send its requests, await its pauses."""
+        try:
+            step = next(flow)
+            while True:
+                if isinstance(step, Sleep):
+                    await asyncio.sleep(step.seconds)
+                    step = flow.send(None)
+                    continue
+                try:
+                    request = step.to_httpx(self.settings.api_root)
+                    body = self._answer_of(step, await asend(self.http, request, self.settings))
+                except AirbyteError as exc:
+                    step = flow.throw(exc)
+                else:
+                    step = flow.send(body)
+        except StopIteration as stop:
+            return stop.value
+
+    async def submit_job(self, connection_id: str, job_type: JobType | str = "sync") -> AirbyteJob:
+        return await self.run(self.ops.submit_job(connection_id, job_type))
+
+    async def get_job(self, job_id: int) -> AirbyteJob:
+        return await self.run(self.ops.get_job(job_id))
+
+    async def cancel_job(self, job_id: int) -> AirbyteJob:
+        return await self.run(self.ops.cancel_job(job_id))
+
+    async def recent_jobs(
+        self, connection_id: str, job_type: JobType | str = "sync"
+    ) -> list[AirbyteJob]:
+        return await self.run(self.ops.recent_jobs(connection_id, job_type))
+
+    async def find_running_job(
+        self,
+        connection_id: str,
+        job_type: JobType | str = "sync",
+        created_since: float | None = None,
+    ) -> AirbyteJob | None:
+        return await self.run(self.ops.find_running_job(connection_id, job_type, created_since))
+
+    async def usual_duration(
+        self, connection_id: str, job_type: JobType | str = "sync"
+    ) -> float | None:
+        return await self.run(self.ops.usual_duration(connection_id, job_type))
+
+    async def quiet_until(self, job: AirbyteJob) -> float | None:
+        return await self.run(self.ops.quiet_until(job))
+
+    async def watch(self, job_id: int, deadline: float, quiet_until: float | None = None) -> Step:
+        return await self.run(self.ops.watch(job_id, deadline, quiet_until))
+
+    async def wait_for_job_completion(
+        self, job_id: int, timeout_minutes: float = 60.0, **kw: Any
+    ) -> AirbyteJob:
+        return await self.run(self.ops.wait_for_job_completion(job_id, timeout_minutes, **kw))
+
+    async def abandon(self, job_id: int, error: AirbyteError, cancel: bool) -> NoReturn:
+        await self.run(self.ops.abandon(job_id, error, cancel))
+
+    async def handle_timeout(
+        self, job_id: int, job: AirbyteJob | None, timeout_minutes: float, cancel: bool
+    ) -> NoReturn:
+        await self.run(self.ops.handle_timeout(job_id, job, timeout_minutes, cancel))
+
+    async def get_connection_info(self, connection_id: str) -> AirbyteConnection:
+        return await self.run(self.ops.get_connection_info(connection_id))
+
+    async def get_connection_details(self, connection_id: str) -> ConnectionDetails:
+        return await self.run(self.ops.get_connection_details(connection_id))
+
+    async def list_connections(
+        self, workspace_id: str | None = None, **kw: Any
+    ) -> list[AirbyteConnection]:
+        return await self.run(self.ops.list_connections(workspace_id, **kw))
+
+    async def health(self) -> Any:
+        return await self.run(self.ops.health())
