@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowException, AirflowNotFoundException
+from sqlalchemy.engine import URL, make_url
 
 DEFAULT_CONN_ID = "warehouse_default"
 
@@ -51,8 +53,6 @@ def _how_to_define(conn_id: str) -> str:
 
 
 def _get_connection(conn_id: str) -> Any:
-    from airflow.sdk import BaseHook
-
     try:
         return BaseHook.get_connection(conn_id)
     except AirflowNotFoundException:
@@ -100,8 +100,6 @@ def _sqlite_url(conn_id: str, conn: Any) -> str:
 
 
 def _postgres_url(conn_id: str, conn: Any) -> str:
-    from sqlalchemy.engine import URL
-
     if not conn.host:
         raise WarehouseConnectionError(f"The PostgreSQL Connection {conn_id!r} has no host.")
     extras = conn.extra_dejson if conn.extra else {}
@@ -120,8 +118,6 @@ def _postgres_url(conn_id: str, conn: Any) -> str:
 
 def redact_url(url: str) -> str:
     """The URL with its password replaced by ``***``, fit for logs and error messages."""
-    from sqlalchemy.engine import make_url
-
     try:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:

@@ -166,7 +166,7 @@ def test_durable_false_starts_a_job_on_every_try(standin, store):
 def test_the_documented_window_a_crash_before_the_id_is_stored(standin, store):
     """Airbyte created the job but the try died before storing its id, and the job finished
     before the retry: nothing links the retry to it, so a second job runs (see the module
-    docstring of plugins.airbyte_resumable). Were it still running, the 409-attach would
+    docstring of plugins.airbyte_operator). Were it still running, the 409-attach would
     catch it."""
     lost = AirbyteHook().submit_job(STRIPE_CONNECTION_ID)
     ended(standin, lost.job_id, "succeeded")
