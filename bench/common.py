@@ -35,9 +35,10 @@ os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(REPO_ROOT / "dags"))
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+from dev.airbyte_standin.admin_client import RunningStandin  # noqa: E402
 from dev.airbyte_standin.config import StandinConfig  # noqa: E402
 from dev.airbyte_standin.seed import SEED  # noqa: E402
-from dev.airbyte_standin.testing import RunningStandin, run_standin_process  # noqa: E402
+from dev.airbyte_standin.serving import run_standin_process  # noqa: E402
 
 CONNECTION_IDS = [c.connection_id for c in SEED]
 CONN_ID = "airbyte_default"

@@ -1,7 +1,7 @@
 """Airbyte's notifications as Airflow's clock: latency and Airbyte requests per sync.
 
 Starts a stand-in (client-credentials auth, Configuration API), a real local Airflow 3
-(``dev.airflow_server``) and the webhook receiver, and points the stand-in's notification
+(``dev.airflow_components``) and the webhook receiver, and points the stand-in's notification
 webhook at the receiver. Then:
 
 The metadata database is SQLite (as ``make airflow``), so figures include its write locks.
@@ -38,9 +38,10 @@ import requests
 
 from bench.common import emit, parse_args
 from dev.airbyte_standin.seed import STRIPE_CONNECTION_ID
-from dev.airbyte_standin.testing import quick_config, run_standin, wait_until
-from dev.airflow_server import run_airflow
+from dev.airbyte_standin.serving import quick_config, run_standin
+from dev.airflow_components import run_airflow
 from dev.environment import airflow_environment
+from dev.processes import wait_until
 from dev.webhook_server import serve_receiver
 from webhook import WebhookSettings
 

@@ -6,6 +6,8 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
+from bench.parse_cost import DAG_PARSE_GOAL_S, dag_parse_goal
+
 NA = "n/a"
 
 
@@ -142,32 +144,14 @@ def _summary(results: dict) -> list[str]:
                 f"{(f or {}).get('missed', NA)} | | {_met(o['missed'] == 0)} |"
             )
             break
-    o, f = _one(results, "parse_cost", "ours"), _one(results, "parse_cost", "official")
-    if o:
-        worst = max(o["dag_files"], key=lambda r: r["parse_s"])
-        fo = (f or {}).get("dag_files", [{}])[0].get("parse_s")
+    goal = dag_parse_goal((_one(results, "parse_cost", "ours") or {}).get("dag_files", []))
+    if goal:
+        missed = ", ".join(f"`{name}`" for name in goal["missed"])
         out.append(
-            f"| parse < 100 ms per DAG file, ms (slowest: `{worst['file']}`) "
-            f"| {_num(worst['parse_s'] * 1000, 0)} | {_num(fo * 1000 if fo else None, 0)} "
-            f"(its minimal DAG) | | {_met(worst['parse_s'] < 0.1)} |"
+            f"| every DAG file in `dags/` parses in < {goal['goal_ms']} ms, ms ({goal['files']} "
+            f"files, slowest: `{goal['slowest']}`{'; missed: ' + missed if missed else ''}) "
+            f"| {_num(goal['slowest_ms'], 0)} | | | {_met(goal['met'])} |"
         )
-        io, iof = o["hook_import"]["marginal_s"], (f or {}).get("hook_import", {}).get("marginal_s")
-        out.append(
-            f"| hook import <= 1/5 of official (marginal over airflow.sdk), ms "
-            f"| {_num(io * 1000, 1)} | {_num(iof * 1000 if iof else None, 1)} "
-            f"| {_ratio(io, iof)} | {_met(None if not iof else io / iof <= 0.2)} |"
-        )
-        size = o.get("code_size")
-        if size:
-            longest = size["longest_function"]
-            out.append(
-                f"| `plugins/airbyte_hook.py` < 400 lines | {size['hook_lines']} | | | "
-                f"{_met(size['hook_lines'] < 400)} |"
-            )
-            out.append(
-                f"| no function in `plugins/` over 60 lines (longest: `{longest['name']}`) "
-                f"| {longest['lines']} | | | {_met(longest['lines'] <= 60)} |"
-            )
     o, f = _one(results, "resilience", "ours"), _one(results, "resilience", "official")
     if o:
         dup_o = sum(s["duplicates"] for s in o["scenarios"].values())
@@ -177,6 +161,11 @@ def _summary(results: dict) -> list[str]:
             f"| {dup_f if dup_f is not None else NA} | | {_met(dup_o == 0)} |"
         )
     out += _notification_goals(results, pairs)
+    out += [
+        "",
+        "Module and function size limits (400 and 60 lines) and import layering (no cycles, "
+        "imports in layer order) are enforced by `tests/test_repository.py`, not benchmarked.",
+    ]
     return [*out, ""]
 
 
@@ -317,43 +306,38 @@ def _triggerer(results: dict) -> list[str]:
 
 
 def _parse(results: dict) -> list[str]:
+    reps = {s: (_one(results, "parse_cost", s) or {}).get("reps") for s in ("ours", "official")}
     out = [
-        "## 4. Parse cost",
+        "## 4. DAG parse cost",
         "",
-        "Medians over fresh processes. Hook import *marginal* = after `import airflow.sdk` (what "
-        "a DAG file, worker or triggerer has loaded anyway); *standalone* = bare interpreter. "
-        "DAG parse = `DagBag(file)` in a process with Airflow and DagBag loaded (as the DAG "
-        "processor forks per file).",
+        "DAG parse = `DagBag(file)` in a process with Airflow and DagBag already imported (as "
+        "the DAG processor parses a file), one file per measurement, median over fresh "
+        f"processes (ours: {reps['ours'] or NA}, official: {reps['official'] or NA} per file). "
+        "The goal applies to each file in `dags/` (the slowest in bold); the two one-task DAGs in "
+        "`bench/dag_files/` compare the sides' operators and are not part of it.",
         "",
-        "| side | hook module | import marginal ms | standalone ms |",
-        "|---|---|---|---|",
+        f"| side | DAG file | parse ms | < {DAG_PARSE_GOAL_S * 1000:g} ms | DAGs | import errors |",
+        "|---|---|---|---|---|---|",
     ]
-    modules = {
-        "ours": "plugins.airbyte_hook",
-        "official": "airflow.providers.airbyte.hooks.airbyte",
-    }
     for side in ("ours", "official"):
-        d = _one(results, "parse_cost", side)
-        if d:
-            h = d["hook_import"]
-            out.append(
-                f"| {side} | `{modules[side]}` | {_num(h['marginal_s'] * 1000, 0)} "
-                f"| {_num(h['standalone_s'] * 1000, 0)} |"
+        rows = (_one(results, "parse_cost", side) or {}).get("dag_files", [])
+        goal = dag_parse_goal(rows)
+        for r in rows:
+            name, ms = f"`{r['file']}`", _num(r["parse_s"] * 1000, 0)
+            if goal and r["file"] == goal["slowest"]:
+                name, ms = f"**{name}** (slowest)", f"**{ms}**"
+            met = (
+                _met(r["file"] not in goal["missed"])
+                if goal and r["file"].startswith("dags/")
+                else "(comparison)"
             )
-    out += ["", "| side | DAG file | parse ms | DAGs | import errors |", "|---|---|---|---|---|"]
-    for side in ("ours", "official"):
-        d = _one(results, "parse_cost", side)
-        for r in (d or {}).get("dag_files", []):
-            out.append(
-                f"| {side} | `{r['file']}` | {_num(r['parse_s'] * 1000, 0)} | {r['dags']} "
-                f"| {r['import_errors']} |"
-            )
+            out.append(f"| {side} | {name} | {ms} | {met} | {r['dags']} | {r['import_errors']} |")
     d = _one(results, "parse_cost", "ours")
     for module, rows in (d or {}).get("importtime_top", {}).items():
         out += [
             "",
-            f"What `import {module}` loads beyond airflow.sdk (`-X importtime`, self time "
-            "summed per package, one run):",
+            f"For information (no goal): what `import {module}` loads beyond airflow.sdk "
+            "(`-X importtime`, self time summed per package, one run):",
             "",
             "| package | self ms | share |",
             "|---|---|---|",

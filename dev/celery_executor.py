@@ -1,19 +1,18 @@
 """CeleryExecutor for the local Airflow: what the Helm values deploy, on loopback.
 
-``run_airflow(..., executor="celery")`` (``dev.airflow_server.EXECUTORS``) sets
+``run_airflow(..., executor="celery")`` (``dev.airflow_settings.EXECUTORS``) sets
 ``CELERY_SETTINGS`` and starts one ``airflow celery worker`` next to the Airflow 3
 components. The broker is a Redis from Debian's ``redis-server``: ``run_redis`` starts one on
-a free loopback port (no persistence, its own process group) and its ``settings`` point
-Airflow at it. The Celery result backend is the Airflow metadata database (the provider's
-default: ``db+`` and ``[database] sql_alchemy_conn``).
+a free loopback port (no persistence, its own process group, stopped with
+``dev.processes.stop_process_groups``) and its ``settings`` point Airflow at it. The Celery
+result backend is the Airflow metadata database (the provider's default: ``db+`` and
+``[database] sql_alchemy_conn``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -21,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from dev.airbyte_standin.testing import free_port
+from dev.processes import free_port, stop_process_groups
 
 CELERY_SETTINGS = {
     "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
@@ -94,10 +93,4 @@ def run_redis(directory: Path) -> Iterator[RedisServer]:
             time.sleep(0.05)
         yield redis
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=REDIS_STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=REDIS_STOP_TIMEOUT)
+        stop_process_groups([process], timeout=REDIS_STOP_TIMEOUT)

@@ -21,7 +21,12 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+from dev.airbyte_standin.admin_client import RunningStandin
+from dev.airbyte_standin.config import StandinConfig
+from dev.airbyte_standin.seed import CONNECTIONS_BY_ID
+from dev.airbyte_standin.serving import run_standin
 from dev.environment import (
     AIRFLOW_HOME,
     airflow_environment,
@@ -41,6 +46,8 @@ RUNS = (
     ("airbyte_event_driven_sync", {"connection_id": STRIPE, "min_records": 10}),
     ("airbyte_advanced_examples", {"max_age_hours": 0}),
 )
+#: One DAG run: its id, its state, the state of each task, and its Airbyte jobs.
+Result = tuple[str, str, dict[str, str], list[Any]]
 
 
 def step(message: str) -> None:
@@ -103,56 +110,42 @@ def print_lineage() -> None:
             print(f"    {task:<24} {direction:<3} {name} {rows}".rstrip())
 
 
-def main() -> int:
-    started = time.monotonic()
-    AIRFLOW_HOME.mkdir(exist_ok=True)
-    LOG_FILE.write_text("")
-    OUTBOX.unlink(missing_ok=True)
-    LINEAGE.unlink(missing_ok=True)
+def run_dags(standin: RunningStandin) -> list[Result] | None:
+    """Run every DAG of ``RUNS`` against ``standin``, Airflow configured for it; None if the
+    DAG folder does not import (the errors are printed)."""
+    environment = {**airflow_environment(standin.url), **caller_overrides()}
+    apply(environment)
+    step(f"Airbyte stand-in at {standin.url} (basic auth, 3 connections)")
+    step(f"Airflow home {AIRFLOW_HOME} (SQLite); Connections and Variables from dev/airflow.env")
+    migrate_metadata_db(environment)
 
-    from dev.airbyte_standin.config import StandinConfig
-    from dev.airbyte_standin.seed import CONNECTIONS_BY_ID
-    from dev.airbyte_standin.testing import run_standin
+    # Airflow reads its configuration when first imported: only after ``apply``.
+    from airflow.dag_processing.dagbag import DagBag
 
-    step("Starting the local Airbyte stand-in")
-    config = StandinConfig(
-        port=0, pending_seconds=0.3, running_seconds=1.5, warehouse_url=f"sqlite:///{WAREHOUSE}"
-    )
-    with run_standin(config) as standin:
-        environment = {**airflow_environment(standin.url), **caller_overrides()}
-        apply(environment)
-        step(f"Airbyte stand-in at {standin.url} (basic auth, 3 connections)")
-        step(
-            f"Airflow home {AIRFLOW_HOME} (SQLite); Connections and Variables from dev/airflow.env"
-        )
-        migrate_metadata_db(environment)
+    from plugins.airbyte_hook import AirbyteHook
 
-        from airflow.dag_processing.dagbag import DagBag
-
-        from plugins.airbyte_hook import AirbyteHook
-
-        hook = AirbyteHook()
+    hook = AirbyteHook()
+    with output_to(LOG_FILE):
+        dagbag = DagBag(dag_folder=environment["AIRFLOW__CORE__DAGS_FOLDER"])
+    if dagbag.import_errors:
+        print(json.dumps(dagbag.import_errors, indent=2))
+        return None
+    results = []
+    for dag_id, conf in RUNS:
+        before = {j["id"] for j in standin.jobs()}
+        step(f"Running {dag_id}" + (f" with conf {json.dumps(conf)}" if conf else ""))
+        t0 = time.monotonic()
         with output_to(LOG_FILE):
-            dagbag = DagBag(dag_folder=environment["AIRFLOW__CORE__DAGS_FOLDER"])
-        if dagbag.import_errors:
-            print(json.dumps(dagbag.import_errors, indent=2))
-            return 1
-        results = []
-        for dag_id, conf in RUNS:
-            before = {j["id"] for j in standin.jobs()}
-            step(f"Running {dag_id}" + (f" with conf {json.dumps(conf)}" if conf else ""))
-            t0 = time.monotonic()
-            with output_to(LOG_FILE):
-                run = dagbag.dags[dag_id].test(run_conf=conf)
-            states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
-            with output_to(LOG_FILE):
-                jobs = [hook.get_job(j["id"]) for j in standin.jobs() if j["id"] not in before]
-            results.append((dag_id, str(run.state), states, jobs))
-            step(
-                f"{dag_id}: {run.state} in {time.monotonic() - t0:.1f}s, {len(jobs)} Airbyte job(s)"
-            )
-    step("Stand-in stopped")
+            run = dagbag.dags[dag_id].test(run_conf=conf)
+        states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+        with output_to(LOG_FILE):
+            jobs = [hook.get_job(j["id"]) for j in standin.jobs() if j["id"] not in before]
+        results.append((dag_id, str(run.state), states, jobs))
+        step(f"{dag_id}: {run.state} in {time.monotonic() - t0:.1f}s, {len(jobs)} Airbyte job(s)")
+    return results
 
+
+def print_runs(results: list[Result]) -> None:
     print("\nDAG runs")
     row = "  {:<28} {:<8} {}"
     print(row.format("DAG", "state", "tasks"))
@@ -161,6 +154,8 @@ def main() -> int:
         skipped = sum(s == "skipped" for s in states.values())
         print(row.format(dag_id, state, f"{ok} succeeded, {skipped} skipped, {len(states)} total"))
 
+
+def print_jobs(results: list[Result]) -> None:
     print("\nAirbyte jobs")
     row = "  {:<28} {:>4}  {:<22} {:<6} {:<10} {:>7} {:>8} {:>6}"
     print(row.format("DAG", "job", "connection", "type", "status", "records", "bytes", "secs"))
@@ -180,6 +175,8 @@ def main() -> int:
                 )
             )
 
+
+def print_data(results: list[Result]) -> None:
     stripe_states = results[0][2]
     notes = (
         [json.loads(line) for line in OUTBOX.read_text().splitlines()] if OUTBOX.exists() else []
@@ -195,6 +192,28 @@ def main() -> int:
     print(f"  notifications delivered: {len(notes)} (outbox {outbox})")
     for note in notes[:6]:
         print(f"    - {note['subject']}")
+
+
+def main() -> int:
+    started = time.monotonic()
+    AIRFLOW_HOME.mkdir(exist_ok=True)
+    LOG_FILE.write_text("")
+    OUTBOX.unlink(missing_ok=True)
+    LINEAGE.unlink(missing_ok=True)
+
+    step("Starting the local Airbyte stand-in")
+    config = StandinConfig(
+        port=0, pending_seconds=0.3, running_seconds=1.5, warehouse_url=f"sqlite:///{WAREHOUSE}"
+    )
+    with run_standin(config) as standin:
+        results = run_dags(standin)
+        if results is None:
+            return 1
+    step("Stand-in stopped")
+
+    print_runs(results)
+    print_jobs(results)
+    print_data(results)
     print_lineage()
     print(f"\nDone in {time.monotonic() - started:.0f}s; Airflow task logs in {LOG_FILE}")
     return 0 if all(state == "success" for _, state, _, _ in results) else 1

@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import uvicorn
 
-from dev.airbyte_standin.testing import wait_until
+from dev.processes import bound_socket, wait_until
 from webhook import WebhookSettings, create_app
 
 
 @contextmanager
 def serve_receiver(settings: WebhookSettings) -> Iterator[str]:
     """Serve the receiver with uvicorn from a thread on a free loopback port; yield its URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock = bound_socket("127.0.0.1")
     port = sock.getsockname()[1]
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings), log_level="warning", lifespan="on")

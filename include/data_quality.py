@@ -1,26 +1,10 @@
-"""Great Expectations checks of the synced warehouse tables.
+"""Great Expectations checkpoints of the synced warehouse tables, built from ``include/gx``.
 
-The checks are data, not code: ``include/gx/expectations/<suite>.json`` holds one GX 1.x
-Expectation Suite per table (GX's own JSON format), and
-``include/gx/checkpoints/<checkpoint>.json`` lists which table each checkpoint validates
-with which suite. ``build_checkpoint`` turns them into a GX Checkpoint in a (usually
-ephemeral) Data Context pointed at the warehouse.
-
-Two ways to run a checkpoint from a DAG:
-
-- the GX provider's operator, whose ``configure_checkpoint`` is ``checkpoint_factory``::
-
-      GXValidateCheckpointOperator(
-          task_id="stripe_postgres_checkpoint",
-          configure_checkpoint=checkpoint_factory("stripe_postgres_checkpoint"),
-          context_type="ephemeral",
-          on_execute_callback=prepare_gx,
-      )
-
-  it pushes ``CheckpointResult.describe_dict()`` to XCom (``return_value``) and raises
-  ``GXValidationFailed`` when a check fails; ``summarize`` reads that dict;
-- ``run_checkpoint`` from a ``@task``: returns ``summarize``'s summary, raises
-  ``DataQualityError`` listing every failed check.
+Owns the checkpoint and suite files (``gx/checkpoints/*.json``, ``gx/expectations/*.json``:
+loading and checking them), ``build_checkpoint`` (registers the warehouse as a data source,
+its tables, the suites and the checkpoint in a GX Data Context), ``checkpoint_factory`` (the
+``configure_checkpoint`` of ``GXValidateCheckpointOperator``) and ``prepare_gx`` (quiet GX,
+no usage statistics; the operator's ``on_execute_callback``).
 
 Importing this module does not import Great Expectations (about 3 s): DAG files import it
 at parse time, GX is imported when a checkpoint is built.
@@ -31,22 +15,21 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow.sdk.exceptions import AirflowException
 
+from include.paths import GX_DIR
 from include.warehouse import DEFAULT_CONN_ID, redact_url, sqlalchemy_url
 
 if TYPE_CHECKING:
     from great_expectations import Checkpoint
-    from great_expectations.checkpoint.checkpoint import CheckpointResult
     from great_expectations.data_context import AbstractDataContext
 
 log = logging.getLogger(__name__)
 
-GX_DIR = Path(__file__).resolve().parent / "gx"
 SUITES_DIR = GX_DIR / "expectations"
 CHECKPOINTS_DIR = GX_DIR / "checkpoints"
 
@@ -54,23 +37,10 @@ CHECKPOINTS_DIR = GX_DIR / "checkpoints"
 DATASOURCE_NAME = "warehouse"
 BATCH_DEFINITION_NAME = "whole_table"
 DEFAULT_RESULT_FORMAT = "SUMMARY"
-#: Unexpected values quoted per failed check.
-SAMPLE_SIZE = 5
 
 
 class DataQualityConfigError(AirflowException):
     """A checkpoint or suite file under ``include/gx`` is missing or malformed."""
-
-
-class DataQualityError(AirflowFailException):
-    """The warehouse data failed its checks; retrying the check will not change the data.
-
-    ``summary`` holds ``summarize``'s dict of the failed run.
-    """
-
-    def __init__(self, message: str, summary: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.summary = summary or {}
 
 
 # --------------------------------------------------------------------------------------------
@@ -145,7 +115,7 @@ def load_suite_dict(suite_name: str) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------------
-# Building and running checkpoints (GX imported here, never at module import)
+# Building checkpoints (GX imported here, never at module import)
 # --------------------------------------------------------------------------------------------
 
 
@@ -280,197 +250,3 @@ def checkpoint_factory(
     configure_checkpoint.__name__ = f"configure_{checkpoint_name}"
     configure_checkpoint.__qualname__ = configure_checkpoint.__name__
     return configure_checkpoint
-
-
-def run_checkpoint(checkpoint_name: str, conn_id: str = DEFAULT_CONN_ID) -> dict[str, Any]:
-    """Run the checkpoint against the warehouse in an ephemeral GX context; return its summary.
-
-    :raises DataQualityError: a check failed; the message lists each failed check.
-    :raises WarehouseConnectionError: the Connection is missing or unusable.
-    """
-    url = sqlalchemy_url(conn_id)
-    prepare_gx()
-    import great_expectations as gx
-
-    log.info("Running checkpoint %s against %s", checkpoint_name, redact_url(url))
-    context = gx.get_context(mode="ephemeral")
-    result = build_checkpoint(context, checkpoint_name, url).run()
-    summary = summarize(result)
-    if not summary["success"]:
-        raise DataQualityError(failure_message(summary), summary)
-    log.info(
-        "Checkpoint %s passed: %d checks on %s",
-        checkpoint_name,
-        summary["evaluated"],
-        ", ".join(summary["tables"]),
-    )
-    return summary
-
-
-# --------------------------------------------------------------------------------------------
-# Summaries
-# --------------------------------------------------------------------------------------------
-
-
-def _json_safe(value: Any) -> Any:
-    try:
-        json.dumps(value)
-    except (TypeError, ValueError):
-        return json.loads(json.dumps(value, default=str))
-    return value
-
-
-def _table_from_batch_id(batch_id: str | None) -> str | None:
-    if not batch_id:
-        return None
-    prefix = f"{DATASOURCE_NAME}-"
-    return batch_id[len(prefix) :] if batch_id.startswith(prefix) else batch_id.split("-", 1)[-1]
-
-
-def _exception_message(exception_info: Any) -> str | None:
-    """The first exception message in GX's exception_info (flat or keyed by metric id)."""
-    if not isinstance(exception_info, Mapping):
-        return None
-    if exception_info.get("raised_exception"):
-        return str(exception_info.get("exception_message") or "raised an exception")
-    for info in exception_info.values():
-        message = _exception_message(info)
-        if message:
-            return message
-    return None
-
-
-def _checks(result: Any) -> Iterator[dict[str, Any]]:
-    """One dict per evaluated expectation: table, type, kwargs, success, result, error."""
-    if hasattr(result, "run_results"):  # a CheckpointResult object
-        for validation in result.run_results.values():
-            batch = (validation.meta or {}).get("active_batch_definition") or {}
-            for evr in validation.results:
-                config = evr.expectation_config
-                kwargs = dict(config.kwargs) if config else {}
-                yield {
-                    "table": batch.get("data_asset_name")
-                    or _table_from_batch_id(kwargs.get("batch_id")),
-                    "expectation": config.type if config else None,
-                    "description": getattr(config, "description", None) if config else None,
-                    "kwargs": kwargs,
-                    "success": bool(evr.success),
-                    "result": dict(evr.result or {}),
-                    "error": _exception_message(evr.exception_info),
-                }
-        return
-    if not isinstance(result, Mapping):
-        raise TypeError(
-            f"summarize() takes a GX CheckpointResult or its describe_dict(), "
-            f"not {type(result).__name__}"
-        )
-    for validation in result.get("validation_results") or []:
-        for expectation in validation.get("expectations") or []:
-            kwargs = dict(expectation.get("kwargs") or {})
-            yield {
-                "table": _table_from_batch_id(kwargs.get("batch_id")),
-                "expectation": expectation.get("expectation_type"),
-                "description": None,
-                "kwargs": kwargs,
-                "success": bool(expectation.get("success")),
-                "result": dict(expectation.get("result") or {}),
-                "error": _exception_message(expectation.get("exception_info")),
-            }
-
-
-def _failure(check: dict[str, Any]) -> dict[str, Any]:
-    kwargs, result = check["kwargs"], check["result"]
-    column = kwargs.get("column")
-    if column is None and "column_A" in kwargs:
-        column = f"{kwargs['column_A']}, {kwargs.get('column_B')}"
-    if column is None and "column_list" in kwargs:
-        column = ", ".join(map(str, kwargs["column_list"]))
-    failure: dict[str, Any] = {
-        "table": check["table"],
-        "column": column,
-        "expectation": check["expectation"],
-        "observed_value": result.get("observed_value"),
-        "unexpected_count": result.get("unexpected_count"),
-        "unexpected_percent": result.get("unexpected_percent"),
-        "unexpected_sample": list(result.get("partial_unexpected_list") or [])[:SAMPLE_SIZE],
-    }
-    if check["description"]:
-        failure["description"] = check["description"]
-    if "unexpected_rows_query" in kwargs:
-        failure["query"] = kwargs["unexpected_rows_query"]
-    if check["error"]:
-        failure["error"] = check["error"]
-    return _json_safe(failure)
-
-
-def summarize(
-    result: CheckpointResult | Mapping[str, Any], checkpoint_name: str | None = None
-) -> dict[str, Any]:
-    """A compact, JSON-serialisable summary of a checkpoint run.
-
-    Takes a GX ``CheckpointResult`` or its ``describe_dict()`` (what
-    ``GXValidateCheckpointOperator`` pushes to XCom). Returns ``success``, the numbers of
-    ``evaluated``/``successful``/``failed`` expectations, per-table counts under ``tables``
-    and one entry per failed expectation under ``failures``: ``table``, ``column`` (None for
-    table-level checks), ``expectation``, ``observed_value``, ``unexpected_count``,
-    ``unexpected_percent``, ``unexpected_sample`` and, where relevant, ``description``,
-    ``query`` (custom SQL checks) and ``error`` (the check could not run). ``checkpoint`` is
-    ``checkpoint_name`` or, for a ``CheckpointResult``, the checkpoint's own name.
-    """
-    checks = list(_checks(result))
-    tables: dict[str, dict[str, Any]] = {}
-    for check in checks:
-        entry = tables.setdefault(
-            str(check["table"]), {"success": True, "evaluated": 0, "failed": 0}
-        )
-        entry["evaluated"] += 1
-        if not check["success"]:
-            entry["failed"] += 1
-            entry["success"] = False
-    failures = [_failure(check) for check in checks if not check["success"]]
-    if hasattr(result, "success"):
-        success = bool(result.success)
-    else:
-        success = bool(result.get("success", not failures))
-    summary: dict[str, Any] = {
-        "success": success and not failures,
-        "evaluated": len(checks),
-        "successful": len(checks) - len(failures),
-        "failed": len(failures),
-        "tables": tables,
-        "failures": failures,
-    }
-    name = checkpoint_name or getattr(getattr(result, "checkpoint_config", None), "name", None)
-    return {"checkpoint": name, **summary}
-
-
-def _describe_failure(failure: Mapping[str, Any]) -> str:
-    where = failure["table"]
-    if failure.get("column"):
-        where = f"{where}.{failure['column']}"
-    what = failure["expectation"]
-    if failure.get("description"):
-        what = f"{what} ({failure['description']})"
-    if failure.get("error"):
-        observed = f"could not run: {failure['error']}"
-    elif failure.get("unexpected_count") is not None:
-        observed = f"{failure['unexpected_count']} unexpected"
-        if failure.get("unexpected_percent") is not None:
-            observed += f" ({failure['unexpected_percent']:.1f}%)"
-        if failure.get("unexpected_sample"):
-            observed += f", e.g. {failure['unexpected_sample']}"
-    elif "query" in failure:
-        observed = f"{failure['observed_value']} rows returned by: {failure['query']}"
-    else:
-        observed = f"observed {failure['observed_value']!r}"
-    return f"{where}: {what} — {observed}"
-
-
-def failure_message(summary: Mapping[str, Any]) -> str:
-    """Multi-line text naming every failed check, e.g. for a task log or a notification."""
-    name = summary.get("checkpoint") or "Data quality checkpoint"
-    head = (
-        f"{name} failed {summary['failed']} of {summary['evaluated']} checks"
-        f" on {', '.join(t for t, s in summary['tables'].items() if not s['success'])}:"
-    )
-    return "\n".join([head, *(f"  - {_describe_failure(f)}" for f in summary["failures"])])

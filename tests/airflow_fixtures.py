@@ -9,7 +9,7 @@ chaos scenarios, which kill its processes, start their own Airflow per executor,
 CeleryExecutor included: ``tests/chaos``.)
 
 Behind it: a fast Airbyte stand-in (thread in this process) whose warehouse is the
-``warehouse_default`` Connection of ``dev/airflow.env``, and ``dev.airflow_server``'s
+``warehouse_default`` Connection of ``dev/airflow.env``, and ``dev.airflow_components``'s
 ``run_airflow`` on a free loopback port with a throwaway Airflow home. Its StatsD metrics go
 to a receiver in this process (``tests/statsd.py``), which ``tests/deploy`` reads.
 """
@@ -24,8 +24,9 @@ from pathlib import Path
 
 import pytest
 
-from dev.airbyte_standin.testing import RunningStandin, quick_config, run_standin
-from dev.airflow_server import AirflowServer, run_airflow
+from dev.airbyte_standin.admin_client import RunningStandin
+from dev.airbyte_standin.serving import quick_config, run_standin
+from dev.airflow_components import AirflowServer, run_airflow
 from dev.environment import airflow_environment
 from tests.statsd import StatsdReceiver, run_statsd_receiver
 

@@ -1,4 +1,5 @@
-"""Webhook receiver: signed events in, ``airbyte_event_driven_sync`` runs out (see README.md)."""
+"""Webhook receiver: signed events become DAG runs, Airbyte's notifications asset events
+(see README.md)."""
 
 from webhook.app import create_app
 from webhook.settings import WebhookSettings

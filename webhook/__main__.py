@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import sys
 
 import uvicorn
 from pydantic import ValidationError
+from uvicorn.config import LOGGING_CONFIG
 
-from webhook.app import NOTIFICATIONS_PATH, create_app
+from webhook.app import create_app
+from webhook.routes import NOTIFICATIONS_PATH
 from webhook.settings import WebhookSettings
+
+#: Importing the notification intake imports Airflow, whose logging setup stops
+#: ``uvicorn.error`` propagating; uvicorn's own config leaves that in place unless told.
+UVICORN_LOG_CONFIG = copy.deepcopy(LOGGING_CONFIG)
+UVICORN_LOG_CONFIG["loggers"]["uvicorn.error"]["propagate"] = True
 
 
 class RedactNotificationToken(logging.Filter):
@@ -26,7 +34,11 @@ class RedactNotificationToken(logging.Filter):
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        force=True,  # over the handlers Airflow's import installed
+    )
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("uvicorn.access").addFilter(RedactNotificationToken())
     try:
@@ -48,6 +60,7 @@ def main() -> int:
         host=settings.webhook_host,
         port=settings.webhook_port,
         log_level="info",
+        log_config=UVICORN_LOG_CONFIG,
     )
     return 0
 

@@ -1,6 +1,6 @@
 """A local stand-in for a self-managed Airbyte server (Configuration and Public APIs).
 
-Start it with ``python -m dev.airbyte_standin`` or, in tests, ``testing.run_standin``.
+Start it with ``python -m dev.airbyte_standin`` or, in tests, ``serving.run_standin``.
 """
 
 from dev.airbyte_standin.config import StandinConfig

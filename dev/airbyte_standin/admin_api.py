@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from dev.airbyte_standin.faults import Fault
-from dev.airbyte_standin.jobs import BehaviourRule
+from dev.airbyte_standin.job_model import BehaviourRule
 from dev.airbyte_standin.seed import SEED
 from dev.airbyte_standin.state import Standin, get_standin, json_object
 

@@ -9,7 +9,8 @@ from fastapi import APIRouter, Depends, Request
 from dev.airbyte_standin import views
 from dev.airbyte_standin.auth import check_authorization
 from dev.airbyte_standin.errors import ApiError
-from dev.airbyte_standin.jobs import ConflictError, JobType, UnknownJobError
+from dev.airbyte_standin.job_model import JobType
+from dev.airbyte_standin.jobs import ConflictError, UnknownJobError
 from dev.airbyte_standin.seed import SEED, WORKSPACE_ID
 from dev.airbyte_standin.state import (
     Standin,

@@ -1,26 +1,27 @@
-"""Jobs: creation, lifecycle (pending -> running -> terminal), behaviours and the ticker."""
+"""The job store: creation, lifecycle (pending -> running -> terminal), behaviours, the ticker.
+
+The jobs themselves are ``job_model``; with a ``journal`` they outlive the process.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
 
+from dev.airbyte_standin.job_model import (
+    BEHAVIOURS,
+    DEFAULT_FAILURE,
+    Attempt,
+    BehaviourRule,
+    Job,
+    JobType,
+)
+from dev.airbyte_standin.journal import JobJournal
 from dev.airbyte_standin.seed import CONNECTIONS_BY_ID
 from dev.airbyte_standin.warehouse import StreamResult, Warehouse
 
-if TYPE_CHECKING:
-    from dev.airbyte_standin.journal import JobJournal
-
 log = logging.getLogger(__name__)
-
-JobType = Literal["sync", "reset", "clear"]
-JOB_TYPES: tuple[str, ...] = ("sync", "reset", "clear")
-TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
-BEHAVIOURS = ("normal", "stuck_pending", "stuck_running", "fail", "incomplete_then_succeed")
-DEFAULT_FAILURE = "Simulated failure: source connector exited with code 1"
 
 
 class ConflictError(Exception):
@@ -29,84 +30,6 @@ class ConflictError(Exception):
 
 class UnknownJobError(KeyError):
     """No job with that id."""
-
-
-@dataclass
-class Attempt:
-    """One try at running a job."""
-
-    number: int
-    created_at: float
-    updated_at: float
-    status: str = "running"
-    ended_at: float | None = None
-    streams: list[StreamResult] = field(default_factory=list)
-    failure_reason: str | None = None
-
-    @property
-    def records(self) -> int:
-        return sum(s.records for s in self.streams)
-
-    @property
-    def bytes(self) -> int:
-        return sum(s.bytes for s in self.streams)
-
-
-@dataclass
-class Job:
-    """A sync/reset/clear job of a connection."""
-
-    id: int
-    connection_id: str
-    job_type: JobType
-    created_at: float
-    updated_at: float
-    behaviour: str = "normal"
-    failure_reason: str = DEFAULT_FAILURE
-    status: str = "pending"
-    started_at: float | None = None
-    attempts: list[Attempt] = field(default_factory=list)
-    phase_started: float = field(default_factory=time.monotonic)
-
-    @property
-    def terminal(self) -> bool:
-        return self.status in TERMINAL
-
-    @property
-    def streams(self) -> list[StreamResult]:
-        """Per-stream results of the succeeded attempt (empty otherwise)."""
-        return next((a.streams for a in self.attempts if a.status == "succeeded"), [])
-
-    @property
-    def records(self) -> int:
-        return sum(s.records for s in self.streams)
-
-    @property
-    def bytes(self) -> int:
-        return sum(s.bytes for s in self.streams)
-
-    def summary(self) -> dict:
-        """Compact description for the admin API."""
-        return {
-            "id": self.id,
-            "connection_id": self.connection_id,
-            "job_type": self.job_type,
-            "status": self.status,
-            "attempts": len(self.attempts),
-            "behaviour": self.behaviour,
-            "records": self.records,
-            "updated_at": self.updated_at,
-        }
-
-
-@dataclass
-class BehaviourRule:
-    """``behaviour`` for the next ``count`` jobs (on ``connection_id`` if set)."""
-
-    behaviour: str
-    count: int = 1
-    connection_id: str | None = None
-    failure_reason: str | None = None
 
 
 class JobStore:

@@ -10,14 +10,11 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict
-from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
+from dev.airbyte_standin.job_model import Attempt, Job
 from dev.airbyte_standin.warehouse import StreamResult, ensure_sqlite_dir
-
-if TYPE_CHECKING:
-    from dev.airbyte_standin.jobs import Job
 
 _metadata = sa.MetaData()
 JOBS = sa.Table(
@@ -45,8 +42,6 @@ class JobJournal:
 
     def load(self) -> list[Job]:
         """Every saved job; a job's current phase goes on from when it began."""
-        from dev.airbyte_standin.jobs import Attempt, Job
-
         with self.engine.connect() as db:
             rows = db.execute(sa.select(JOBS.c.body).order_by(JOBS.c.id)).scalars().all()
         jobs = []

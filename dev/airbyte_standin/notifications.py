@@ -22,7 +22,8 @@ from typing import Any
 import requests
 from fastapi import APIRouter, Request
 
-from dev.airbyte_standin.jobs import Job, JobStore
+from dev.airbyte_standin.job_model import Job
+from dev.airbyte_standin.jobs import JobStore
 from dev.airbyte_standin.seed import CONNECTIONS_BY_ID, DESTINATION_ID, WORKSPACE_ID
 from dev.airbyte_standin.state import json_object
 

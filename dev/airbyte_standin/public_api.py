@@ -11,7 +11,8 @@ from fastapi import APIRouter, Depends, Request
 from dev.airbyte_standin import views
 from dev.airbyte_standin.auth import check_authorization
 from dev.airbyte_standin.errors import PUBLIC_PREFIX, ApiError
-from dev.airbyte_standin.jobs import JOB_TYPES, ConflictError, Job, UnknownJobError
+from dev.airbyte_standin.job_model import JOB_TYPES, Job
+from dev.airbyte_standin.jobs import ConflictError, UnknownJobError
 from dev.airbyte_standin.seed import SEED, WORKSPACE_ID
 from dev.airbyte_standin.state import (
     Standin,

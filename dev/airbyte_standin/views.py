@@ -7,7 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from dev.airbyte_standin.jobs import Attempt, Job
+from dev.airbyte_standin.job_model import Attempt, Job
 from dev.airbyte_standin.records import STREAM_SPECS, json_schema
 from dev.airbyte_standin.seed import (
     CONNECTIONS_BY_ID,

@@ -1,6 +1,6 @@
 """A real multi-process Airflow per executor, shared by the chaos scenarios, and ways to hurt it.
 
-``chaos`` is parametrised by executor (a name of ``dev.airflow_server.EXECUTORS``); each
+``chaos`` is parametrised by executor (a name of ``dev.airflow_settings.EXECUTORS``); each
 parameter starts one Airflow (``run_airflow``) with short heartbeat, health-check and retry
 settings, the DAGs of ``tests/chaos/dags`` and a stand-in *process* whose jobs live in a
 state database, so it can be killed and restarted on the same port mid-run. Scenarios run
@@ -22,12 +22,14 @@ from typing import Any
 import psutil
 import pytest
 
+from dev.airbyte_standin.admin_client import RunningStandin
 from dev.airbyte_standin.seed import STRIPE_CONNECTION_ID
-from dev.airbyte_standin.testing import RunningStandin, quick_config, run_standin_process, tail
-from dev.airbyte_standin.testing import wait_until as _wait_until
-from dev.airflow_server import AirflowServer, run_airflow
+from dev.airbyte_standin.serving import quick_config, run_standin_process
+from dev.airflow_components import AirflowServer, run_airflow
 from dev.celery_executor import run_redis
 from dev.environment import airflow_environment
+from dev.processes import tail
+from dev.processes import wait_until as _wait_until
 
 CHAOS_DAGS = Path(__file__).resolve().parent / "dags"
 TASK_ID = "sync"

@@ -263,7 +263,7 @@ def test_advanced_skips_a_fresh_source(dagbag, standin):
 @pytest.fixture
 def postgres_standin(postgres_server, tmp_path):
     """A stand-in whose syncs land in a fresh PostgreSQL database."""
-    from dev.airbyte_standin.testing import quick_config, run_standin
+    from dev.airbyte_standin.serving import quick_config, run_standin
 
     database = postgres_server.create_database()
     config = quick_config(tmp_path, warehouse_url=postgres_server.url(database))
@@ -298,7 +298,7 @@ def own_standin(tmp_path, monkeypatch):
     ``airbyte_default`` and ``warehouse_default`` Connections at it."""
     from contextlib import ExitStack
 
-    from dev.airbyte_standin.testing import quick_config, run_standin
+    from dev.airbyte_standin.serving import quick_config, run_standin
 
     with ExitStack() as stack:
 
@@ -383,7 +383,7 @@ def test_zero_records_fail_the_validation(dagbag, own_standin, capfd):
 def test_notification_email_carries_the_job_id(dagbag, standin, monkeypatch):
     from aiosmtpd.controller import Controller
 
-    from dev.airbyte_standin.testing import free_port
+    from dev.processes import free_port
 
     received = []
 

@@ -21,7 +21,7 @@ from typing import Any
 import promql_parser
 import pytest
 
-from dev.airbyte_standin.testing import wait_until
+from dev.processes import wait_until
 from tests.airflow_fixtures import EVENT_DAG, TIMEOUT, shared_airflow
 from tests.deploy.statsd_mapping import deployed_values, statsd_mappings, translate
 from tests.deploy.test_manifests import STATSD_SERVICE, find, vector_selectors

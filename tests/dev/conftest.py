@@ -8,7 +8,8 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from dev.airbyte_standin.testing import RunningStandin, quick_config, run_standin
+from dev.airbyte_standin.admin_client import RunningStandin
+from dev.airbyte_standin.serving import quick_config, run_standin
 
 
 @pytest.fixture(scope="session")

@@ -1,75 +1,46 @@
-"""``make airflow``'s settings and supervision, without starting Airflow (the chaos suite and
-tests/e2e run the real thing)."""
+"""``make airflow``'s entry point: its settings from the environment and the supervised stand-in
+(the stand-in runs for real; Airflow is not started here)."""
 
 from __future__ import annotations
 
-import sys
+import contextlib
+import signal
 
-import pytest
+import requests
 
-from dev.airflow_server import (
-    MAX_RESTARTS,
-    AirflowServer,
-    AirflowStartError,
-    server_environment,
-)
-from dev.environment import airflow_environment, caller_overrides
+from dev.airbyte_standin.serving import quick_config
+from dev.airflow_server import SupervisedStandin, main, standin_config
 
 
-def test_deferrable_is_the_default_and_the_executor_is_local(tmp_path):
-    env = server_environment(airflow_environment("http://127.0.0.1:1", tmp_path), 8080)
-    assert env["AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE"] == "True"
-    assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+def test_an_unknown_executor_is_refused(monkeypatch, capsys):
+    monkeypatch.setenv("EXECUTOR", "kubernetes")
+    assert main() == 2
+    assert "EXECUTOR=kubernetes: use one of local, celery" in capsys.readouterr().err
 
 
-def test_the_callers_airflow_settings_win(tmp_path):
-    overrides = caller_overrides(
-        {
-            "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": "False",
-            "AIRFLOW__CORE__PARALLELISM": "9",
-            "AIRFLOW_HOME": "/elsewhere",  # not an AIRFLOW__ setting: the local home stays
-            "PATH": "/bin",
-        }
+def test_the_notification_token_points_the_standin_at_make_webhook(monkeypatch):
+    monkeypatch.delenv("AIRBYTE_NOTIFICATION_TOKEN", raising=False)
+    assert standin_config().notification_url is None
+    monkeypatch.setenv("AIRBYTE_NOTIFICATION_TOKEN", "t0k")
+    monkeypatch.setenv("WEBHOOK_PORT", "9099")
+    config = standin_config()
+    assert config.notification_url == "http://127.0.0.1:9099/airbyte/notifications/t0k"
+    assert config.state_url.endswith("standin-state.db")
+
+
+def test_a_dead_standin_is_restarted_on_the_same_port_with_its_output_shown(tmp_path, capsys):
+    config = quick_config(tmp_path, auth="none", state_url=f"sqlite:///{tmp_path / 'state.db'}")
+    with contextlib.ExitStack() as stack:
+        standin = SupervisedStandin(stack, config, tmp_path / "processes" / "standin.log")
+        assert not standin.restart_if_dead()
+        first = standin.running.process
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+        assert standin.restart_if_dead()
+        assert standin.running.process is not first
+        assert standin.running.url == standin.url
+        assert requests.get(f"{standin.url}/api/v1/health", timeout=5).status_code == 200
+    assert f"the Airbyte stand-in exited with {-signal.SIGKILL}; restarting it" in (
+        capsys.readouterr().out
     )
-    assert set(overrides) == {
-        "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE",
-        "AIRFLOW__CORE__PARALLELISM",
-    }
-    env = server_environment(
-        airflow_environment("http://127.0.0.1:1", tmp_path), 8080, overrides=overrides
-    )
-    assert env["AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE"] == "False"
-    assert env["AIRFLOW__CORE__PARALLELISM"] == "9"
-    assert env["AIRFLOW_HOME"] == str(tmp_path)
-
-
-CRASH = "import sys; print('triggerer: bad setting in airflow.cfg'); sys.exit(3)"
-
-
-def crashing_server(tmp_path) -> AirflowServer:
-    """A server whose one "component" prints an error and exits with code 3."""
-    server = AirflowServer(url="http://127.0.0.1:1", username="u", password="p", home=tmp_path)
-    server.commands["triggerer"] = [sys.executable, "-c", CRASH]
-    return server
-
-
-def test_a_dead_component_is_restarted_and_logged(tmp_path):
-    server = crashing_server(tmp_path)
-    server.start_component("triggerer").wait(timeout=60)
-    said: list[str] = []
-    assert server.restart_dead(log=said.append) == ["triggerer"]
-    assert "airflow triggerer exited with 3; restarting it" in said[0]
-    assert server.processes["triggerer"].wait(timeout=60) is not None
-    assert server.restart_dead(log=said.append) == ["triggerer"]  # a new process each time
-
-
-def test_a_component_that_keeps_dying_stops_the_stack_with_its_output(tmp_path):
-    server = crashing_server(tmp_path)
-    server.start_component("triggerer")
-    for _ in range(MAX_RESTARTS):
-        server.processes["triggerer"].wait(timeout=60)
-        assert server.restart_dead(log=lambda _: None) == ["triggerer"]
-    server.processes["triggerer"].wait(timeout=60)
-    with pytest.raises(AirflowStartError, match="giving up") as error:
-        server.restart_dead(log=lambda _: None)
-    assert "bad setting in airflow.cfg" in str(error.value)
+    assert standin.running.process.poll() is not None  # the stack stopped it

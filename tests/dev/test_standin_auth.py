@@ -8,7 +8,8 @@ import pytest
 import requests
 
 from dev.airbyte_standin import WORKSPACE_ID
-from dev.airbyte_standin.testing import RunningStandin, quick_config, run_standin
+from dev.airbyte_standin.admin_client import RunningStandin
+from dev.airbyte_standin.serving import quick_config, run_standin
 
 LIST = "/api/v1/connections/list"
 PUBLIC_LIST = "/api/public/v1/connections"

@@ -11,7 +11,8 @@ from dev.airbyte_standin import (
     STRIPE_CONNECTION_ID,
     WORKSPACE_ID,
 )
-from dev.airbyte_standin.testing import RunningStandin, wait_until
+from dev.airbyte_standin.admin_client import RunningStandin
+from dev.processes import wait_until
 
 UNKNOWN = "00000000-1111-4222-8333-444444444444"
 

@@ -9,7 +9,7 @@ import pytest
 
 from dev.airbyte_standin import STRIPE_CONNECTION_ID
 from dev.airbyte_standin.contract import Exchange, check_exchange, spec_dir
-from dev.airbyte_standin.jobs import Job
+from dev.airbyte_standin.job_model import Job
 from dev.airbyte_standin.views import job_info_read, job_response
 
 

@@ -9,7 +9,8 @@ import pytest
 import requests
 
 from dev.airbyte_standin import HUBSPOT_CONNECTION_ID, STRIPE_CONNECTION_ID
-from dev.airbyte_standin.testing import RunningStandin, wait_until
+from dev.airbyte_standin.admin_client import RunningStandin
+from dev.processes import wait_until
 
 SYNC = "/api/v1/connections/sync"
 BROKEN = (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError)

@@ -11,7 +11,8 @@ from dev.airbyte_standin import (
     SALESFORCE_CONNECTION_ID,
     STRIPE_CONNECTION_ID,
 )
-from dev.airbyte_standin.testing import RunningStandin, wait_until
+from dev.airbyte_standin.admin_client import RunningStandin
+from dev.processes import wait_until
 
 TERMINAL = ("succeeded", "failed", "cancelled")
 

@@ -10,7 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from dev.airbyte_standin import STRIPE_CONNECTION_ID
-from dev.airbyte_standin.testing import RunningStandin, wait_until
+from dev.airbyte_standin.admin_client import RunningStandin
+from dev.processes import wait_until
 from tests.dev.test_standin_jobs import start, wait_status
 
 

@@ -1,8 +1,12 @@
 """Great Expectations checkpoints run for real against warehouses a sync filled.
 
-No GX or warehouse code is mocked: the suites under ``include/gx`` run in ephemeral GX
-contexts against SQLite files (and a throwaway PostgreSQL cluster) written by the Airbyte
-stand-in's own ``Warehouse.sync``.
+Each checkpoint runs as the DAGs run it: ``GXValidateCheckpointOperator`` with
+``configure_checkpoint=checkpoint_factory(name)``, ``context_type="ephemeral"`` and
+``prepare_gx`` as ``on_execute_callback``, executed against SQLite files (and a throwaway
+PostgreSQL cluster) written by the Airbyte stand-in's own ``Warehouse.sync``. No GX or
+warehouse code is mocked. What the tests read is what a DAG run leaves behind: the
+``CheckpointResult.describe_dict()`` the operator pushes to XCom and the
+``GXValidationFailed`` it raises.
 """
 
 from __future__ import annotations
@@ -24,20 +28,18 @@ from great_expectations_provider.operators.validate_checkpoint import (
 from dev.airbyte_standin.seed import TABLE_NAMES
 from include.data_quality import (
     CHECKPOINTS_DIR,
+    DATASOURCE_NAME,
     SUITES_DIR,
     DataQualityConfigError,
-    DataQualityError,
-    build_checkpoint,
     checkpoint_factory,
     checkpoint_names,
     load_checkpoint_spec,
     load_suite_dict,
     prepare_gx,
-    run_checkpoint,
-    summarize,
 )
 from include.warehouse import WarehouseConnectionNotFound
 from tests.include.conftest import (
+    ROWS_PER_STREAM,
     execute,
     fill_warehouse,
     set_warehouse_connection,
@@ -56,6 +58,11 @@ VALUES
     ('ch_0bad3', NULL, 1200, 'eur', 'succeeded', :now, 'raw-3', :now)
 """
 NOW = "2026-01-01 00:00:00"
+BAD_CHARGE_CHECKS = {
+    ("stripe_charges", "amount", "expect_column_values_to_be_between"),
+    ("stripe_charges", "currency", "expect_column_values_to_be_in_set"),
+    ("stripe_charges", "customer_id", "expect_column_values_to_not_be_null"),
+}
 
 
 class RecordingTaskInstance:
@@ -84,33 +91,80 @@ def spoil_charges(url: str) -> None:
     execute(url, BAD_CHARGES, customer=first_customer(url), now=NOW)
 
 
-def failures_by_check(summary: dict) -> dict[tuple, dict]:
-    return {(f["table"], f["column"], f["expectation"]): f for f in summary["failures"]}
-
-
 def checkpoint_tables(checkpoint_name: str) -> list[str]:
     """Tables the checkpoint validates, in order."""
     return [v["table"] for v in load_checkpoint_spec(checkpoint_name)["validations"]]
 
 
-def run_operator(checkpoint: str) -> tuple[dict, Exception | None]:
-    """Run ``GXValidateCheckpointOperator`` as a DAG does; return its XCom value and error."""
+# --------------------------------------------------------------------------------------------
+# Running the operator as a DAG does, and reading what it leaves behind
+# --------------------------------------------------------------------------------------------
+
+
+def run_operator(checkpoint: str, ti: RecordingTaskInstance) -> None:
+    """Run the checkpoint's ``GXValidateCheckpointOperator`` as the task runner does:
+    ``on_execute_callback`` first, then ``execute``; raises what the task would."""
     operator = GXValidateCheckpointOperator(
         task_id=checkpoint,
         configure_checkpoint=checkpoint_factory(checkpoint),
         context_type="ephemeral",
         on_execute_callback=prepare_gx,
     )
-    ti = RecordingTaskInstance()
-    error = None
     context = {"ti": ti, "params": {}}
-    try:
-        for callback in operator.on_execute_callback:  # what the task runner does first
-            callback(context)
-        assert operator.execute(context=context) is None
-    except GXValidationFailed as exc:
-        error = exc
-    return ti.pushed["return_value"], error
+    for callback in operator.on_execute_callback:
+        callback(context)
+    assert operator.execute(context=context) is None
+
+
+def passes(checkpoint: str) -> dict:
+    """Run the operator, which must succeed; return the result it pushed to XCom."""
+    ti = RecordingTaskInstance()
+    run_operator(checkpoint, ti)
+    result = ti.pushed["return_value"]
+    assert result["success"] is True
+    assert json.loads(json.dumps(result)) == result  # XCom stores it as JSON
+    return result
+
+
+def fails(checkpoint: str) -> tuple[dict, GXValidationFailed]:
+    """Run the operator, which must fail the task; return its XCom result and the error."""
+    ti = RecordingTaskInstance()
+    with pytest.raises(GXValidationFailed) as caught:
+        run_operator(checkpoint, ti)
+    result = ti.pushed["return_value"]
+    assert result["success"] is False
+    assert json.loads(json.dumps(result)) == result
+    assert caught.value.xcom_location == f"Task '{checkpoint}' -> XCom key 'return_value'"
+    return result, caught.value
+
+
+def table_of(check: dict) -> str:
+    """The table a check ran on: GX's batch id is ``<datasource>-<table>``."""
+    return check["kwargs"]["batch_id"].removeprefix(f"{DATASOURCE_NAME}-")
+
+
+def by_table(result: dict) -> dict[str, dict]:
+    """The validation result of each table, in the checkpoint's order."""
+    return {table_of(v["expectations"][0]): v for v in result["validation_results"]}
+
+
+def failed(result: dict) -> list[dict]:
+    return [c for v in result["validation_results"] for c in v["expectations"] if not c["success"]]
+
+
+def failed_checks(result: dict) -> dict[tuple, dict]:
+    """The failed checks keyed by (table, column or None, expectation type)."""
+    return {
+        (table_of(c), c["kwargs"].get("column"), c["expectation_type"]): c for c in failed(result)
+    }
+
+
+def description(check: dict) -> str:
+    """The ``description`` the suite file gives the check (GX leaves it out of the result)."""
+    kwargs = {k: v for k, v in check["kwargs"].items() if k != "batch_id"}
+    suite = load_suite_dict(table_of(check))["expectations"]
+    [text] = [e["description"] for e in suite if e["kwargs"] == kwargs]
+    return text
 
 
 # --------------------------------------------------------------------------------------------
@@ -182,22 +236,30 @@ def test_unknown_suite_is_refused():
         load_suite_dict("stripe_refunds")
 
 
+def test_factory_reads_the_connection_only_when_the_task_runs(monkeypatch):
+    monkeypatch.delenv("AIRFLOW_CONN_WAREHOUSE_DEFAULT", raising=False)
+    configure = checkpoint_factory(STRIPE)  # DAG parse time: no Connection needed
+    with pytest.raises(WarehouseConnectionNotFound, match="AIRFLOW_CONN_WAREHOUSE_DEFAULT"):
+        configure(None)
+
+
 # --------------------------------------------------------------------------------------------
-# run_checkpoint on SQLite
+# Passing checkpoints (SQLite)
 # --------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("checkpoint", CHECKPOINTS)
 def test_checkpoint_passes_on_synced_data(sqlite_connection, checkpoint):
-    summary = run_checkpoint(checkpoint)
+    result = passes(checkpoint)
 
-    assert summary["success"] is True
-    assert summary["checkpoint"] == checkpoint
-    assert list(summary["tables"]) == checkpoint_tables(checkpoint)
-    assert summary["failed"] == 0
-    assert summary["failures"] == []
-    assert summary["evaluated"] == summary["successful"] > 3 * len(summary["tables"])
-    assert json.loads(json.dumps(summary)) == summary
+    tables = by_table(result)
+    assert list(tables) == checkpoint_tables(checkpoint)
+    assert result["statistics"]["unsuccessful_validations"] == 0
+    assert failed(result) == []
+    for validation in tables.values():
+        statistics = validation["statistics"]
+        assert statistics["unsuccessful_expectations"] == 0
+        assert statistics["evaluated_expectations"] == statistics["successful_expectations"] > 3
 
 
 def test_checkpoint_passes_after_several_syncs(tmp_path, monkeypatch):
@@ -206,49 +268,66 @@ def test_checkpoint_passes_after_several_syncs(tmp_path, monkeypatch):
     set_warehouse_connection(
         monkeypatch, {"conn_type": "sqlite", "host": str(tmp_path / "warehouse.db")}
     )
-    assert run_checkpoint(STRIPE)["success"] is True
+    charges = by_table(passes(STRIPE))["stripe_charges"]["expectations"]
+    [row_count] = [c for c in charges if c["expectation_type"].startswith("expect_table_row_count")]
+    assert row_count["result"]["observed_value"] == 3 * ROWS_PER_STREAM
 
 
-def test_bad_charges_fail_with_a_readable_summary(sqlite_connection):
+def test_checkpoint_reuses_the_datasource_when_configured_twice_in_one_context(
+    sqlite_connection,
+):
+    import great_expectations as gx
+
+    context = gx.get_context(mode="ephemeral")
+    for name in (*CHECKPOINTS, STRIPE):
+        assert checkpoint_factory(name)(context).run().success is True
+    assert [ds.name for ds in context.data_sources.all().values()] == ["warehouse"]
+
+
+# --------------------------------------------------------------------------------------------
+# Failing checkpoints (SQLite): the task fails, XCom says which checks and why
+# --------------------------------------------------------------------------------------------
+
+
+def test_bad_charges_fail_the_task_and_xcom_names_each_check(sqlite_connection):
     spoil_charges(sqlite_connection)
 
-    with pytest.raises(DataQualityError) as caught:
-        run_checkpoint(STRIPE)
+    result, error = fails(STRIPE)
 
-    summary = caught.value.summary
-    assert summary["success"] is False
-    assert summary["tables"]["stripe_charges"]["success"] is False
-    assert summary["tables"]["stripe_customers"] == {
-        "success": True,
-        "evaluated": summary["tables"]["stripe_customers"]["evaluated"],
-        "failed": 0,
-    }
-    failures = failures_by_check(summary)
+    tables = by_table(result)
+    assert tables["stripe_charges"]["success"] is False
+    assert tables["stripe_customers"]["success"] is True
+    assert tables["stripe_customers"]["statistics"]["unsuccessful_expectations"] == 0
+    charges = tables["stripe_charges"]["statistics"]
+    assert charges["unsuccessful_expectations"] == 3
+    assert charges["successful_expectations"] == charges["evaluated_expectations"] - 3
+    failures = failed_checks(result)
+    assert set(failures) == BAD_CHARGE_CHECKS
     amount = failures["stripe_charges", "amount", "expect_column_values_to_be_between"]
-    assert amount["unexpected_count"] == 1
-    assert amount["unexpected_sample"] == [-500]
+    assert amount["result"]["unexpected_count"] == 1
+    assert amount["result"]["partial_unexpected_list"] == [-500]
     currency = failures["stripe_charges", "currency", "expect_column_values_to_be_in_set"]
-    assert currency["unexpected_sample"] == ["xxx"]
-    assert ("stripe_charges", "customer_id", "expect_column_values_to_not_be_null") in failures
-    assert summary["failed"] == len(summary["failures"]) == 3
-    assert summary["successful"] == summary["evaluated"] - 3
+    assert currency["result"]["unexpected_count"] == 1
+    assert round(currency["result"]["unexpected_percent"], 1) == 4.3
+    assert currency["result"]["partial_unexpected_list"] == ["xxx"]
+    customer = failures["stripe_charges", "customer_id", "expect_column_values_to_not_be_null"]
+    assert customer["result"]["unexpected_count"] == 1
 
-    message = str(caught.value)
-    lines = message.splitlines()
-    assert lines[0] == (
-        f"stripe_postgres_checkpoint failed 3 of {summary['evaluated']} checks on stripe_charges:"
-    )
-    assert "  - stripe_charges.amount: expect_column_values_to_be_between — 1 unexpected" in (
-        message
-    )
-    assert "e.g. [-500]" in message
-    assert (
-        "  - stripe_charges.currency: expect_column_values_to_be_in_set — 1 unexpected (4.3%), "
-        "e.g. ['xxx']" in lines
-    )
-    assert "stripe_charges.customer_id: expect_column_values_to_not_be_null — 1 unexpected" in (
-        message
-    )
+    assert error.failed_expectation_types == sorted(check for _, _, check in BAD_CHARGE_CHECKS)
+    assert error.statistics == result["statistics"]
+    assert str(error).splitlines() == [
+        "Great Expectations data validation failed.",
+        f"Full validation result available at: Task '{STRIPE}' -> XCom key 'return_value'",
+        "Statistics:",
+        "  evaluated_validations: 3",
+        f"  success_percent: {result['statistics']['success_percent']}",
+        "  successful_validations: 2",
+        "  unsuccessful_validations: 1",
+        "Failed expectation types (3):",
+        "  - expect_column_values_to_be_between",
+        "  - expect_column_values_to_be_in_set",
+        "  - expect_column_values_to_not_be_null",
+    ]
 
 
 def test_null_and_duplicate_ids_fail_where_tables_have_no_primary_key(tmp_path, monkeypatch):
@@ -265,22 +344,21 @@ def test_null_and_duplicate_ids_fail_where_tables_have_no_primary_key(tmp_path, 
     )
     set_warehouse_connection(monkeypatch, f"sqlite:///{path}")
 
-    with pytest.raises(DataQualityError) as caught:
-        run_checkpoint(STRIPE)
+    result, error = fails(STRIPE)
 
-    failures = failures_by_check(caught.value.summary)
+    failures = failed_checks(result)
     assert set(failures) == {
         ("stripe_customers", "id", "expect_column_values_to_not_be_null"),
         ("stripe_customers", "id", "expect_column_values_to_be_unique"),
         ("stripe_customers", "email", "expect_column_values_to_match_regex"),
     }
-    assert (
-        failures["stripe_customers", "id", "expect_column_values_to_be_unique"]["unexpected_count"]
-        == 2
-    )
-    assert "stripe_customers.id: expect_column_values_to_not_be_null — 1 unexpected" in str(
-        caught.value
-    )
+    unique = failures["stripe_customers", "id", "expect_column_values_to_be_unique"]
+    assert unique["result"]["unexpected_count"] == 2
+    not_null = failures["stripe_customers", "id", "expect_column_values_to_not_be_null"]
+    assert not_null["result"]["unexpected_count"] == 1
+    email = failures["stripe_customers", "email", "expect_column_values_to_match_regex"]
+    assert email["result"]["partial_unexpected_list"] == ["not-an-email"]
+    assert "expect_column_values_to_be_unique" in error.failed_expectation_types
 
 
 def test_orphan_charges_and_fractional_amounts_fail(sqlite_connection):
@@ -291,19 +369,19 @@ def test_orphan_charges_and_fractional_amounts_fail(sqlite_connection):
         "UPDATE stripe_invoices SET amount_due = 10.5 WHERE id = (SELECT min(id) FROM "
         "stripe_invoices)",
     )
-    with pytest.raises(DataQualityError) as caught:
-        run_checkpoint(STRIPE)
+    result, error = fails(STRIPE)
 
-    failures = caught.value.summary["failures"]
-    assert [(f["table"], f["column"], f["observed_value"]) for f in failures] == [
-        ("stripe_charges", None, 1),
-        ("stripe_invoices", None, 1),
+    failures = failed(result)
+    assert [
+        (table_of(f), f["expectation_type"], f["result"]["observed_value"]) for f in failures
+    ] == [
+        ("stripe_charges", "unexpected_rows_expectation", 1),
+        ("stripe_invoices", "unexpected_rows_expectation", 1),
     ]
-    assert failures[0]["description"] == "every customer_id exists in stripe_customers.id"
-    assert "stripe_charges: unexpected_rows_expectation (every customer_id exists in " in str(
-        caught.value
-    )
-    assert "amount_due is a whole number" in failures[1]["description"]
+    assert "customer_id NOT IN" in failures[0]["kwargs"]["unexpected_rows_query"]
+    assert description(failures[0]) == "every customer_id exists in stripe_customers.id"
+    assert "amount_due is a whole number" in description(failures[1])
+    assert error.failed_expectation_types == ["unexpected_rows_expectation"]
 
 
 def test_missing_column_and_empty_table(sqlite_connection):
@@ -312,87 +390,44 @@ def test_missing_column_and_empty_table(sqlite_connection):
         "ALTER TABLE hubspot_contacts DROP COLUMN lifecyclestage",
         "DELETE FROM hubspot_deals",
     )
-    with pytest.raises(DataQualityError) as caught:
-        run_checkpoint("hubspot_checkpoint")
+    result, error = fails("hubspot_checkpoint")
 
-    failures = failures_by_check(caught.value.summary)
+    failures = failed_checks(result)
     row_count = failures["hubspot_deals", None, "expect_table_row_count_to_be_between"]
-    assert row_count["observed_value"] == 0
+    assert row_count["result"]["observed_value"] == 0
     columns = failures["hubspot_contacts", None, "expect_table_columns_to_match_set"]
-    assert "lifecyclestage" not in columns["observed_value"]
+    assert "lifecyclestage" not in columns["result"]["observed_value"]
+    assert columns["result"]["details"]["mismatched"]["missing"] == ["lifecyclestage"]
+    # The check on the missing column could not run: failed, with no values counted.
     missing = failures["hubspot_contacts", "lifecyclestage", "expect_column_values_to_be_in_set"]
-    assert 'The column "lifecyclestage" in BatchData does not exist' in missing["error"]
-    message = str(caught.value)
-    assert "hubspot_deals: expect_table_row_count_to_be_between — observed 0" in message
-    assert "hubspot_contacts.lifecyclestage: expect_column_values_to_be_in_set — could not run" in (
-        message
-    )
-
-
-def test_summaries_of_the_result_and_of_its_dict_agree(sqlite_warehouse):
-    import great_expectations as gx
-
-    spoil_charges(sqlite_warehouse)
-    context = gx.get_context(mode="ephemeral")
-    result = build_checkpoint(context, STRIPE, sqlite_warehouse).run()
-
-    from_result = summarize(result)
-    from_dict = summarize(result.describe_dict(), checkpoint_name=STRIPE)
-
-    def without_descriptions(summary):
-        return [{k: v for k, v in f.items() if k != "description"} for f in summary["failures"]]
-
-    assert {k: v for k, v in from_result.items() if k != "failures"} == {
-        k: v for k, v in from_dict.items() if k != "failures"
-    }
-    assert without_descriptions(from_result) == without_descriptions(from_dict)
-
-
-def test_building_twice_in_one_context_reuses_the_datasource(sqlite_warehouse):
-    import great_expectations as gx
-
-    context = gx.get_context(mode="ephemeral")
-    for name in (*CHECKPOINTS, STRIPE):
-        assert summarize(build_checkpoint(context, name, sqlite_warehouse).run())["success"]
-    assert [ds.name for ds in context.data_sources.all().values()] == ["warehouse"]
-
-
-# --------------------------------------------------------------------------------------------
-# Through the GX provider's operator
-# --------------------------------------------------------------------------------------------
-
-
-def test_operator_passes_on_synced_data(sqlite_connection):
-    pushed, error = run_operator(STRIPE)
-
-    assert error is None
-    assert pushed["success"] is True
-    summary = summarize(pushed, checkpoint_name=STRIPE)
-    assert summary["success"] is True
-    assert list(summary["tables"]) == checkpoint_tables(STRIPE)
-
-
-def test_operator_fails_on_bad_data_and_pushes_the_result(sqlite_connection):
-    spoil_charges(sqlite_connection)
-
-    pushed, error = run_operator(STRIPE)
-
-    assert isinstance(error, GXValidationFailed)
-    assert "expect_column_values_to_be_in_set" in str(error)
-    summary = summarize(pushed, checkpoint_name=STRIPE)
-    assert summary["success"] is False
-    currency = failures_by_check(summary)[
-        "stripe_charges", "currency", "expect_column_values_to_be_in_set"
+    assert missing["result"] == {}
+    assert error.failed_expectation_types == [
+        "expect_column_values_to_be_in_set",
+        "expect_table_columns_to_match_set",
+        "expect_table_row_count_to_be_between",
     ]
-    assert currency["unexpected_sample"] == ["xxx"]
-    assert json.loads(json.dumps(summary)) == summary
 
 
-def test_factory_reads_the_connection_only_when_the_task_runs(monkeypatch):
-    monkeypatch.delenv("AIRFLOW_CONN_WAREHOUSE_DEFAULT", raising=False)
-    configure = checkpoint_factory(STRIPE)  # DAG parse time: no Connection needed
-    with pytest.raises(WarehouseConnectionNotFound, match="AIRFLOW_CONN_WAREHOUSE_DEFAULT"):
-        configure(None)
+def test_missing_table_fails_the_task_before_any_check(sqlite_connection):
+    from great_expectations.datasource.fluent.interfaces import TestConnectionError
+
+    execute(sqlite_connection, "DROP TABLE stripe_invoices")
+    ti = RecordingTaskInstance()
+
+    with pytest.raises(TestConnectionError, match="no such table: stripe_invoices"):
+        run_operator(STRIPE, ti)
+    assert ti.pushed == {}  # nothing ran, nothing pushed
+
+
+def test_xcom_holds_the_whole_checkpoint_result(sqlite_connection):
+    """The operator pushes the ``describe_dict()`` of the very checkpoint the factory built."""
+    import great_expectations as gx
+
+    spoil_charges(sqlite_connection)
+    direct = checkpoint_factory(STRIPE)(gx.get_context(mode="ephemeral")).run()
+
+    result, _ = fails(STRIPE)
+    assert result == json.loads(json.dumps(direct.describe_dict()))
 
 
 # --------------------------------------------------------------------------------------------
@@ -400,54 +435,52 @@ def test_factory_reads_the_connection_only_when_the_task_runs(monkeypatch):
 # --------------------------------------------------------------------------------------------
 
 
-def test_stripe_checkpoint_on_postgres(postgres_server, postgres_url, monkeypatch):
-    fill_warehouse(postgres_url)
+def postgres_connection(monkeypatch, postgres_server, postgres_url) -> None:
     database = postgres_url.rsplit("/", 1)[1]
     set_warehouse_connection(monkeypatch, postgres_server.connection(database))
 
-    assert run_checkpoint(STRIPE)["success"] is True
-    pushed, error = run_operator(STRIPE)
-    assert error is None
-    assert pushed["success"] is True
+
+def test_stripe_checkpoint_on_postgres(postgres_server, postgres_url, monkeypatch):
+    fill_warehouse(postgres_url)
+    postgres_connection(monkeypatch, postgres_server, postgres_url)
+
+    assert list(by_table(passes(STRIPE))) == checkpoint_tables(STRIPE)
 
     spoil_charges(postgres_url)
-    with pytest.raises(DataQualityError) as caught:
-        run_checkpoint(STRIPE)
-    assert set(failures_by_check(caught.value.summary)) == {
-        ("stripe_charges", "amount", "expect_column_values_to_be_between"),
-        ("stripe_charges", "currency", "expect_column_values_to_be_in_set"),
-        ("stripe_charges", "customer_id", "expect_column_values_to_not_be_null"),
-    }
-    assert "stripe_charges.currency: expect_column_values_to_be_in_set — 1 unexpected" in str(
-        caught.value
-    )
+    result, error = fails(STRIPE)
+    failures = failed_checks(result)
+    assert set(failures) == BAD_CHARGE_CHECKS
+    currency = failures["stripe_charges", "currency", "expect_column_values_to_be_in_set"]
+    assert currency["result"]["unexpected_count"] == 1
+    assert currency["result"]["partial_unexpected_list"] == ["xxx"]
+    assert "expect_column_values_to_be_in_set" in error.failed_expectation_types
 
 
 @pytest.mark.parametrize("checkpoint", ["hubspot_checkpoint", "salesforce_checkpoint"])
 def test_other_checkpoints_on_postgres(postgres_server, postgres_url, monkeypatch, checkpoint):
     fill_warehouse(postgres_url, syncs=2)
-    database = postgres_url.rsplit("/", 1)[1]
-    set_warehouse_connection(monkeypatch, postgres_server.connection(database))
-    summary = run_checkpoint(checkpoint)
-    assert summary["success"] is True
-    assert summary["tables"][checkpoint_tables(checkpoint)[-1]]["evaluated"] > 0
+    postgres_connection(monkeypatch, postgres_server, postgres_url)
+    last = by_table(passes(checkpoint))[checkpoint_tables(checkpoint)[-1]]
+    assert last["statistics"]["evaluated_expectations"] > 0
 
 
 def test_wrong_postgres_password_is_not_revealed(postgres_server, monkeypatch):
     wrong = "Wr0ng:p@ss/word"
     set_warehouse_connection(monkeypatch, {**postgres_server.connection(), "password": wrong})
+    ti = RecordingTaskInstance()
     with pytest.raises(Exception) as caught:  # noqa: PT011 - whatever GX raises
-        run_checkpoint(STRIPE)
+        run_operator(STRIPE, ti)
     text = "".join(traceback.format_exception(caught.value))
     assert "password authentication failed" in text
     assert wrong not in text
     assert postgres_server.password not in text
+    assert ti.pushed == {}
 
 
 def test_great_expectations_stays_quiet(sqlite_connection, caplog):
     caplog.set_level(logging.DEBUG)
-    run_checkpoint("salesforce_checkpoint")
-    run_operator("salesforce_checkpoint")
+    passes("salesforce_checkpoint")
+    passes("hubspot_checkpoint")
     chatter = [
         r.getMessage()
         for r in caplog.records

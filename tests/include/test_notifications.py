@@ -9,7 +9,7 @@ from email.message import Message
 import pytest
 from aiosmtpd.controller import Controller
 
-from dev.airbyte_standin.testing import free_port
+from dev.processes import free_port
 from include.notifications import (
     EmailChannel,
     OutboxChannel,

@@ -329,7 +329,7 @@ def test_server_down_for_good_names_the_url(monkeypatch):
 
 
 def test_connection_refused_until_the_server_starts(monkeypatch, tmp_path):
-    from dev.airbyte_standin.testing import quick_config, run_standin_process
+    from dev.airbyte_standin.serving import quick_config, run_standin_process
 
     port = _free_port()
     airbyte_conn_env(
@@ -509,7 +509,7 @@ def test_variables_configure_the_hook(standin, monkeypatch):
 @pytest.fixture
 def slow_standin(tmp_path, monkeypatch):
     """Jobs that run ~2.5 s, so their durations (whole seconds in the API) are history."""
-    from dev.airbyte_standin.testing import quick_config, run_standin
+    from dev.airbyte_standin.serving import quick_config, run_standin
 
     with run_standin(quick_config(tmp_path, running_seconds=2.5)) as server:
         airbyte_conn_env(

@@ -21,7 +21,7 @@ from dev.airbyte_standin.seed import (
     STRIPE_CONNECTION_ID,
     WORKSPACE_ID,
 )
-from dev.airbyte_standin.testing import run_standin
+from dev.airbyte_standin.serving import run_standin
 from plugins.airbyte_client.lineage import destination_schema, table_identity
 from plugins.airbyte_client.models import CatalogStream, ConnectionDetails, ConnectorInfo
 from plugins.airbyte_hook import AirbyteHook

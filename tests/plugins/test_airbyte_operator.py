@@ -10,7 +10,7 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 
 from dev.airbyte_standin.seed import STRIPE_CONNECTION_ID
-from dev.airbyte_standin.testing import wait_until
+from dev.processes import wait_until
 from plugins.airbyte_client.errors import (
     AirbyteAuthError,
     AirbyteConfigError,
@@ -169,7 +169,7 @@ def test_needs_exactly_one_way_to_name_the_connection():
 
 def test_deferred_wait_is_quiet_until_the_usual_end(tmp_path, context, monkeypatch):
     """With history, the trigger is told when the job is expected to be nearly done."""
-    from dev.airbyte_standin.testing import quick_config, run_standin
+    from dev.airbyte_standin.serving import quick_config, run_standin
 
     with run_standin(quick_config(tmp_path, running_seconds=2.2)) as slow:
         airbyte_conn_env(monkeypatch, slow.url, login="airbyte", password="password")

@@ -12,7 +12,7 @@ import pytest
 from airflow.sdk.exceptions import TaskDeferred
 
 from dev.airbyte_standin.seed import HUBSPOT_CONNECTION_ID, STRIPE_CONNECTION_ID
-from dev.airbyte_standin.testing import wait_until
+from dev.processes import wait_until
 from plugins.airbyte_client.contracts import JOB_ID_KEY
 from plugins.airbyte_client.errors import AirbyteJobFailedError
 from plugins.airbyte_hook import AirbyteHook

@@ -9,7 +9,7 @@ import pytest
 from airflow.sdk.module_loading import import_string
 
 from dev.airbyte_standin.seed import STRIPE_CONNECTION_ID
-from dev.airbyte_standin.testing import wait_until
+from dev.processes import wait_until
 from plugins.airbyte_hook import AirbyteHook
 from plugins.airbyte_trigger import ERROR, TERMINAL, TIMEOUT, AirbyteJobTrigger
 from tests.conftest import airbyte_conn_env, next_trigger_event, trigger_event
@@ -163,7 +163,7 @@ def test_many_triggers_in_one_loop_fetch_one_token(token_conn):
 
 
 def test_quiet_until_the_expected_end_costs_fewer_polls(tmp_path, monkeypatch):
-    from dev.airbyte_standin.testing import quick_config, run_standin
+    from dev.airbyte_standin.serving import quick_config, run_standin
 
     with run_standin(quick_config(tmp_path, running_seconds=2.0)) as slow:
         airbyte_conn_env(

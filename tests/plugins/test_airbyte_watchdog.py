@@ -17,7 +17,7 @@ from airflow.providers.standard.triggers.temporal import DateTimeTrigger
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException, TaskDeferred
 
 from dev.airbyte_standin.seed import STRIPE_CONNECTION_ID
-from dev.airbyte_standin.testing import wait_until
+from dev.processes import wait_until
 from include.assets import connection_asset, sync_outlets
 from include.sources import STRIPE
 from plugins.airbyte_client.errors import AirbyteJobTimeoutError

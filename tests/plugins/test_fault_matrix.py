@@ -22,7 +22,7 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 
 from dev.airbyte_standin.seed import STRIPE_CONNECTION_ID
-from dev.airbyte_standin.testing import free_port, wait_until
+from dev.processes import free_port, wait_until
 from plugins.airbyte_client.errors import (
     AirbyteAuthError,
     AirbyteConfigError,

@@ -12,8 +12,10 @@ from urllib.parse import quote
 
 import pytest
 
-from dev.airbyte_standin.testing import wait_until
+from dev.processes import wait_until
 from dev.webhook_server import serve_receiver
+from include.assets import connection_asset
+from include.sources import STRIPE as STRIPE_SOURCE
 from tests.airflow_fixtures import STRIPE, SharedAirflow, shared_airflow
 from webhook import WebhookSettings
 
@@ -110,9 +112,6 @@ def stripe_tables(shared: SharedAirflow) -> list[str]:
 @pytest.fixture(scope="session")
 def stripe_assets(stripe_tables: list[str]) -> list[str]:
     """Every Asset a Stripe sync announces: the connection's and its three tables'."""
-    from include.assets import connection_asset
-    from include.sources import STRIPE as STRIPE_SOURCE
-
     return [connection_asset(STRIPE_SOURCE).uri, *stripe_tables]
 
 

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from dev.airbyte_standin import HUBSPOT_CONNECTION_ID
-from dev.airbyte_standin.testing import wait_until
+from dev.processes import wait_until
 from include.assets import connection_asset
 from include.sources import STRIPE as STRIPE_SOURCE
 from plugins.airbyte_client.contracts import names_job

@@ -19,7 +19,7 @@ import pytest
 import requests
 from pydantic import ValidationError
 
-from dev.airbyte_standin.testing import free_port, wait_until
+from dev.processes import free_port, wait_until
 from tests.airflow_fixtures import EVENT_DAG, STRIPE, TIMEOUT
 from tests.webhook.conftest import SECRET, receiver_settings
 from tests.webhook.test_receiver import new_event_id, post, signed_headers

@@ -13,7 +13,7 @@ import httpx
 import pytest
 import requests
 
-from dev.airbyte_standin.testing import free_port
+from dev.processes import free_port
 from tests.airflow_fixtures import EVENT_DAG, STRIPE, TIMEOUT, SharedAirflow
 from tests.webhook.conftest import SECRET, receiver_settings
 from webhook import create_app

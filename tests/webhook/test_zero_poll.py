@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 import pytest
 
-from dev.airbyte_standin.testing import wait_until
+from dev.processes import wait_until
 from tests.airflow_fixtures import DAG_IDS, STRIPE, TIMEOUT
 from tests.webhook.test_airbyte_notifications import (
     CONNECTION_ASSET,

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from dev.airbyte_standin.seed import STRIPE_CONNECTION_ID
-from dev.airbyte_standin.testing import quick_config, run_standin
+from dev.airbyte_standin.serving import quick_config, run_standin
 from plugins.airbyte_client.errors import (
     AirbyteConfigError,
     AirbyteError,

@@ -1,4 +1,4 @@
-"""Running the stand-in as a separate process (``python -m dev.airbyte_standin``)."""
+"""The stand-in as a separate process: ``serving.run_standin_process`` and ``__main__``."""
 
 from __future__ import annotations
 
@@ -9,12 +9,8 @@ import requests
 
 from dev.airbyte_standin import STRIPE_CONNECTION_ID
 from dev.airbyte_standin.__main__ import parse_args
-from dev.airbyte_standin.testing import (
-    StandinStartError,
-    quick_config,
-    run_standin_process,
-    wait_until,
-)
+from dev.airbyte_standin.serving import StandinStartError, quick_config, run_standin_process
+from dev.processes import wait_until
 
 
 def test_cli_parses_every_setting() -> None:

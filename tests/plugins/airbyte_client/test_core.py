@@ -1,0 +1,309 @@
+"""The sans-I/O operations, driven by hand: which requests a flow asks for, which pauses it
+takes and what it decides, for scripted answers and errors.
+
+``Script`` is the whole driver: it answers each request with the next scripted reply (a body
+is sent back, an error is thrown in, as ``AirbyteClient.run`` does for a real answer) and
+records the requests and the pauses instead of sending and sleeping.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from plugins.airbyte_client.config import AirbyteSettings, ApiFlavour
+from plugins.airbyte_client.core import Operations, Sleep, backoff
+from plugins.airbyte_client.errors import (
+    AirbyteAuthError,
+    AirbyteConfigError,
+    AirbyteConflictError,
+    AirbyteJobStuckPendingError,
+    AirbyteJobTimeoutError,
+    AirbyteNotFoundError,
+    AirbyteResponseError,
+    AirbyteTransientApiError,
+    AirbyteUnreachableError,
+)
+from plugins.airbyte_client.models import JobStatus
+from plugins.airbyte_client.transport import ApiRequest
+
+CONNECTION_ID = "2a6f1c2e-8b1d-4c3a-9f0e-1d2c3b4a5f60"
+ROOT = "http://airbyte-server:8000/api/v1"
+CONFIG = AirbyteSettings(
+    api_root=ROOT,
+    flavour=ApiFlavour.CONFIG,
+    source="test settings",
+    max_retries=4,
+    retry_min_wait=1.0,
+    retry_max_wait=5.0,
+)
+PUBLIC = AirbyteSettings(
+    api_root="http://airbyte-server:8000/api/public/v1",
+    flavour=ApiFlavour.PUBLIC,
+    source="test settings",
+    max_pages=3,
+)
+TRIGGER, JOBS_LIST, GET_JOB = "POST /connections/sync", "POST /jobs/list", "POST /jobs/get"
+
+
+class Script:
+    """Answers a flow's requests from ``replies`` in order; records requests and sleeps."""
+
+    def __init__(self, *replies: Any) -> None:
+        self.replies = list(replies)
+        self.requests: list[ApiRequest] = []
+        self.sleeps: list[float] = []
+
+    @property
+    def endpoints(self) -> list[str]:
+        return [r.endpoint for r in self.requests]
+
+    def run(self, flow):
+        try:
+            step = next(flow)
+            while True:
+                if isinstance(step, Sleep):
+                    self.sleeps.append(step.seconds)
+                    step = flow.send(None)
+                    continue
+                self.requests.append(step)
+                reply = self.replies.pop(0)
+                step = flow.throw(reply) if isinstance(reply, Exception) else flow.send(reply)
+        except StopIteration as stop:
+            assert self.replies == [], "the flow ended before every scripted reply was used"
+            return stop.value
+
+
+def config_job(job_id: int, status: str, created_at: float | None = None) -> dict:
+    created = int(time.time()) if created_at is None else int(created_at)
+    return {
+        "id": job_id,
+        "configType": "sync",
+        "configId": CONNECTION_ID,
+        "createdAt": created,
+        "updatedAt": created,
+        "status": status,
+    }
+
+
+def job_info(job_id: int, status: str, created_at: float | None = None) -> dict:
+    return {"job": config_job(job_id, status, created_at), "attempts": []}
+
+
+def job_list(*jobs: dict) -> dict:
+    return {"jobs": [{"job": j, "attempts": []} for j in jobs]}
+
+
+def unreachable() -> AirbyteUnreachableError:
+    return AirbyteUnreachableError(ROOT, "Connection refused")
+
+
+def transient() -> AirbyteTransientApiError:
+    return AirbyteTransientApiError("HTTP 503", status_code=503, endpoint=GET_JOB)
+
+
+# --- retries ---------------------------------------------------------------------------
+
+
+def test_get_job_retries_transient_errors_with_growing_bounded_backoff_then_raises():
+    errors = [transient() if n % 2 else unreachable() for n in range(CONFIG.max_retries + 1)]
+    script = Script(*errors)
+    with pytest.raises(AirbyteUnreachableError) as err:
+        script.run(Operations(CONFIG).get_job(42))
+    assert err.value is errors[-1]
+    assert script.endpoints == [GET_JOB] * 5  # max_retries + 1 attempts
+    assert script.requests[0].json == {"id": 42}
+    # 1 s, 2 s, 4 s, 8 s from retry_min_wait, each plus up to 1 s of jitter, capped at 5 s
+    low, high = [1, 2, 4, 5], [2, 3, 5, 5]
+    assert all(lo <= s <= hi for lo, s, hi in zip(low, script.sleeps, high, strict=True))
+    assert script.sleeps == sorted(script.sleeps)
+
+
+def test_backoff_never_exceeds_retry_max_wait_nor_goes_negative():
+    capped = AirbyteSettings(ROOT, ApiFlavour.CONFIG, "s", retry_min_wait=0, retry_max_wait=0.5)
+    assert all(0 <= backoff(capped, n) <= 0.5 for n in range(1, 30))
+    assert all(backoff(CONFIG, n) == 5.0 for n in range(4, 30))
+
+
+def test_a_transient_error_then_an_answer_returns_the_job():
+    script = Script(unreachable(), job_info(42, "running"))
+    job = script.run(Operations(CONFIG).get_job(42))
+    assert (job.job_id, job.status) == (42, JobStatus.RUNNING)
+    assert len(script.sleeps) == 1
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        AirbyteAuthError("401", status_code=401),
+        AirbyteNotFoundError("404", status_code=404),
+        AirbyteResponseError("not JSON", status_code=200),
+    ],
+    ids=["auth", "not-found", "unreadable"],
+)
+def test_errors_a_retry_cannot_fix_are_raised_at_once(error):
+    script = Script(error)
+    with pytest.raises(type(error)) as err:
+        script.run(Operations(CONFIG).get_job(42))
+    assert err.value is error
+    assert (script.endpoints, script.sleeps) == ([GET_JOB], [])
+
+
+# --- triggering ------------------------------------------------------------------------
+
+
+def test_lost_trigger_answer_attaches_to_the_job_it_started_instead_of_triggering_again():
+    script = Script(unreachable(), job_list(config_job(7, "running")))
+    job = script.run(Operations(CONFIG).submit_job(CONNECTION_ID))
+    assert (job.job_id, job.status) == (7, JobStatus.RUNNING)
+    assert script.endpoints == [TRIGGER, JOBS_LIST]
+    assert script.requests[0].json == {"connectionId": CONNECTION_ID}
+    assert script.requests[1].json["configId"] == CONNECTION_ID
+    assert script.requests[1].json["configTypes"] == ["sync"]
+
+
+def test_lost_trigger_answer_of_a_job_that_already_ended_is_found_by_its_creation_time():
+    ended = config_job(8, "succeeded", created_at=time.time() + 1)
+    script = Script(unreachable(), job_list(ended))
+    assert script.run(Operations(CONFIG).submit_job(CONNECTION_ID)).job_id == 8
+    assert script.endpoints == [TRIGGER, JOBS_LIST]
+
+
+def test_trigger_is_sent_again_when_no_job_was_started():
+    older = config_job(6, "succeeded", created_at=time.time() - 3600)
+    script = Script(unreachable(), job_list(older), job_info(9, "pending"))
+    assert script.run(Operations(CONFIG).submit_job(CONNECTION_ID)).job_id == 9
+    assert script.endpoints == [TRIGGER, JOBS_LIST, TRIGGER]
+
+
+def test_conflict_attaches_to_the_running_job():
+    conflict = AirbyteConflictError("409", status_code=409, endpoint=TRIGGER)
+    script = Script(conflict, job_list(config_job(5, "running")))
+    job = script.run(Operations(CONFIG, on_conflict="attach").submit_job(CONNECTION_ID))
+    assert job.job_id == 5
+    assert script.endpoints == [TRIGGER, JOBS_LIST]
+    assert script.sleeps == []  # a 409 is an answer, not a reason to back off
+
+
+def test_conflict_whose_job_ended_meanwhile_triggers_once_more():
+    conflict = AirbyteConflictError("409", status_code=409, endpoint=TRIGGER)
+    script = Script(conflict, job_list(config_job(5, "succeeded")), job_info(6, "pending"))
+    assert script.run(Operations(CONFIG).submit_job(CONNECTION_ID)).job_id == 6
+    assert script.endpoints == [TRIGGER, JOBS_LIST, TRIGGER]
+
+
+def test_conflict_fails_when_attaching_is_not_allowed():
+    conflict = AirbyteConflictError("409", status_code=409, endpoint=TRIGGER)
+    script = Script(conflict)
+    with pytest.raises(AirbyteConflictError):
+        script.run(Operations(CONFIG, on_conflict="fail").submit_job(CONNECTION_ID))
+    assert script.endpoints == [TRIGGER]
+
+
+def test_bad_arguments_are_refused_before_any_request():
+    with pytest.raises(AirbyteConfigError, match="not an Airbyte connection id"):
+        Script().run(Operations(CONFIG).submit_job("stripe"))
+    with pytest.raises(AirbyteConfigError, match="job_type 'refresh'"):
+        Script().run(Operations(CONFIG).submit_job(CONNECTION_ID, "refresh"))
+    with pytest.raises(AirbyteConfigError, match="on_conflict"):
+        Operations(CONFIG, on_conflict="wait")
+
+
+# --- waiting ---------------------------------------------------------------------------
+
+
+def test_watch_rides_out_transient_errors_and_stops_on_a_terminal_job():
+    script = Script(job_info(42, "running"), unreachable(), transient(), job_info(42, "succeeded"))
+    step = script.run(Operations(CONFIG).watch(42, deadline=time.time() + 600))
+    assert step.ended
+    assert step.job.status is JobStatus.SUCCEEDED
+    assert script.endpoints == [GET_JOB] * 4  # one attempt per poll: the wait is the retry
+    assert len(script.sleeps) == 3
+    assert all(0 < s <= CONFIG.max_poll_interval for s in script.sleeps)
+
+
+def test_watch_stops_at_once_on_an_error_waiting_cannot_fix():
+    script = Script(job_info(42, "running"), AirbyteAuthError("401", status_code=401))
+    with pytest.raises(AirbyteAuthError):
+        script.run(Operations(CONFIG).watch(42, deadline=time.time() + 600))
+    assert len(script.requests) == 2
+
+
+def test_watch_gives_up_after_max_unreadable_polls_in_a_row():
+    settings = AirbyteSettings(ROOT, ApiFlavour.CONFIG, "s", max_unreadable_polls=2)
+    unreadable = [AirbyteResponseError("empty body", status_code=200) for _ in range(3)]
+    script = Script(*unreadable)
+    with pytest.raises(AirbyteResponseError, match="Gave up after 3 unreadable answers"):
+        script.run(Operations(settings).watch(42, deadline=time.time() + 600))
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "cancelled"),
+    [("running", AirbyteJobTimeoutError, True), ("pending", AirbyteJobStuckPendingError, False)],
+)
+def test_wait_past_its_deadline_raises_what_became_of_the_job(status, error, cancelled):
+    replies = [job_info(42, status)] + ([job_info(42, "cancelled")] if cancelled else [])
+    script = Script(*replies)
+    flow = Operations(CONFIG).wait_for_job_completion(42, 0, cancel_on_timeout=cancelled)
+    with pytest.raises(error) as err:
+        script.run(flow)
+    assert type(err.value) is error
+    expected = [GET_JOB, "POST /jobs/cancel"] if cancelled else [GET_JOB]
+    assert script.endpoints == expected
+    note = "It was cancelled" if cancelled else "It is still running on Airbyte"
+    assert note in str(err.value)
+
+
+# --- listing ---------------------------------------------------------------------------
+
+
+def public_connection(n: int) -> dict:
+    return {
+        "connectionId": f"00000000-0000-4000-8000-00000000000{n}",
+        "name": f"connection {n}",
+        "sourceId": "s",
+        "destinationId": "d",
+        "workspaceId": "w",
+        "status": "active",
+        "schedule": {"scheduleType": "manual"},
+        "configurations": {"streams": [{"name": "charges"}]},
+    }
+
+
+def page(*numbers: int, next_link: str | None = None) -> dict:
+    return {"data": [public_connection(n) for n in numbers], "next": next_link}
+
+
+def offsets(script: Script) -> list[int]:
+    return [r.params["offset"] for r in script.requests]
+
+
+def test_list_connections_reads_pages_until_there_is_no_next_link():
+    script = Script(page(1, 2, next_link="/connections?offset=2"), page(3))
+    found = script.run(Operations(PUBLIC).list_connections(page_size=2))
+    assert [c.name for c in found] == ["connection 1", "connection 2", "connection 3"]
+    assert offsets(script) == [0, 2]
+    assert all(r.params["limit"] == 2 for r in script.requests)
+
+
+def test_list_connections_stops_on_a_repeating_next_link():
+    link = "/connections?offset=2"
+    script = Script(page(1, 2, next_link=link), page(3, 4, next_link=link))
+    with pytest.raises(AirbyteResponseError, match="page 2 repeats an earlier next link"):
+        script.run(Operations(PUBLIC).list_connections(page_size=2))
+    assert offsets(script) == [0, 2]
+
+
+def test_list_connections_stops_on_an_empty_page_with_a_next_link():
+    script = Script(page(next_link="/connections?offset=0"))
+    with pytest.raises(AirbyteResponseError, match="is empty but has a next link"):
+        script.run(Operations(PUBLIC).list_connections())
+
+
+def test_list_connections_stops_past_max_pages():
+    script = Script(*(page(n, next_link=f"/connections?offset={n}") for n in range(1, 4)))
+    with pytest.raises(AirbyteResponseError, match="more than max_pages=3 pages"):
+        script.run(Operations(PUBLIC).list_connections(page_size=1))
+    assert offsets(script) == [0, 1, 2]

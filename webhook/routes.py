@@ -1,0 +1,83 @@
+"""The receiver's routers, thin adapters between HTTP and the intakes.
+
+- ``health``: ``GET /healthz``.
+- ``events``: ``POST /events``, a signed event for ``webhook.events.EventIntake``.
+- ``notifications``: ``POST /airbyte/notifications/<token>``, an Airbyte notification for
+  ``webhook.airbyte_notifications.NotificationIntake``.
+
+The checks before a body is handled are dependencies (``webhook.dependencies``); what the
+routes add is the 503 with ``Retry-After`` when Airflow or Airbyte cannot answer now.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
+
+from webhook.airbyte_notifications import AirbyteUnavailable
+from webhook.airflow_client import AirflowUnavailable
+from webhook.dependencies import (
+    Events,
+    LimitedBody,
+    Notifications,
+    Settings,
+    SignedBody,
+    allowed_source,
+    known_token,
+)
+from webhook.settings import WebhookSettings
+
+log = logging.getLogger("webhook")
+NOTIFICATIONS_PATH = "/airbyte/notifications"
+
+health = APIRouter()
+events = APIRouter()
+notifications = APIRouter(
+    prefix=NOTIFICATIONS_PATH, dependencies=[Depends(known_token), Depends(allowed_source)]
+)
+
+
+def unavailable(settings: WebhookSettings, message: str) -> JSONResponse:
+    """503: nothing was done; the same request may be sent again after ``Retry-After``."""
+    return JSONResponse(
+        status_code=503,
+        headers={"Retry-After": str(settings.retry_after_seconds)},
+        content={
+            "status": "error",
+            "detail": f"{message}. The event was not processed; "
+            f"retry the same request in {settings.retry_after_seconds} s.",
+        },
+    )
+
+
+@health.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@events.post("/events")
+async def receive_event(body: SignedBody, intake: Events, settings: Settings) -> JSONResponse:
+    try:
+        answer = await intake.handle(body)
+    except AirflowUnavailable:
+        return unavailable(settings, "Airflow is unavailable")
+    return JSONResponse(status_code=answer.status_code, content=answer.content())
+
+
+@notifications.post("/{token}")
+async def airbyte_notification(
+    body: LimitedBody, intake: Notifications, settings: Settings
+) -> JSONResponse:
+    try:
+        outcome = await intake.handle(body)
+    except AirbyteUnavailable:
+        return unavailable(settings, "Airbyte cannot confirm the job now")
+    except AirflowUnavailable as error:
+        log.warning("Airbyte notification not processed: %s", error)
+        return unavailable(settings, "Airflow is unavailable")
+    except Exception:
+        log.exception("Airbyte notification not processed")
+        return unavailable(settings, "The notification could not be processed")
+    return JSONResponse(status_code=outcome.status_code, content=outcome.content())
