@@ -25,10 +25,11 @@ from plugins.airbyte_client.config import (
     URL_VARIABLE,
     USERNAME_VARIABLE,
     AirbyteSettings,
+    OnConflict,
     settings_from_connection,
     settings_from_variables,
+    validate_on_conflict,
 )
-from plugins.airbyte_client.core import OnConflict
 from plugins.airbyte_client.errors import AirbyteConfigError, AirbyteError
 from plugins.airbyte_client.models import (
     AirbyteConnection,
@@ -121,10 +122,8 @@ class AirbyteHook(BaseHook):
         **overrides: Any,
     ) -> None:
         super().__init__()
-        if on_conflict not in ("attach", "fail"):
-            raise AirbyteConfigError(f"on_conflict must be 'attach' or 'fail', not {on_conflict!r}")
         self.airbyte_conn_id = airbyte_conn_id
-        self.on_conflict: OnConflict = on_conflict
+        self.on_conflict = validate_on_conflict(on_conflict)  # at once, before any call
         self._overrides = overrides
 
     @cached_property

@@ -30,6 +30,7 @@ from airflow.sdk.configuration import conf
 from plugins.airbyte_client.config import (
     DEFAULT_CONN_ID,
     JobArguments,
+    OnConflict,
     validate_connection_id,
     validate_flag,
     validate_job_type,
@@ -45,7 +46,6 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
     from pydantic import JsonValue
 
-    from plugins.airbyte_client.core import OnConflict
     from plugins.airbyte_client.lineage import SyncLineage
     from plugins.airbyte_hook import AirbyteHook
 

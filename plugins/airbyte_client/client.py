@@ -12,14 +12,14 @@ import asyncio
 import logging
 import time
 from types import TracebackType
-from typing import Any, NoReturn, Self, TypeVar
+from typing import Any, ClassVar, NoReturn, Self, TypeVar
 
 import httpx
 
 from plugins.airbyte_client.answers import checked_json
 from plugins.airbyte_client.auth import AirbyteAuth
-from plugins.airbyte_client.config import AirbyteSettings
-from plugins.airbyte_client.core import Flow, OnConflict, Operations, Sleep
+from plugins.airbyte_client.config import AirbyteSettings, OnConflict
+from plugins.airbyte_client.core import Flow, Operations, Sleep
 from plugins.airbyte_client.errors import AirbyteError
 from plugins.airbyte_client.models import (
     AirbyteConnection,
@@ -34,6 +34,9 @@ T = TypeVar("T")
 
 
 class _Base:
+    #: Which kind of ``httpx`` client ``transport.build_client`` makes for this driver.
+    asynchronous: ClassVar[bool]
+
     def __init__(
         self,
         settings: AirbyteSettings,
@@ -44,6 +47,7 @@ class _Base:
         self.settings = settings
         self.ops = Operations(settings, on_conflict=on_conflict, log=log)
         self.auth = AirbyteAuth(settings, token_as_form=self.ops.api.token_as_form)
+        self.http = build_client(settings, self.auth, asynchronous=self.asynchronous)
 
     def _answer_of(self, request: ApiRequest, answer: Any) -> Any:
         return checked_json(answer, request, self.settings)
@@ -52,15 +56,8 @@ class _Base:
 class AirbyteClient(_Base):
     """Blocking client of one Airbyte server (a worker, the CLI, the API server's plugins)."""
 
-    def __init__(
-        self,
-        settings: AirbyteSettings,
-        *,
-        on_conflict: OnConflict = "attach",
-        log: logging.Logger | None = None,
-    ) -> None:
-        super().__init__(settings, on_conflict=on_conflict, log=log)
-        self.http: httpx.Client = build_client(settings, self.auth, asynchronous=False)
+    asynchronous = False
+    http: httpx.Client
 
     def __enter__(self) -> Self:
         return self
@@ -153,15 +150,8 @@ class AsyncAirbyteClient(_Base):
     Use it as ``async with AsyncAirbyteClient(settings) as client: await client.get_job(1)``.
     """
 
-    def __init__(
-        self,
-        settings: AirbyteSettings,
-        *,
-        on_conflict: OnConflict = "attach",
-        log: logging.Logger | None = None,
-    ) -> None:
-        super().__init__(settings, on_conflict=on_conflict, log=log)
-        self.http: httpx.AsyncClient = build_client(settings, self.auth, asynchronous=True)
+    asynchronous = True
+    http: httpx.AsyncClient
 
     async def __aenter__(self) -> Self:
         return self

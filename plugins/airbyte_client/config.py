@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
 from airflow.sdk.log import mask_secret
@@ -27,6 +27,8 @@ from plugins.airbyte_client.models import JobType
 
 #: The Airflow Connection the client reads unless told otherwise.
 DEFAULT_CONN_ID = "airbyte_default"
+#: What a trigger does when Airbyte answers 409 (a job is already running on the connection).
+OnConflict = Literal["attach", "fail"]
 
 URL_VARIABLE = "AIRBYTE_API_URL"
 USERNAME_VARIABLE = "AIRBYTE_API_USERNAME"
@@ -342,6 +344,12 @@ def validate_timeout_minutes(timeout_minutes: Any) -> float:
             f"{MAX_TIMEOUT_MINUTES} (a week), e.g. 60. Nothing was started on Airbyte."
         )
     return minutes
+
+
+def validate_on_conflict(on_conflict: Any) -> OnConflict:
+    if on_conflict not in ("attach", "fail"):
+        raise AirbyteConfigError(f"on_conflict must be 'attach' or 'fail', not {on_conflict!r}")
+    return on_conflict
 
 
 def validate_flag(name: str, value: Any) -> bool:

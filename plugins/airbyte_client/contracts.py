@@ -61,16 +61,23 @@ def job_from_dict(data: Mapping[str, Any]) -> AirbyteJob:
     return AirbyteJob.model_validate(data)
 
 
-def sync_stats(job: AirbyteJob, **extra: Any) -> SyncStats:
-    """The job's ``SyncStats`` (``extra``: more fields, e.g. ``min_records``)."""
-    stats: SyncStats = {
-        "job_id": job.job_id,
+def _facts(job: AirbyteJob) -> dict[str, Any]:
+    """What every dict of a job says about it, besides its id."""
+    return {
         "connection_id": job.connection_id,
         "job_type": str(job.job_type),
         "status": str(job.status),
         "records": job.records,
         "bytes": job.bytes,
         "duration_seconds": job.duration_seconds,
+    }
+
+
+def sync_stats(job: AirbyteJob, **extra: Any) -> SyncStats:
+    """The job's ``SyncStats`` (``extra``: more fields, e.g. ``min_records``)."""
+    stats: SyncStats = {
+        "job_id": job.job_id,
+        **_facts(job),  # type: ignore[typeddict-item]
         "streams": {s.name: {"records": s.records, "bytes": s.bytes} for s in job.streams},
     }
     stats.update(extra)  # type: ignore[typeddict-item]
@@ -82,16 +89,7 @@ def job_extra(
 ) -> dict[str, Any]:
     """The ``extra`` of the connection Asset's event for ``job``; with its lineage, the
     figures per destination table too (keyed by the table Asset's URI)."""
-    extra: dict[str, Any] = {
-        JOB_ID_KEY: job.job_id,
-        "connection_id": job.connection_id,
-        "job_type": str(job.job_type),
-        "status": str(job.status),
-        "records": job.records,
-        "bytes": job.bytes,
-        "duration_seconds": job.duration_seconds,
-        "origin": origin,
-    }
+    extra: dict[str, Any] = {JOB_ID_KEY: job.job_id, **_facts(job), "origin": origin}
     if lineage is not None:
         extra["tables"] = {
             out.uri: {"stream": out.stream, "records": out.records, "bytes": out.bytes}

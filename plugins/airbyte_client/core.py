@@ -19,15 +19,17 @@ import random
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import Any, Literal, NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from plugins.airbyte_client.api.config import ConfigApi
 from plugins.airbyte_client.api.public import PublicApi
 from plugins.airbyte_client.config import (
     AirbyteSettings,
     ApiFlavour,
+    OnConflict,
     validate_connection_id,
     validate_job_type,
+    validate_on_conflict,
 )
 from plugins.airbyte_client.errors import (
     TRANSIENT_ERRORS,
@@ -56,7 +58,6 @@ from plugins.airbyte_client.wait import (
 )
 
 T = TypeVar("T")
-OnConflict = Literal["attach", "fail"]
 #: How many of a connection's latest jobs are read to find a running one or its history.
 RECENT_JOBS_LOOKED_AT = 10
 
@@ -96,11 +97,9 @@ class Operations:
         on_conflict: OnConflict = "attach",
         log: logging.Logger | None = None,
     ) -> None:
-        if on_conflict not in ("attach", "fail"):
-            raise AirbyteConfigError(f"on_conflict must be 'attach' or 'fail', not {on_conflict!r}")
         self.settings = settings
         self.api = api_for(settings.flavour)
-        self.on_conflict = on_conflict
+        self.on_conflict = validate_on_conflict(on_conflict)
         self.log = log or logging.getLogger(__name__)
 
     # --- requests and retries ------------------------------------------------------------
