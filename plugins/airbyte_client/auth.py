@@ -38,18 +38,29 @@ log = logging.getLogger(__name__)
 
 # Airbyte 1.0-1.5 issues 180 s tokens and leaves out ``expires_in`` on the Configuration API.
 DEFAULT_TOKEN_LIFETIME = 180.0
+#: The shortest lifetime a token is kept for: an ``expires_in`` of 0, negative or a few
+#: milliseconds would otherwise cost a token request per API call. A token that really
+#: expires sooner is refreshed by the 401 replay.
+MIN_TOKEN_LIFETIME = 30.0
 #: Both flavours exchange client credentials for a token at ``<api root>/applications/token``.
 TOKEN_PATH = "/applications/token"  # noqa: S105 - a URL path
+#: Token-endpoint answers that mean "these credentials are refused".
+_REFUSED = (400, 401, 403, 422)
 
 
 @dataclass
 class TokenExchange:
-    """Exchanges an application's client id and secret for a short-lived bearer token."""
+    """The token of one set of client credentials, shared by every client of the process.
 
-    settings: AirbyteSettings = field(repr=False)
+    Only the cache is shared: each token request is sent with the settings (TLS, limits,
+    the name of the Connection in messages) of the client that needs the token.
+    """
+
+    url: str
     as_form: bool
     token: str | None = field(default=None, repr=False)
     refresh_at: float = 0.0
+    floor_logged: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _async_locks: weakref.WeakKeyDictionary = field(
         default_factory=weakref.WeakKeyDictionary, repr=False
@@ -66,67 +77,74 @@ class TokenExchange:
         with cls._shared_lock:
             exchange = cls._shared.get(key)
             if exchange is None:
-                exchange = cls._shared[key] = cls(settings, as_form)
+                exchange = cls._shared[key] = cls(settings.api_root + TOKEN_PATH, as_form)
             return exchange
-
-    @property
-    def url(self) -> str:
-        return self.settings.api_root + TOKEN_PATH
 
     @property
     def needs_token(self) -> bool:
         return self.token is None or time.monotonic() >= self.refresh_at
 
-    def request(self) -> httpx.Request:
+    def request(self, settings: AirbyteSettings) -> httpx.Request:
         payload = {
-            "client_id": self.settings.login or "",
-            "client_secret": self.settings.secret or "",
+            "client_id": settings.login or "",
+            "client_secret": settings.secret or "",
             "grant_type": "client_credentials",
         }
         kwargs: dict[str, Any] = {"data": payload} if self.as_form else {"json": payload}
         return httpx.Request("POST", self.url, **kwargs)
 
-    def token_now(self) -> str:
+    def token_now(self, settings: AirbyteSettings) -> str:
         """The cached token, fetched first when missing or about to expire (blocking)."""
         with self.lock:
             if self.needs_token:
-                with build_client(self.settings, None, asynchronous=False) as client:
-                    self.accept(send(client, self.request(), self.settings, follow=False))
+                with build_client(settings, None, asynchronous=False) as client:
+                    answer = send(client, self.request(settings), settings, follow=False)
+                    self.accept(answer, settings)
             assert self.token is not None
             return self.token
 
-    async def atoken_now(self) -> str:
+    async def atoken_now(self, settings: AirbyteSettings) -> str:
         """``token_now`` on the event loop; concurrent coroutines fetch the token once."""
         loop = asyncio.get_running_loop()
         lock = self._async_locks.setdefault(loop, asyncio.Lock())
         async with lock:
             if self.needs_token:
-                async with build_client(self.settings, None, asynchronous=True) as client:
-                    self.accept(await asend(client, self.request(), self.settings, follow=False))
+                async with build_client(settings, None, asynchronous=True) as client:
+                    answer = await asend(client, self.request(settings), settings, follow=False)
+                    self.accept(answer, settings)
             assert self.token is not None
             return self.token
 
-    def accept(self, answer: Answer) -> str:
+    def accept(self, answer: Answer, settings: AirbyteSettings) -> str:
         """Check the token endpoint's answer; remember and return the token."""
         status, endpoint = answer.status_code, f"POST {self.url}"
-        if status in (400, 401, 403, 422):
+        if status == 429 or status >= 500:
+            raise AirbyteTransientApiError(
+                f"Airbyte answered HTTP {status} to the token request at {self.url}.",
+                status_code=status,
+                endpoint=endpoint,
+            )
+        if status in _REFUSED:
             raise AirbyteAuthError(
-                f"Airbyte refused the client id/secret from {self.settings.source} at {self.url} "
+                f"Airbyte refused the client id/secret from {settings.source} at {self.url} "
                 f"(HTTP {status}). Check the application's client id and secret in External "
                 "Secrets / the Airflow Connection.",
                 status_code=status,
                 endpoint=endpoint,
             )
-        if status >= 400:
-            raise AirbyteTransientApiError(
-                f"Airbyte answered HTTP {status} to the token request at {self.url}.",
+        if status >= 300:
+            raise AirbyteAuthError(
+                f"Airbyte has no token endpoint at {self.url} (HTTP {status}). Check the host "
+                f"and path in {settings.source} (the API root, e.g. "
+                "http://airbyte-server:8001/api/public/v1) and its API flavour.",
                 status_code=status,
                 endpoint=endpoint,
             )
         try:
             body = json.loads(answer.body)
             token = str(body["access_token"])
-            lifetime = float(body.get("expires_in") or DEFAULT_TOKEN_LIFETIME)
+            expires_in = body.get("expires_in")
+            lifetime = DEFAULT_TOKEN_LIFETIME if expires_in is None else float(expires_in)
         except (KeyError, TypeError, ValueError, AttributeError):
             raise AirbyteResponseError(
                 f"Airbyte's token endpoint {self.url} answered without an access_token.",
@@ -134,8 +152,24 @@ class TokenExchange:
             ) from None
         mask_secret(token)
         self.token = token
-        self.refresh_at = time.monotonic() + lifetime - min(60.0, lifetime * 0.2)
+        self.refresh_at = time.monotonic() + self._kept_for(lifetime)
         return token
+
+    def _kept_for(self, lifetime: float) -> float:
+        """Seconds to use a token of ``lifetime`` s: refreshed a little early, kept at least
+        ``MIN_TOKEN_LIFETIME`` (an odd ``expires_in`` is logged once per exchange)."""
+        if not lifetime >= MIN_TOKEN_LIFETIME:  # also NaN
+            if not self.floor_logged:
+                log.warning(
+                    "Airbyte's token endpoint %s gave expires_in=%s; keeping tokens for %.0f s "
+                    "(a 401 still refreshes them sooner)",
+                    self.url,
+                    lifetime,
+                    MIN_TOKEN_LIFETIME,
+                )
+                self.floor_logged = True
+            lifetime = MIN_TOKEN_LIFETIME
+        return lifetime - min(60.0, lifetime * 0.2)
 
     def invalidate(self, token: str | None = None) -> None:
         """Forget the token (only if it is still ``token``, when given: one refresh per 401)."""
@@ -176,16 +210,22 @@ class AirbyteAuth(httpx.Auth):
             self.exchange.invalidate(token)
         return True
 
+    def _token(self) -> str | None:
+        return self.exchange.token_now(self.settings) if self.exchange else None
+
+    async def _atoken(self) -> str | None:
+        return await self.exchange.atoken_now(self.settings) if self.exchange else None
+
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
-        token = self.exchange.token_now() if self.exchange else None
+        token = self._token()
         response = yield self._sign(request, token)
         if self._refresh_after(response, token):
-            yield self._sign(request, self.exchange.token_now() if self.exchange else None)
+            yield self._sign(request, self._token())
 
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        token = await self.exchange.atoken_now() if self.exchange else None
+        token = await self._atoken()
         response = yield self._sign(request, token)
         if self._refresh_after(response, token):
-            yield self._sign(request, await self.exchange.atoken_now() if self.exchange else None)
+            yield self._sign(request, await self._atoken())

@@ -23,7 +23,9 @@ class AirbyteError(AirflowException):
 
     def to_event(self) -> dict[str, Any]:
         """The error as JSON for a trigger event; ``error_from_event`` rebuilds it."""
-        attributes = {a: getattr(self, a) for a in _EVENT_ATTRIBUTES if hasattr(self, a)}
+        # Instance attributes only: AirflowException's class attribute ``status_code`` (500)
+        # would make an error that never had an HTTP status claim one.
+        attributes = {a: self.__dict__[a] for a in _EVENT_ATTRIBUTES if a in self.__dict__}
         return {"error": type(self).__name__, "message": str(self), **attributes}
 
     def with_message(self, message: str) -> Self:

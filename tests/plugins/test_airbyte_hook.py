@@ -392,7 +392,7 @@ def test_client_credentials_sync(token_hook, token_standin, output):
     job = token_hook.trigger_sync(STRIPE_CONNECTION_ID)
     assert token_hook.wait_for_job_completion(job.job_id, 1).status is JobStatus.SUCCEEDED
     assert token_requests(token_standin) == 1  # one token, cached across every call
-    token = token_hook.client.auth.exchange.token_now()
+    token = token_hook.client.auth.exchange.token
     logged = output()
     assert token not in logged
     assert "standin-secret" not in logged
@@ -413,7 +413,7 @@ def test_hooks_with_the_same_credentials_share_one_token(token_hook, token_stand
     token_hook.get_connection_info(STRIPE_CONNECTION_ID)
     other = AirbyteHook()
     other.get_connection_info(HUBSPOT_CONNECTION_ID)
-    assert other.client.auth.exchange.token_now() == token_hook.client.auth.exchange.token_now()
+    assert other.client.auth.exchange is token_hook.client.auth.exchange
     assert token_requests(token_standin) == 1
 
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
+import logging
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -195,12 +198,6 @@ def test_token_request_never_follows_a_redirect_even_to_the_same_server(standin,
     assert [r["status"] for r in log] == [307]  # not followed, and no API request without it
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: TokenExchange.shared keeps the settings of the first client with "
-    "these credentials, so a later client's token request uses that client's source, TLS "
-    "and limits",
-)
 def test_token_request_uses_the_settings_of_the_client_that_sends_it(standin):
     secret = f"wrong-{uuid.uuid4()}"  # an exchange no other test made
     first = token_settings(standin, secret=secret, source="Airflow Connection 'first'")
@@ -215,7 +212,8 @@ def test_token_request_uses_the_settings_of_the_client_that_sends_it(standin):
 
 
 class TokenEndpoint:
-    """Issues ``token-<n>``, expiring at once for a client id with ``short`` in it."""
+    """Issues ``token-<n>``; a client id ``expires=<value>/<anything>`` gets that
+    ``expires_in`` (a JSON value), any other client id none."""
 
     issued = 0
 
@@ -224,7 +222,10 @@ class TokenEndpoint:
         if not request.path.endswith("/applications/token"):
             return json_reply({})
         cls.issued += 1
-        expires = {"expires_in": 1e-9} if b"short" in request.body else {}
+        client_id = json.loads(request.body)["client_id"]
+        expires = {}
+        if client_id.startswith("expires="):
+            expires = {"expires_in": json.loads(client_id.removeprefix("expires=").split("/")[0])}
         return json_reply({"access_token": f"token-{cls.issued}", **expires})
 
 
@@ -279,24 +280,45 @@ def test_header_as_the_server_receives_it(recorder, mode, auth_type, login, secr
     assert {k.lower(): v for k, v in request.headers.items()}.get("authorization") == header
 
 
-def test_token_lifetime_comes_from_expires_in(recorder, mode):
-    """A token that expires at once is fetched for each request; one without ``expires_in``
-    is kept (Airbyte 1.x's default lifetime)."""
-    for login in ("short-lived", "long-lived"):
-        settings = recording_settings(recorder.url, AuthType.CLIENT_CREDENTIALS, login, "s")
-        run_calls(settings, mode, health, health, fresh=True)
+def test_token_without_expires_in_is_kept(recorder, mode):
+    """Airbyte 1.x's Configuration API gives no ``expires_in``: its 180 s default applies."""
+    settings = recording_settings(recorder.url, AuthType.CLIENT_CREDENTIALS, "no-expiry", "s")
+    run_calls(settings, mode, health, health, fresh=True)
     bearers = [r.headers.get("Authorization") for r in recorder.received if "health" in r.path]
-    assert bearers == ["Bearer token-1", "Bearer token-2", "Bearer token-3", "Bearer token-3"]
+    assert bearers == ["Bearer token-1", "Bearer token-1"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: TokenExchange.accept classes every status >= 400 other than "
-    "400/401/403/422 as transient, so a token endpoint that does not exist (404) is retried "
-    "max_retries times and then by the Airflow task",
-)
-def test_missing_token_endpoint_is_not_retried(standin):
+def test_token_lifetime_comes_from_expires_in(recorder):
+    settings = recording_settings(
+        recorder.url, AuthType.CLIENT_CREDENTIALS, f"expires=3600/{uuid.uuid4()}", "s"
+    )
+    with AirbyteClient(settings) as client:
+        client.health()
+        kept_for = client.auth.exchange.refresh_at - time.monotonic()
+    assert 3600 - 61 < kept_for <= 3600 - 60  # refreshed a minute before it expires
+
+
+@pytest.mark.parametrize("expires_in", [0, -5, 1e-9, "NaN"])
+def test_absurd_token_lifetime_uses_a_floor_logged_once(recorder, mode, expires_in, caplog):
+    """An ``expires_in`` of 0, negative, tiny or not a number would cost one token request
+    per API call (20 deferred waits made 166 in 3 s): tokens are kept for the floor."""
+    login = f"expires={json.dumps(expires_in)}/{uuid.uuid4()}"
+    if expires_in == "NaN":
+        login = f"expires=NaN/{uuid.uuid4()}"
+    settings = recording_settings(recorder.url, AuthType.CLIENT_CREDENTIALS, login, "s")
+    with caplog.at_level(logging.WARNING, logger="plugins.airbyte_client.auth"):
+        run_calls(settings, mode, *[health] * 20, fresh=True, concurrent=True)
+        run_calls(settings, mode, health)
+    assert TokenEndpoint.issued == 1
+    bearers = {r.headers.get("Authorization") for r in recorder.received if "health" in r.path}
+    assert bearers == {"Bearer token-1"}
+    floor_logs = [r for r in caplog.records if "keeping tokens for 30 s" in r.getMessage()]
+    assert len(floor_logs) == 1
+
+
+def test_missing_token_endpoint_is_not_retried(standin, mode):
     standin.inject("status", path="/api/v1/applications/token", status=404, count=4)
-    with pytest.raises(AirflowFailException):
-        run_calls(token_settings(standin), "blocking", info(STRIPE_CONNECTION_ID), fresh=True)
+    with pytest.raises(AirflowFailException, match=r"no token endpoint at .*\(HTTP 404\)") as err:
+        run_calls(token_settings(standin), mode, info(STRIPE_CONNECTION_ID), fresh=True)
+    assert CLIENT_SECRET not in str(err.value)
     assert len(token_requests(standin.requests())) == 1

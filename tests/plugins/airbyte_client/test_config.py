@@ -144,7 +144,7 @@ def test_token_is_masked_once_fetched(token_conn):
 
     hook = AirbyteHook()
     hook.list_connections()
-    token = hook.client.auth.exchange.token_now()
+    token = hook.client.auth.exchange.token
     assert redact(f"Authorization: Bearer {token}") == "Authorization: Bearer ***"
 
 

@@ -79,11 +79,6 @@ def test_config_error_round_trips():
     assert str(restored) == "set the host"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: to_event uses hasattr, so AirflowException's class attribute "
-    "status_code (HTTPStatus 500) is sent for errors that never had an HTTP status",
-)
 @pytest.mark.parametrize(
     "error",
     [AirbyteConfigError("set the host"), AirbyteUnreachableError(URL, "Connection refused")],
