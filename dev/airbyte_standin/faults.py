@@ -37,8 +37,11 @@ FAULT_KINDS = (
     "gzip_bomb",
     "trickle",
     "redirect",
+    "other_job",
 )
 HOSTILE = frozenset(FAULT_KINDS[6:])
+#: ``other_job``: the connection an answer about another job names.
+OTHER_CONNECTION_ID = "0d7a0f5e-0000-4000-8000-0000000000aa"
 ADMIN_PREFIX = "/_standin"
 ID_KEYS = frozenset({"id", "jobId", "connectionId", "workspaceId", "access_token"})
 
@@ -251,7 +254,8 @@ async def _send_corrupted(send: Send, kind: str, real_body: bytes) -> None:
 async def _send_hostile(app: ASGIApp, fault: Fault, scope: Scope, receive: Receive, send: Send):
     """Answers a proxy or a broken server gives: an empty or HTML 200, a status Airbyte does
     not have, a gzip body that does not decompress or decompresses to ``size`` bytes, the real
-    answer in 20 pieces ``seconds`` apart, or a 307 to ``location``."""
+    answer in 20 pieces ``seconds`` apart, a 307 to ``location``, or the real answer made
+    about another job of another connection (a caching proxy mixing answers)."""
     headers = [(b"content-type", b"application/json")]
     status = 200
     if fault.kind == "empty":
@@ -263,6 +267,8 @@ async def _send_hostile(app: ASGIApp, fault: Fault, scope: Scope, receive: Recei
         )
     elif fault.kind == "unknown_status":
         body = _with_unknown_status(await _run_and_capture(app, scope, receive))
+    elif fault.kind == "other_job":
+        body = _about_another_job(await _run_and_capture(app, scope, receive))
     elif fault.kind == "broken_gzip":
         body = gzip.compress(b'{"job": {"id": 1}}' * 100)[:40] + b"not gzip at all"
         headers.append((b"content-encoding", b"gzip"))
@@ -299,6 +305,21 @@ def _with_unknown_status(body: bytes) -> bytes:
     job = data.get("job", data) if isinstance(data, dict) else data
     if isinstance(job, dict) and "status" in job:
         job["status"] = "paused_by_gremlins"
+    return json.dumps(data).encode()
+
+
+def _about_another_job(body: bytes) -> bytes:
+    """A job answer or job list of either flavour, about job id + 1000 of
+    ``OTHER_CONNECTION_ID``."""
+    data = json.loads(body)
+    listed = data.get("jobs") or data.get("data")
+    for item in listed if isinstance(listed, list) else [data]:
+        job = item.get("job", item)
+        id_key, connection_key = (
+            ("id", "configId") if "configId" in job else ("jobId", "connectionId")
+        )
+        job[id_key] += 1000
+        job[connection_key] = OTHER_CONNECTION_ID
     return json.dumps(data).encode()
 
 

@@ -1,5 +1,6 @@
 """What Airbyte's answers mean: an error status as the matching ``AirbyteError`` with what to
-check, a body as JSON, each naming the endpoint and what the request was about."""
+check, a body as JSON, each naming the endpoint and what the request was about; a job answer
+checked against the question it answers."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from plugins.airbyte_client.errors import (
     AirbyteResponseError,
     AirbyteTransientApiError,
 )
+from plugins.airbyte_client.models import AirbyteJob
 from plugins.airbyte_client.transport import Answer, ApiRequest
 
 
@@ -109,3 +111,26 @@ def raise_for_status(answer: Answer, request: ApiRequest, settings: AirbyteSetti
     elif status in (400, 422):
         error, meaning = AirbyteRequestError, ", rejecting it as invalid"
     raise error(f"Airbyte answered HTTP {status} to {endpoint}{meaning}.{detail}", **kwargs)
+
+
+def answering(
+    job: AirbyteJob,
+    request: ApiRequest,
+    *,
+    job_id: int | None = None,
+    connection_id: str | None = None,
+) -> AirbyteJob:
+    """``job`` if it is what ``request`` asked about (that job id, that connection); an
+    unreadable answer (``AirbyteResponseError``, naming both) otherwise: a proxy or cache that
+    answers about another job must not make another job's outcome ours."""
+    wrong_job = job_id is not None and job.job_id != job_id
+    wrong_connection = connection_id is not None and job.connection_id != connection_id
+    if not (wrong_job or wrong_connection):
+        return job
+    asked = f"job {job_id}" if job_id is not None else f"connection {connection_id}"
+    raise AirbyteResponseError(
+        f"Airbyte answered {request.endpoint} about {asked} with job {job.job_id} of "
+        f"connection {job.connection_id}: an answer to another question (a caching proxy or "
+        "a load balancer mixing answers?). It was not taken as ours.",
+        endpoint=request.endpoint,
+    )

@@ -21,6 +21,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
 
+from plugins.airbyte_client.answers import answering
 from plugins.airbyte_client.api.config import ConfigApi
 from plugins.airbyte_client.api.public import PublicApi
 from plugins.airbyte_client.config import (
@@ -136,6 +137,17 @@ class Operations:
         """An idempotent call, retried on transient errors."""
         return (yield from self.retrying(lambda _: self.once(request, parse), request.endpoint))
 
+    def job_answer(
+        self, *, job_id: int | None = None, connection_id: str | None = None
+    ) -> Callable[[Any, ApiRequest], AirbyteJob]:
+        """The parser of a job answer that must be about ``job_id`` / ``connection_id``."""
+
+        def parse(body: Any, request: ApiRequest) -> AirbyteJob:
+            job = self.api.parse_job(body, request)
+            return answering(job, request, job_id=job_id, connection_id=connection_id)
+
+        return parse
+
     # --- jobs ----------------------------------------------------------------------------
 
     def submit_job(self, connection_id: str, job_type: JobType | str = "sync") -> Flow[AirbyteJob]:
@@ -155,7 +167,19 @@ class Operations:
                         lost.summary(),
                     )
                     return lost
-            return (yield from self.once(request, self.api.parse_job))
+            try:
+                return (yield from self.once(request, self.job_answer(connection_id=connection_id)))
+            except AirbyteResponseError as unreadable:  # the job may exist all the same
+                started_job = yield from self.find_running_job(connection_id, job_type, started)
+                if started_job is None:
+                    raise
+                self.log.warning(
+                    "Airbyte's answer to %s was unreadable (%s) but the job exists; attaching: %s",
+                    request.endpoint,
+                    unreadable,
+                    started_job.summary(),
+                )
+                return started_job
 
         try:
             job = yield from self.retrying(attempt, request.endpoint)
@@ -164,7 +188,7 @@ class Operations:
                 raise
             running = yield from self.find_running_job(connection_id, job_type)
             if running is None:  # it ended between the 409 and the lookup: trigger once more
-                return (yield from self.once(request, self.api.parse_job))
+                return (yield from self.once(request, self.job_answer(connection_id=connection_id)))
             self.log.info("A %s is already running; attaching: %s", job_type, running.summary())
             return running
         self.log.info("Airbyte job submitted: %s", job.summary())
@@ -172,11 +196,13 @@ class Operations:
 
     def get_job(self, job_id: int) -> Flow[AirbyteJob]:
         """The job's current state and figures."""
-        return (yield from self.retried(self.api.get_job(int(job_id)), self.api.parse_job))
+        job_id = int(job_id)
+        return (yield from self.retried(self.api.get_job(job_id), self.job_answer(job_id=job_id)))
 
     def cancel_job(self, job_id: int) -> Flow[AirbyteJob]:
         """Ask Airbyte to cancel the job; the job as Airbyte reports it afterwards."""
-        job = yield from self.retried(self.api.cancel_job(int(job_id)), self.api.parse_job)
+        job_id = int(job_id)
+        job = yield from self.retried(self.api.cancel_job(job_id), self.job_answer(job_id=job_id))
         self.log.warning("Airbyte job cancelled: %s", job.summary())
         return job
 
@@ -184,10 +210,14 @@ class Operations:
         self, connection_id: str, job_type: JobType | str = "sync"
     ) -> Flow[list[AirbyteJob]]:
         """The connection's latest jobs of that type, newest first."""
-        request = self.api.recent_jobs(
-            validate_connection_id(connection_id), JobType(job_type), RECENT_JOBS_LOOKED_AT
-        )
-        jobs = yield from self.retried(request, self.api.parse_jobs)
+        connection_id = validate_connection_id(connection_id)
+        request = self.api.recent_jobs(connection_id, JobType(job_type), RECENT_JOBS_LOOKED_AT)
+
+        def parse(body: Any, request: ApiRequest) -> list[AirbyteJob]:
+            jobs = self.api.parse_jobs(body, request)
+            return [answering(j, request, connection_id=connection_id) for j in jobs]
+
+        jobs = yield from self.retried(request, parse)
         return sorted(jobs, key=lambda j: j.job_id, reverse=True)
 
     def find_running_job(
@@ -222,10 +252,10 @@ class Operations:
         ``deadline`` (epoch s) passes; raises what waiting cannot fix."""
         job_id = int(job_id)
         watch = JobWatch.start(job_id, deadline, self.settings, quiet_until)
-        request = self.api.get_job(job_id)
+        request, parse = self.api.get_job(job_id), self.job_answer(job_id=job_id)
         while True:
             try:
-                job, error = (yield from self.once(request, self.api.parse_job)), None
+                job, error = (yield from self.once(request, parse)), None
             except AirbyteError as exc:
                 job, error = None, exc
             step = watch.observe(job, error)

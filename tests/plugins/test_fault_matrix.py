@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 import pytest
 from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 
+from dev.airbyte_standin.faults import OTHER_CONNECTION_ID
 from dev.airbyte_standin.seed import STRIPE_CONNECTION_ID
 from dev.processes import free_port, wait_until
 from plugins.airbyte_client.errors import (
@@ -50,6 +51,7 @@ SECRETS = ("hunter2-wrong", "standin-secret", "YWlyYnl0ZTpwYXNzd29yZA==")
 SYNC = "/api/v1/connections/sync"
 GET_JOB = "/api/v1/jobs/get"
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
+ODD_ANSWERS = ("empty", "html", "unknown_status", "broken_gzip", "other_job")
 
 
 @dataclass(frozen=True)
@@ -78,13 +80,13 @@ def both_modes(scenario: Scenario) -> list[Scenario]:
 def odd_answers_mid_wait(standin) -> None:
     """One of each unreadable answer a proxy or a broken server gives, mid-wait."""
     standin.set_job_behaviour("incomplete_then_succeed")
-    for kind in ("empty", "html", "unknown_status", "broken_gzip"):
+    for kind in ODD_ANSWERS:
         standin.inject(kind, count=1, path=GET_JOB)
 
 
 def one_of_each_odd_answer(standin) -> None:
     kinds = {r["fault"] for r in standin.requests()}
-    assert {"empty", "html", "unknown_status", "broken_gzip"} <= kinds, kinds
+    assert set(ODD_ANSWERS) <= kinds, kinds
 
 
 def one_401(standin) -> None:
@@ -139,6 +141,16 @@ SCENARIOS = [
             AirbyteHook().trigger_sync(STRIPE_CONNECTION_ID),
         ),
         check=lambda s: any(r["status"] == 409 for r in s.requests()),
+    ),
+    Scenario(
+        "409-job-list-about-another-connection",
+        lambda s: (
+            s.set_job_behaviour("stuck_running"),
+            AirbyteHook().trigger_sync(STRIPE_CONNECTION_ID),
+            s.inject("other_job", count=1, path="/api/v1/jobs/list"),
+        ),
+        raises=AirbyteResponseError,
+        match=f"of connection {OTHER_CONNECTION_ID}: an answer to another question",
     ),
     Scenario(
         "409-fails-when-asked",
@@ -272,6 +284,22 @@ SCENARIOS = [
     ),
     *both_modes(
         Scenario(
+            "answers-about-another-job-for-good",
+            lambda s: s.inject("other_job", count=50, path=GET_JOB),
+            raises=AirbyteResponseError,
+            match=f"of connection {OTHER_CONNECTION_ID}: an answer to another question",
+            cancels=True,
+        )
+    ),
+    *both_modes(
+        Scenario(
+            "trigger-answered-about-another-connection",
+            lambda s: s.inject("other_job", count=1, path=SYNC),
+            check=lambda s: any(r["fault"] == "other_job" for r in s.requests()),
+        )
+    ),
+    *both_modes(
+        Scenario(
             "trickling-answer-mid-wait",
             lambda s: s.inject("trickle", seconds=0.3, count=1, path=GET_JOB),
             check=lambda s: any(r["fault"] == "trickle" for r in s.requests()),
@@ -388,6 +416,8 @@ def test_fault(scenario: Scenario, basic_standin, token_standin, monkeypatch, ca
     if scenario.raises is None:
         assert error is None, f"{type(error).__name__}: {error}"
         assert result["status"] == "succeeded"
+        ours = {j["id"] for j in standin.jobs() if j["connection_id"] == STRIPE_CONNECTION_ID}
+        assert result["job_id"] in ours, "the task reported a job that is not its own"
     else:
         assert isinstance(error, scenario.raises), f"{type(error).__name__}: {error}"
         if scenario.match:

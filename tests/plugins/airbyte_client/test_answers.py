@@ -8,7 +8,7 @@ import json
 import httpx
 import pytest
 
-from plugins.airbyte_client.answers import checked_json, raise_for_status
+from plugins.airbyte_client.answers import answering, checked_json, raise_for_status
 from plugins.airbyte_client.config import settings_from_connection
 from plugins.airbyte_client.errors import (
     AirbyteApiError,
@@ -20,6 +20,7 @@ from plugins.airbyte_client.errors import (
     AirbyteResponseError,
     AirbyteTransientApiError,
 )
+from plugins.airbyte_client.models import AirbyteJob, JobStatus, JobType
 from plugins.airbyte_client.transport import Answer, ApiRequest
 
 CONNECTION_ID = "2a6f1c2e-8b1d-4c3a-9f0e-1d2c3b4a5f60"
@@ -174,3 +175,40 @@ def test_checked_json_on_a_body_that_is_not_json_names_its_shape(body, shape):
     assert "Airbyte answered POST /jobs/get with HTTP 200" in message
     assert (err.value.status_code, err.value.endpoint) == (200, "POST /jobs/get")
     assert "web app or a proxy error page" in message
+
+
+# --- answers checked against their question -----------------------------------------------
+
+OTHER_CONNECTION_ID = "9b9b9b9b-8b1d-4c3a-9f0e-1d2c3b4a5f60"
+
+
+def job(job_id: int, connection_id: str) -> AirbyteJob:
+    return AirbyteJob(
+        job_id=job_id, connection_id=connection_id, job_type=JobType.SYNC, status=JobStatus.RUNNING
+    )
+
+
+def test_the_job_asked_about_is_taken():
+    ours = job(42, CONNECTION_ID)
+    assert answering(ours, GET_JOB, job_id=42) is ours
+    assert answering(ours, TRIGGER, connection_id=CONNECTION_ID) is ours
+
+
+@pytest.mark.parametrize(
+    ("request_", "asked", "answer", "named"),
+    [
+        (GET_JOB, {"job_id": 42}, job(43, OTHER_CONNECTION_ID), "about job 42 with job 43"),
+        (GET_JOB, {"job_id": 42}, job(43, CONNECTION_ID), "about job 42 with job 43"),
+        (
+            TRIGGER,
+            {"connection_id": CONNECTION_ID},
+            job(7, OTHER_CONNECTION_ID),
+            f"about connection {CONNECTION_ID} with job 7 of connection {OTHER_CONNECTION_ID}",
+        ),
+    ],
+    ids=["other-job", "other-job-same-connection", "other-connection"],
+)
+def test_an_answer_about_something_else_is_unreadable(request_, asked, answer, named):
+    with pytest.raises(AirbyteResponseError, match=named) as err:
+        answering(answer, request_, **asked)
+    assert err.value.endpoint == request_.endpoint
