@@ -209,10 +209,16 @@ class AirbyteHook(BaseHook):
         self.client.abandon(job_id, error, cancel)
 
     def handle_timeout(
-        self, job_id: int, job: AirbyteJob | None, timeout_minutes: float, cancel: bool
+        self,
+        job_id: int,
+        job: AirbyteJob | None,
+        timeout_minutes: float,
+        cancel: bool,
+        last_error: AirbyteError | None = None,
     ) -> NoReturn:
-        """The wait ran out: cancel the job if asked, then raise the matching timeout error."""
-        self.client.handle_timeout(job_id, job, timeout_minutes, cancel)
+        """The wait ran out: cancel the job if asked, then raise the matching timeout error
+        (naming the last error Airbyte gave, when the last polls failed)."""
+        self.client.handle_timeout(job_id, job, timeout_minutes, cancel, last_error)
 
     def recent_jobs(self, connection_id: str, job_type: JobType | str = "sync") -> list[AirbyteJob]:
         """The connection's latest jobs of that type, newest first."""

@@ -263,7 +263,9 @@ class AirbyteSyncOperator(ResumableJobMixin, BaseOperator):
         job_id = int(event["job_id"])
         if event.get("status") == TIMEOUT:
             minutes = validate_timeout_minutes(self.timeout_minutes)
-            self.hook.handle_timeout(job_id, job, minutes, self.cancel_on_timeout)
+            last = event.get("last_error")
+            last_error = error_from_event(last) if last else None
+            self.hook.handle_timeout(job_id, job, minutes, self.cancel_on_timeout, last_error)
         self.hook.abandon(job_id, error_from_event(event), self.cancel_on_timeout)
 
     # --- the result ----------------------------------------------------------------------

@@ -82,7 +82,10 @@ class AirbyteJobTrigger(BaseTrigger):
         if step.ended:
             yield TriggerEvent({"status": TERMINAL, "job_id": self.job_id, "job": job})
         else:
-            yield TriggerEvent({"status": TIMEOUT, "job_id": self.job_id, "job": job})
+            last_error = step.error.to_event() if step.error else None
+            yield TriggerEvent(
+                {"status": TIMEOUT, "job_id": self.job_id, "job": job, "last_error": last_error}
+            )
 
     async def on_kill(self) -> None:
         """A user killed the deferred task: cancel the Airbyte job, like the operator does."""

@@ -5,6 +5,8 @@ checked against the question it answers."""
 from __future__ import annotations
 
 import json
+import time
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from plugins.airbyte_client.config import AirbyteSettings
@@ -77,6 +79,24 @@ def _not_found(request: ApiRequest, api_root: str) -> str:
     return f"no such resource on {api_root}. Check the Connection's host and API flavour."
 
 
+def retry_after(answer: Answer, settings: AirbyteSettings) -> float | None:
+    """The ``Retry-After`` of an answer in seconds (delta or HTTP date), at most
+    ``retry_max_wait``; None when absent or unreadable."""
+    value = answer.headers.get("Retry-After", "").strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError):
+            return None
+    if not seconds >= 0:  # negative or NaN
+        return None
+    return min(seconds, settings.retry_max_wait)
+
+
 def raise_for_status(answer: Answer, request: ApiRequest, settings: AirbyteSettings) -> None:
     """Raise the ``AirbyteError`` that matches an error status, with what to check."""
     status, endpoint = answer.status_code, request.endpoint
@@ -108,6 +128,7 @@ def raise_for_status(answer: Answer, request: ApiRequest, settings: AirbyteSetti
         error, meaning = AirbyteConflictError, ": a job is already running on this connection"
     elif status == 429 or status >= 500:
         error = AirbyteTransientApiError
+        kwargs["retry_after"] = retry_after(answer, settings)
     elif status in (400, 422):
         error, meaning = AirbyteRequestError, ", rejecting it as invalid"
     raise error(f"Airbyte answered HTTP {status} to {endpoint}{meaning}.{detail}", **kwargs)

@@ -125,9 +125,14 @@ class AirbyteClient(_Base):
         self.run(self.ops.abandon(job_id, error, cancel))
 
     def handle_timeout(
-        self, job_id: int, job: AirbyteJob | None, timeout_minutes: float, cancel: bool
+        self,
+        job_id: int,
+        job: AirbyteJob | None,
+        timeout_minutes: float,
+        cancel: bool,
+        last_error: AirbyteError | None = None,
     ) -> NoReturn:
-        self.run(self.ops.handle_timeout(job_id, job, timeout_minutes, cancel))
+        self.run(self.ops.handle_timeout(job_id, job, timeout_minutes, cancel, last_error))
 
     def get_connection_info(self, connection_id: str) -> AirbyteConnection:
         return self.run(self.ops.get_connection_info(connection_id))
@@ -225,9 +230,14 @@ class AsyncAirbyteClient(_Base):
         await self.run(self.ops.abandon(job_id, error, cancel))
 
     async def handle_timeout(
-        self, job_id: int, job: AirbyteJob | None, timeout_minutes: float, cancel: bool
+        self,
+        job_id: int,
+        job: AirbyteJob | None,
+        timeout_minutes: float,
+        cancel: bool,
+        last_error: AirbyteError | None = None,
     ) -> NoReturn:
-        await self.run(self.ops.handle_timeout(job_id, job, timeout_minutes, cancel))
+        await self.run(self.ops.handle_timeout(job_id, job, timeout_minutes, cancel, last_error))
 
     async def get_connection_info(self, connection_id: str) -> AirbyteConnection:
         return await self.run(self.ops.get_connection_info(connection_id))

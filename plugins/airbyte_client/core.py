@@ -121,7 +121,7 @@ class Operations:
             except TRANSIENT_ERRORS as exc:
                 if number == attempts:
                     raise
-                delay = backoff(self.settings, number)
+                delay = max(backoff(self.settings, number), exc.retry_after or 0.0)
                 self.log.warning(
                     "Airbyte %s failed (attempt=%d/%d): %s; retrying in %.2fs",
                     what,
@@ -283,7 +283,9 @@ class Operations:
             yield from self.abandon(job_id, exc, cancel_on_timeout)
         if step.ended and step.job is not None:
             return check_outcome(step.job, raise_on_failure=raise_on_failure)
-        yield from self.handle_timeout(job_id, step.job, timeout_minutes, cancel_on_timeout)
+        yield from self.handle_timeout(
+            job_id, step.job, timeout_minutes, cancel_on_timeout, step.error
+        )
 
     def abandon(self, job_id: int, error: AirbyteError, cancel: bool) -> Flow[NoReturn]:
         """A wait failed before the job ended: cancel the job (if asked), then raise ``error``
@@ -298,10 +300,16 @@ class Operations:
         raise error.with_message(f"{error} Airbyte job {job_id}: {note}") from error
 
     def handle_timeout(
-        self, job_id: int, job: AirbyteJob | None, timeout_minutes: float, cancel: bool
+        self,
+        job_id: int,
+        job: AirbyteJob | None,
+        timeout_minutes: float,
+        cancel: bool,
+        last_error: AirbyteError | None = None,
     ) -> Flow[NoReturn]:
-        """The wait ran out: cancel the job if asked, then raise the matching timeout error."""
-        error = timeout_error(job_id, job, timeout_minutes, self.settings.api_root)
+        """The wait ran out: cancel the job if asked, then raise the matching timeout error
+        (naming ``last_error``, the last error Airbyte gave, if the last polls failed)."""
+        error = timeout_error(job_id, job, timeout_minutes, self.settings.api_root, last_error)
         yield from self.abandon(job_id, error, cancel)
 
     # --- connections ---------------------------------------------------------------------

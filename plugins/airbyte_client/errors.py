@@ -21,6 +21,9 @@ _EVENT_ATTRIBUTES = ("status_code", "endpoint", "url")
 class AirbyteError(AirflowException):
     """Base class of every error raised by the Airbyte client."""
 
+    #: Seconds the server asked us to wait before the next request (``Retry-After``).
+    retry_after: float | None = None
+
     def to_event(self) -> dict[str, Any]:
         """The error as JSON for a trigger event; ``error_from_event`` rebuilds it."""
         # Instance attributes only: AirflowException's class attribute ``status_code`` (500)
@@ -71,10 +74,19 @@ class AirbyteUnreachableError(AirbyteError):
 class AirbyteApiError(AirbyteError):
     """The Airbyte API answered with an HTTP error."""
 
-    def __init__(self, message: str, *, status_code: int | None = None, endpoint: str = "") -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        endpoint: str = "",
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.endpoint = endpoint
+        if retry_after is not None:
+            self.retry_after = retry_after
 
 
 class AirbyteTransientApiError(AirbyteApiError):

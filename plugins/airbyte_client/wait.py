@@ -102,6 +102,8 @@ class Step:
 
     delay: float | None
     job: AirbyteJob | None
+    #: The last error since the last readable answer: what a wait that gives up names.
+    error: AirbyteError | None = None
 
     @property
     def ended(self) -> bool:
@@ -120,6 +122,7 @@ class JobWatch:
     quiet_until: float | None = None
     job: AirbyteJob | None = None
     unreadable: int = 0
+    last_error: AirbyteError | None = None
     polls: int = 0
     started: float = field(default_factory=time.monotonic)
 
@@ -140,9 +143,10 @@ class JobWatch:
         changed = False
         if error is not None:
             self._bear(error)
+            self.last_error = error
         elif job is not None:
             self.polls += 1
-            self.unreadable = 0
+            self.unreadable, self.last_error = 0, None
             changed = self.job is None or job.status is not self.job.status
             self.job = job
             if changed:
@@ -159,12 +163,14 @@ class JobWatch:
                 return Step(None, job)
         remaining = self.deadline - time.time()
         if remaining <= 0:
-            return Step(None, self.job)
+            return Step(None, self.job, self.last_error)
         quiet_for = (self.quiet_until - time.time()) if self.quiet_until else 0.0
         delay = self.schedule.next_delay(
             status_changed=changed, remaining=remaining, quiet_for=quiet_for
         )
-        return Step(delay, self.job)
+        if error is not None and error.retry_after:  # the server said when to come back
+            delay = min(max(delay, error.retry_after), remaining)
+        return Step(delay, self.job, self.last_error)
 
     def _bear(self, error: AirbyteError) -> None:
         """Ride out a transient error or a short run of unreadable answers; raise otherwise."""
@@ -202,13 +208,27 @@ def check_outcome(job: AirbyteJob, *, raise_on_failure: bool = True) -> AirbyteJ
 
 
 def timeout_error(
-    job_id: int, job: AirbyteJob | None, timeout_minutes: float, api_root: str
+    job_id: int,
+    job: AirbyteJob | None,
+    timeout_minutes: float,
+    api_root: str,
+    last_error: AirbyteError | None = None,
 ) -> AirbyteError:
-    """The error of a wait that ran out: stuck pending, still running, or never answered."""
+    """The error of a wait that ran out: stuck pending, still running, or never answered
+    (then the last error Airbyte gave, with its class: a persistent 503 with Airbyte's own
+    message is not reported as an unreachable server)."""
+    if job is None and last_error is not None:
+        return last_error.with_message(
+            f"{last_error} No readable answer about Airbyte job {job_id} within "
+            f"{timeout_minutes} min; that was the last error."
+        )
     if job is None:
         return AirbyteUnreachableError(
             api_root, f"no answer about job {job_id} within {timeout_minutes} min"
         )
+    if last_error is not None:
+        job_error = timeout_error(job_id, job, timeout_minutes, api_root)
+        return job_error.with_message(f"{job_error} The last polls failed: {last_error}")
     if job.status.is_waiting_for_capacity:
         return AirbyteJobStuckPendingError(
             f"Airbyte job {job_id} stayed {job.status} for {timeout_minutes} min: no Airbyte "

@@ -35,6 +35,7 @@ from plugins.airbyte_client.errors import (
     AirbyteNotFoundError,
     AirbytePermissionError,
     AirbyteResponseError,
+    AirbyteTransientApiError,
     AirbyteUnreachableError,
 )
 from plugins.airbyte_hook import AirbyteHook
@@ -296,6 +297,16 @@ SCENARIOS = [
             "trigger-answered-about-another-connection",
             lambda s: s.inject("other_job", count=1, path=SYNC),
             check=lambda s: any(r["fault"] == "other_job" for r in s.requests()),
+        )
+    ),
+    *both_modes(
+        Scenario(
+            "5xx-for-good-past-timeout",
+            lambda s: s.inject("status", status=503, count=1000, path=GET_JOB),
+            operator={"timeout_minutes": 0.02},
+            raises=AirbyteTransientApiError,
+            match="Airbyte says: Injected fault: HTTP 503. No readable answer about Airbyte job",
+            cancels=True,
         )
     ),
     *both_modes(

@@ -3,12 +3,14 @@ that is not JSON named by its shape. Answers are built directly: these are pure 
 
 from __future__ import annotations
 
+import email.utils
 import json
+import time
 
 import httpx
 import pytest
 
-from plugins.airbyte_client.answers import answering, checked_json, raise_for_status
+from plugins.airbyte_client.answers import answering, checked_json, raise_for_status, retry_after
 from plugins.airbyte_client.config import settings_from_connection
 from plugins.airbyte_client.errors import (
     AirbyteApiError,
@@ -212,3 +214,31 @@ def test_an_answer_about_something_else_is_unreadable(request_, asked, answer, n
     with pytest.raises(AirbyteResponseError, match=named) as err:
         answering(answer, request_, **asked)
     assert err.value.endpoint == request_.endpoint
+
+
+# --- Retry-After ---------------------------------------------------------------------------
+
+
+def with_retry_after(value: str) -> Answer:
+    return Answer(503, httpx.Headers({"Retry-After": value}), b"")
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [("7", 7.0), ("0", 0.0), ("3600", SETTINGS.retry_max_wait), ("-5", None), ("soon", None)],
+)
+def test_retry_after_in_seconds_is_capped_at_retry_max_wait(value, seconds):
+    assert retry_after(with_retry_after(value), SETTINGS) == seconds
+
+
+def test_retry_after_as_an_http_date():
+    in_five = email.utils.formatdate(time.time() + 5, usegmt=True)
+    assert 3 <= retry_after(with_retry_after(in_five), SETTINGS) <= 5
+
+
+def test_a_transient_error_carries_the_retry_after_it_was_given():
+    error = raised(429, body=b"")
+    assert error.retry_after is None
+    with pytest.raises(AirbyteTransientApiError) as err:
+        raise_for_status(with_retry_after("2"), GET_JOB, SETTINGS)
+    assert err.value.retry_after == 2.0

@@ -28,6 +28,7 @@ from plugins.airbyte_client.errors import (
 )
 from plugins.airbyte_client.models import JobStatus
 from plugins.airbyte_client.transport import ApiRequest
+from plugins.airbyte_client.wait import JobWatch
 
 CONNECTION_ID = "2a6f1c2e-8b1d-4c3a-9f0e-1d2c3b4a5f60"
 ROOT = "http://airbyte-server:8000/api/v1"
@@ -119,6 +120,20 @@ def test_get_job_retries_transient_errors_with_growing_bounded_backoff_then_rais
     low, high = [1, 2, 4, 5], [2, 3, 5, 5]
     assert all(lo <= s <= hi for lo, s, hi in zip(low, script.sleeps, high, strict=True))
     assert script.sleeps == sorted(script.sleeps)
+
+
+def test_retry_waits_at_least_what_retry_after_asked():
+    asked = AirbyteTransientApiError("HTTP 429", status_code=429, retry_after=4.5)
+    script = Script(asked, job_info(42, "running"))
+    script.run(Operations(CONFIG).get_job(42))
+    assert script.sleeps == [4.5]  # not the first backoff of 1-2 s
+
+
+def test_watch_polls_again_no_sooner_than_retry_after():
+    asked = AirbyteTransientApiError("HTTP 503", status_code=503, retry_after=3.0)
+    script = Script(asked, job_info(42, "succeeded"))
+    script.run(Operations(CONFIG).watch(42, deadline=time.time() + 600))
+    assert script.sleeps == [3.0]  # the poll interval would be 2 s
 
 
 def test_backoff_never_exceeds_retry_max_wait_nor_goes_negative():
@@ -254,6 +269,32 @@ def test_wait_past_its_deadline_raises_what_became_of_the_job(status, error, can
     assert script.endpoints == expected
     note = "It was cancelled" if cancelled else "It is still running on Airbyte"
     assert note in str(err.value)
+
+
+@pytest.mark.parametrize("seen", [False, True], ids=["never-answered", "answered-then-errors"])
+def test_wait_that_gives_up_names_the_last_error_airbyte_gave(seen):
+    """A persistent 503 with Airbyte's message is reported as that, not as an unreachable
+    server; a job seen before the errors keeps its timeout error and names the error too."""
+    airbyte_says = AirbyteTransientApiError(
+        "Airbyte answered HTTP 503 to POST /jobs/get. Airbyte says: temporal is down",
+        status_code=503,
+        endpoint=GET_JOB,
+    )
+    watch = JobWatch.start(42, time.time() + 600, CONFIG, None)
+    if seen:
+        watch.observe(Operations(CONFIG).api.parse_job(job_info(42, "running"), None))
+    watch.observe(None, airbyte_says)
+    watch.deadline = time.time() - 1  # the wait runs out on the next failed poll
+    step = watch.observe(None, airbyte_says)
+    assert step.delay is None
+    assert step.error is airbyte_says
+    expected = AirbyteJobTimeoutError if seen else AirbyteTransientApiError
+    with pytest.raises(expected) as err:
+        Script().run(Operations(CONFIG).handle_timeout(42, step.job, 1.0, False, step.error))
+    assert type(err.value) is expected
+    assert "temporal is down" in str(err.value)
+    assert "Connection refused" not in str(err.value)
+    assert err.value.retry_after is None
 
 
 # --- listing ---------------------------------------------------------------------------
