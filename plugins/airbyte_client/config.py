@@ -182,7 +182,20 @@ def normalize_api_url(url: str, api_type: str | None = None) -> tuple[str, ApiFl
 
 
 def _split(url: str) -> SplitResult:
-    """``urlsplit`` that refuses a bad port with a message that shows no credentials."""
+    """``urlsplit`` that refuses a bad port, or credentials with a raw ``/``, ``?`` or ``#``
+    (which would end the host part early: the secret becomes a port or a path), with a
+    message that shows no credentials."""
+    rest = url.partition("://")[2]
+    if "@" in rest and min((rest.find(c) for c in "/?#" if c in rest), default=len(rest)) < (
+        rest.rfind("@")
+    ):
+        raise AirbyteConfigError(
+            f"The Airbyte API URL {_redact(url)!r} has credentials with a reserved character "
+            "(/, ? or #) that is not percent-encoded, so its host cannot be told apart. Write "
+            "them as %2F, %3F and %23 (e.g. http://airbyte:pa%2Fss@airbyte-server:8000), or "
+            "leave the URL without credentials and put them in the Connection's login and "
+            "password fields."
+        )
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - validates the port
@@ -196,11 +209,12 @@ def _split(url: str) -> SplitResult:
 
 
 def _redact(url: str) -> str:
+    """``url`` with everything before its last ``@`` hidden: credentials may hold a raw
+    ``/``, so the host part cannot be trusted to end at the first one."""
     scheme, sep, rest = url.partition("://")
-    authority, slash, path = rest.partition("/")
-    if "@" in authority:
-        authority = "***@" + authority.rpartition("@")[2]
-    return f"{scheme}{sep}{authority}{slash}{path}"
+    if "@" in rest:
+        rest = "***@" + rest.rpartition("@")[2]
+    return f"{scheme}{sep}{rest}"
 
 
 def _host_url(conn: Any) -> str:

@@ -48,7 +48,7 @@ from tests.conftest import (
 )
 
 #: What must never be printed: a wrong password, the client secret, the basic-auth header value.
-SECRETS = ("hunter2-wrong", "standin-secret", "YWlyYnl0ZTpwYXNzd29yZA==")
+SECRETS = ("hunter2-wrong", "standin-secret", "YWlyYnl0ZTpwYXNzd29yZA==", "kLm9Q")
 SYNC = "/api/v1/connections/sync"
 GET_JOB = "/api/v1/jobs/get"
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
@@ -249,6 +249,16 @@ SCENARIOS = [
         match="Connection refused",
         sync_jobs=0,
     ),
+    *both_modes(
+        Scenario(
+            "raw-slash-in-the-url-password",
+            operator={"airbyte_conn_id": "slash_in_password"},
+            raises=AirbyteConfigError,
+            match="not percent-encoded",
+            sync_jobs=0,
+            max_requests=0,
+        )
+    ),
     Scenario(
         "missing-connection-and-variables",
         operator={"airbyte_conn_id": "not_defined_anywhere"},
@@ -372,6 +382,11 @@ def env(monkeypatch, basic_standin, token_standin):
         conn_id="wrong_password",
         login="airbyte",
         password="hunter2-wrong",
+    )
+    airbyte_conn_env(  # the password "1234/kLm9Q" not percent-encoded: the host is unclear
+        monkeypatch,
+        f"http://airbyte:1234/kLm9Q@{basic_standin.url.removeprefix('http://')}",
+        conn_id="slash_in_password",
     )
     airbyte_conn_env(
         monkeypatch,

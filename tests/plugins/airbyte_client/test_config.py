@@ -171,6 +171,25 @@ def test_bad_port_is_a_clear_error_without_the_password(monkeypatch):
     assert "airbyte-server" in str(err.value)
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://airbyte:Xy7/kLm9Q@airbyte-server:8000",  # was: "bad port", with the password
+        "http://airbyte:1234/kLm9Q@127.0.0.1:9",  # was: host airbyte:1234, secret in the path
+        "http://airbyte:a?kLm9Q@airbyte-server:8000",
+        "http://airbyte:a#kLm9Q@airbyte-server:8000/api/public/v1",
+    ],
+    ids=["slash-then-letters", "slash-then-digits", "question-mark", "hash"],
+)
+def test_reserved_characters_in_url_credentials_are_refused_without_the_secret(monkeypatch, url):
+    airbyte_conn_env(monkeypatch, url)
+    with pytest.raises(AirbyteConfigError, match="not percent-encoded") as err:
+        resolve_settings("airbyte_default")
+    assert "kLm9Q" not in str(err.value)
+    assert "%2F" in str(err.value)
+    assert f"***@{url.rpartition('@')[2]}" in str(err.value)
+
+
 def test_credentials_in_the_host_url_are_percent_decoded(monkeypatch):
     airbyte_conn_env(monkeypatch, "http://us%40er:p%C3%A4%3Ass%2F@airbyte-server:8000")
     s = resolve_settings("airbyte_default")
