@@ -57,7 +57,7 @@ class RunningStandin:
         return response.json()
 
     def inject(self, kind: str, **settings: Any) -> list[dict[str, Any]]:
-        """Queue a fault (status/hang/drop/lost_response/malformed/missing_fields)."""
+        """Queue a fault (a kind of ``faults.FAULT_KINDS``, with its ``Fault`` settings)."""
         return self._admin("POST", "/faults", {"kind": kind, **settings})["faults"]
 
     def set_job_behaviour(

@@ -254,7 +254,8 @@ async def _send_corrupted(send: Send, kind: str, real_body: bytes) -> None:
 async def _send_hostile(app: ASGIApp, fault: Fault, scope: Scope, receive: Receive, send: Send):
     """Answers a proxy or a broken server gives: an empty or HTML 200, a status Airbyte does
     not have, a gzip body that does not decompress or decompresses to ``size`` bytes, the real
-    answer in 20 pieces ``seconds`` apart, a 307 to ``location``, or the real answer made
+    answer in 20 pieces ``seconds`` apart, a redirect to ``location`` (``status`` if it is a
+    3xx, else 307), or the real answer made
     about another job of another connection (a caching proxy mixing answers)."""
     headers = [(b"content-type", b"application/json")]
     status = 200
@@ -276,7 +277,7 @@ async def _send_hostile(app: ASGIApp, fault: Fault, scope: Scope, receive: Recei
         body = _gzip_zeros(fault.size)
         headers.append((b"content-encoding", b"gzip"))
     elif fault.kind == "redirect":
-        status, body = 307, b""
+        status, body = (fault.status if 300 <= fault.status < 400 else 307), b""
         headers.append((b"location", fault.location.encode()))
     else:  # trickle
         body = await _run_and_capture(app, scope, receive)

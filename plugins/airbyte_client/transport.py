@@ -4,7 +4,8 @@
 header and redirect settings; ``send``/``asend`` send one request under the same rules:
 
 * **Redirects** are followed only within the configured origin (scheme, host, port), so
-  credentials never go anywhere else; the token request follows none.
+  credentials never go anywhere else, keeping the method and body (a 303 on a POST is
+  refused); the token request follows none.
 * **TLS** is verified against the Connection's ``ca_bundle``, else ``REQUESTS_CA_BUNDLE``/
   ``SSL_CERT_FILE``, else certifi; ``verify: false`` turns it off (and says so in the log).
 * **Limits**: ``total_timeout`` bounds a whole request (connect, send, every read), so a
@@ -267,31 +268,31 @@ def _is_redirect(response: httpx.Response) -> bool:
 
 
 def _next_hop(request: httpx.Request, response: httpx.Response, follow: bool) -> httpx.Request:
-    """The request a redirect asks for, if it stays on the configured origin."""
+    """The request a redirect asks for, if it stays on the configured origin.
+
+    The method and body are kept (Airbyte's endpoints are POSTs: re-sent as a bodiless GET
+    they would only earn a 405 that hides the redirect). A 303 to anything but a GET is
+    refused: it says the request was handled and its result is elsewhere, and sending a
+    sync request again could start a second job.
+    """
     target = request.url.join(response.headers["Location"])
-    if not follow or not _same_origin(request.url, target):
+    status = response.status_code
+    reason = ""
+    if not follow:
+        reason = "the token request never follows a redirect, so no credentials go elsewhere"
+    elif not _same_origin(request.url, target):
+        reason = "it leaves the configured server, so no credentials go elsewhere"
+    elif status == 303 and request.method != "GET":
+        reason = f"a 303 would turn the {request.method} into a GET without its body"
+    if reason:
         raise AirbyteConfigError(
             f"Airbyte at {_origin(request.url)} answered {request.method} {request.url.path} with "
-            f"a redirect (HTTP {response.status_code}) to {_origin(target)}{target.path}. "
-            "It was not followed: "
-            + (
-                "the token request never follows a redirect"
-                if not follow
-                else "it leaves the configured server"
-            )
-            + ", so no credentials go elsewhere. Set the Connection's "
-            "host to the URL Airbyte really answers on."
+            f"a redirect (HTTP {status}) to {_origin(target)}{target.path}. It was not "
+            f"followed: {reason}. Set the Connection's host to the URL Airbyte really "
+            "answers on."
         )
-    keep = response.status_code in (307, 308)
     headers = {k: v for k, v in request.headers.items() if k.lower() != "authorization"}
-    if not keep:
-        headers = {k: v for k, v in headers.items() if not k.lower().startswith("content-")}
-    return httpx.Request(
-        request.method if keep else "GET",
-        target,
-        headers=headers,
-        content=request.content if keep else None,
-    )
+    return httpx.Request(request.method, target, headers=headers, content=request.content)
 
 
 @contextmanager

@@ -68,6 +68,7 @@ class Scenario:
     auth: str = "basic"
     deferrable: bool = False
     max_requests: int | None = None
+    #: Asserts what else must hold, or returns False when it does not.
     check: Callable | None = None
     #: The wait ended before the job did, so the job must have been cancelled.
     cancels: bool = False
@@ -319,6 +320,21 @@ SCENARIOS = [
             cancels=True,
         )
     ),
+    *(
+        scenario
+        for status, path in ((302, SYNC), (301, GET_JOB))
+        for scenario in both_modes(
+            Scenario(
+                f"{status}-within-origin-on-{path.rsplit('/', 1)[1]}",
+                lambda s, status=status, path=path: s.inject(
+                    "redirect", status=status, path=path, location=f"{s.url}{path}"
+                ),
+                check=lambda s, status=status: (
+                    [r["method"] for r in s.requests() if r["status"] == status] == ["POST"]
+                ),
+            )
+        )
+    ),
     *both_modes(
         Scenario(
             "trickling-answer-mid-wait",
@@ -466,8 +482,8 @@ def test_fault(scenario: Scenario, basic_standin, token_standin, monkeypatch, ca
     text = seen.out + seen.err + (str(error) if error else "")
     for secret in SECRETS:
         assert secret not in text
-    if scenario.check:
-        scenario.check(standin)
+    if scenario.check:  # a check asserts, or returns whether it holds
+        assert scenario.check(standin) is not False, f"the check of {scenario.id} failed"
     standin.assert_contract_kept()
 
 

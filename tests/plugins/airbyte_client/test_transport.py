@@ -82,10 +82,22 @@ def test_api_redirect_to_another_origin_is_refused(airbyte_conn, started, mode):
     assert foreign.received == []
 
 
-def test_same_origin_redirect_is_followed_with_the_body(airbyte_conn, started, mode):
-    airbyte_conn.inject("redirect", path=GET_JOB, location=f"{airbyte_conn.url}{GET_JOB}")
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_same_origin_redirect_is_followed_with_method_and_body(airbyte_conn, started, mode, status):
+    """A moved POST endpoint keeps its method and body (not a bodiless GET and a 405)."""
+    location = f"{airbyte_conn.url}{GET_JOB}"
+    airbyte_conn.inject("redirect", path=GET_JOB, location=location, status=status)
     assert read_job(AirbyteHook(), started, mode).job_id == started
-    assert [r["status"] for r in airbyte_conn.requests()[-2:]] == [307, 200]
+    last_two = airbyte_conn.requests()[-2:]
+    assert [(r["method"], r["status"]) for r in last_two] == [("POST", status), ("POST", 200)]
+
+
+def test_303_on_a_post_is_refused_with_the_redirect(airbyte_conn, started, mode):
+    location = f"{airbyte_conn.url}{GET_JOB}"
+    airbyte_conn.inject("redirect", path=GET_JOB, location=location, status=303)
+    with pytest.raises(AirbyteConfigError, match=r"redirect \(HTTP 303\) .* turn the POST"):
+        read_job(AirbyteHook(), started, mode)
+    assert [r["status"] for r in airbyte_conn.requests()[-1:]] == [303]
 
 
 # --- 2. TLS with a company CA ----------------------------------------------------------
