@@ -200,6 +200,11 @@ class AirbyteHook(BaseHook):
             quiet_until=quiet_until,
         )
 
+    def complete(self, job: AirbyteJob) -> AirbyteJob:
+        """A finished job as a poll saw it, with what polls leave out (a failure's reason):
+        one full read where the API flavour's poll answer lacks it."""
+        return self.client.complete(job)
+
     def check_outcome(self, job: AirbyteJob, *, raise_on_failure: bool = True) -> AirbyteJob:
         """Return a finished job, or raise when it failed or was cancelled."""
         return check_outcome(job, raise_on_failure=raise_on_failure)

@@ -258,6 +258,7 @@ class AirbyteSyncOperator(ResumableJobMixin, BaseOperator):
 
         job = job_from_dict(event["job"]) if event.get("job") else None
         if event.get("status") == TERMINAL and job is not None:
+            job = self.hook.complete(job)  # here, not in the triggerer: a full read is large
             self.log.info("Airbyte job finished: %s", job.summary())
             return self.deliver(self.hook.check_outcome(job), context)
         job_id = int(event["job_id"])

@@ -134,6 +134,16 @@ def get_job(payload: Body, standin: StandinDep) -> dict[str, Any]:
         raise _not_found(job_id) from None
 
 
+@router.post("/jobs/get_light")
+def get_job_light(payload: Body, standin: StandinDep) -> dict[str, Any]:
+    job_id = _job_id(payload)
+    try:
+        with standin.jobs.lock:
+            return {"job": views.job_read(standin.jobs.get(job_id))}
+    except UnknownJobError:
+        raise _not_found(job_id) from None
+
+
 @router.post("/jobs/cancel")
 def cancel_job(payload: Body, standin: StandinDep) -> dict[str, Any]:
     job_id = _job_id(payload)

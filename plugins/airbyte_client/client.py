@@ -78,7 +78,9 @@ class AirbyteClient(_Base):
                     step = flow.send(None)
                     continue
                 try:
-                    answer = send(self.http, step.to_httpx(self.settings.api_root), self.settings)
+                    request = step.to_httpx(self.settings.api_root)
+                    timeout = step.total_timeout(self.settings)
+                    answer = send(self.http, request, self.settings, total_timeout=timeout)
                     body = self._answer_of(step, answer)
                 except AirbyteError as exc:
                     step = flow.throw(exc)
@@ -120,6 +122,9 @@ class AirbyteClient(_Base):
         self, job_id: int, timeout_minutes: float = 60.0, **kw: Any
     ) -> AirbyteJob:
         return self.run(self.ops.wait_for_job_completion(job_id, timeout_minutes, **kw))
+
+    def complete(self, job: AirbyteJob) -> AirbyteJob:
+        return self.run(self.ops.complete(job))
 
     def abandon(self, job_id: int, error: AirbyteError, cancel: bool) -> NoReturn:
         self.run(self.ops.abandon(job_id, error, cancel))
@@ -180,7 +185,9 @@ class AsyncAirbyteClient(_Base):
                     continue
                 try:
                     request = step.to_httpx(self.settings.api_root)
-                    body = self._answer_of(step, await asend(self.http, request, self.settings))
+                    timeout = step.total_timeout(self.settings)
+                    answer = await asend(self.http, request, self.settings, total_timeout=timeout)
+                    body = self._answer_of(step, answer)
                 except AirbyteError as exc:
                     step = flow.throw(exc)
                 else:
@@ -225,6 +232,9 @@ class AsyncAirbyteClient(_Base):
         self, job_id: int, timeout_minutes: float = 60.0, **kw: Any
     ) -> AirbyteJob:
         return await self.run(self.ops.wait_for_job_completion(job_id, timeout_minutes, **kw))
+
+    async def complete(self, job: AirbyteJob) -> AirbyteJob:
+        return await self.run(self.ops.complete(job))
 
     async def abandon(self, job_id: int, error: AirbyteError, cancel: bool) -> NoReturn:
         await self.run(self.ops.abandon(job_id, error, cancel))

@@ -18,7 +18,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, NoReturn, TypeVar
 
 from plugins.airbyte_client.answers import answering
@@ -138,12 +138,14 @@ class Operations:
         return (yield from self.retrying(lambda _: self.once(request, parse), request.endpoint))
 
     def job_answer(
-        self, *, job_id: int | None = None, connection_id: str | None = None
+        self, *, job_id: int | None = None, connection_id: str | None = None, polled: bool = False
     ) -> Callable[[Any, ApiRequest], AirbyteJob]:
-        """The parser of a job answer that must be about ``job_id`` / ``connection_id``."""
+        """The parser of a job answer (``polled``: to ``api.poll_job``) that must be about
+        ``job_id`` / ``connection_id``."""
+        parse_job = self.api.parse_polled_job if polled else self.api.parse_job
 
         def parse(body: Any, request: ApiRequest) -> AirbyteJob:
-            job = self.api.parse_job(body, request)
+            job = parse_job(body, request)
             return answering(job, request, job_id=job_id, connection_id=connection_id)
 
         return parse
@@ -252,7 +254,9 @@ class Operations:
         ``deadline`` (epoch s) passes; raises what waiting cannot fix."""
         job_id = int(job_id)
         watch = JobWatch.start(job_id, deadline, self.settings, quiet_until)
-        request, parse = self.api.get_job(job_id), self.job_answer(job_id=job_id)
+        # each poll is clipped to the time left: a trickling answer cannot overshoot the wait
+        request = replace(self.api.poll_job(job_id), deadline=deadline)
+        parse = self.job_answer(job_id=job_id, polled=True)
         while True:
             try:
                 job, error = (yield from self.once(request, parse)), None
@@ -282,10 +286,27 @@ class Operations:
         except AirbyteError as exc:
             yield from self.abandon(job_id, exc, cancel_on_timeout)
         if step.ended and step.job is not None:
-            return check_outcome(step.job, raise_on_failure=raise_on_failure)
+            job = yield from self.complete(step.job)
+            return check_outcome(job, raise_on_failure=raise_on_failure)
         yield from self.handle_timeout(
             job_id, step.job, timeout_minutes, cancel_on_timeout, step.error
         )
+
+    def complete(self, job: AirbyteJob) -> Flow[AirbyteJob]:
+        """A finished job as polled, with what a poll leaves out (a failure's reason, the
+        attempts): one full read where the flavour's poll answer lacks it. A full read that
+        fails keeps the polled job: its outcome is known."""
+        if not self.api.needs_full_read(job):
+            return job
+        try:
+            return (yield from self.get_job(job.job_id))
+        except AirbyteError as exc:
+            self.log.warning(
+                "Could not read Airbyte job %s in full (%s); using what its last poll said",
+                job.job_id,
+                exc,
+            )
+            return job
 
     def abandon(self, job_id: int, error: AirbyteError, cancel: bool) -> Flow[NoReturn]:
         """A wait failed before the job ended: cancel the job (if asked), then raise ``error``

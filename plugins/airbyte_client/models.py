@@ -76,7 +76,9 @@ class AirbyteJob(BaseModel):
     created_at: datetime | None = None
     updated_at: datetime | None = None
     duration_seconds: float | None = None
-    attempts: int = 0
+    #: How many attempts the job had; None where the answer does not say (a poll's light
+    #: answer, the Public API).
+    attempts: NonNegativeInt | None = None
     failure_reason: str | None = None
     streams: tuple[StreamStats, ...] = ()
 

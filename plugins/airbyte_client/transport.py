@@ -52,6 +52,8 @@ HEADERS = {
 #: Where a CA bundle may be named, in the order ``requests`` and then OpenSSL read them.
 CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE")
 MAX_REDIRECTS = 5
+#: The shortest time a request of a wait gets, however little is left on the wait.
+MIN_REQUEST_SECONDS = 1.0
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _DECODERS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 #: The monotonic deadline of the blocking request running in this thread/context.
@@ -68,10 +70,20 @@ class ApiRequest:
     params: dict[str, Any] | None = None
     #: What the request is about, for error messages: ``job 42``, ``connection <id>``.
     subject: str = ""
+    #: The end (epoch s) of the wait this request belongs to, if any.
+    deadline: float | None = None
 
     @property
     def endpoint(self) -> str:
         return f"{self.method} {self.path}"
+
+    def total_timeout(self, settings: AirbyteSettings) -> float:
+        """``total_timeout``, clipped to the time left on the request's wait (but at least
+        ``MIN_REQUEST_SECONDS``, so a last poll can still be answered)."""
+        if self.deadline is None:
+            return settings.total_timeout
+        left = max(self.deadline - time.time(), MIN_REQUEST_SECONDS)
+        return min(settings.total_timeout, left)
 
     def to_httpx(self, api_root: str) -> httpx.Request:
         return httpx.Request(self.method, api_root + self.path, json=self.json, params=self.params)
@@ -229,7 +241,7 @@ class _BodyReader:
         if self.raw > self.settings.max_response_bytes:
             self._too_large("max_response_bytes", self.settings.max_response_bytes)
         if time.monotonic() > self.deadline:
-            raise AirbyteUnreachableError(self.url, f"total_timeout={self.settings.total_timeout}s")
+            raise AirbyteUnreachableError(self.url, "total_timeout, or the wait's deadline, passed")
         if self.decoder is None:
             self.chunks.append(chunk)
             return
@@ -317,10 +329,17 @@ def _transport_errors(url: httpx.URL) -> Iterator[None]:
 
 
 def send(
-    client: httpx.Client, request: httpx.Request, settings: AirbyteSettings, *, follow: bool = True
+    client: httpx.Client,
+    request: httpx.Request,
+    settings: AirbyteSettings,
+    *,
+    follow: bool = True,
+    total_timeout: float | None = None,
 ) -> Answer:
-    """Send ``request`` (blocking) within the limits; same-origin redirects only."""
-    deadline = time.monotonic() + settings.total_timeout
+    """Send ``request`` (blocking) within the limits (``total_timeout`` overrides the
+    settings'); same-origin redirects only."""
+    total = total_timeout or settings.total_timeout
+    deadline = time.monotonic() + total
     token = _deadline.set(deadline)
     try:
         for _ in range(MAX_REDIRECTS + 1):
@@ -348,11 +367,13 @@ async def asend(
     settings: AirbyteSettings,
     *,
     follow: bool = True,
+    total_timeout: float | None = None,
 ) -> Answer:
     """``send`` on the event loop: the same rules, the deadline from ``asyncio.timeout``."""
-    deadline = time.monotonic() + settings.total_timeout
+    total = total_timeout or settings.total_timeout
+    deadline = time.monotonic() + total
     try:
-        async with asyncio.timeout(settings.total_timeout):
+        async with asyncio.timeout(total):
             for _ in range(MAX_REDIRECTS + 1):
                 with _transport_errors(request.url):
                     response = await client.send(request, stream=True)
@@ -367,7 +388,7 @@ async def asend(
                 request = _next_hop(request, response, follow)
     except TimeoutError:
         raise AirbyteUnreachableError(
-            str(request.url.copy_with(query=None)), f"total_timeout={settings.total_timeout}s"
+            str(request.url.copy_with(query=None)), f"total_timeout={total:g}s"
         ) from None
     raise AirbyteResponseError(
         f"Airbyte redirected {request.url.path} more than {MAX_REDIRECTS} times."

@@ -151,11 +151,10 @@ class JobWatch:
             self.job = job
             if changed:
                 log.info(
-                    "Airbyte job_id=%s connection_id=%s status=%s attempts=%s elapsed=%.1fs",
+                    "Airbyte job_id=%s connection_id=%s status=%s elapsed=%.1fs",
                     job.job_id,
                     job.connection_id,
                     job.status,
-                    job.attempts,
                     time.monotonic() - self.started,
                 )
             if job.is_terminal:

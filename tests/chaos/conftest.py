@@ -163,7 +163,7 @@ class Chaos:
 
     def polls(self) -> int:
         """How many times the job was looked up (by the waiting task or trigger)."""
-        return sum(1 for r in self.standin.requests() if r["path"] == "/api/v1/jobs/get")
+        return sum(1 for r in self.standin.requests() if r["path"].startswith("/api/v1/jobs/get"))
 
     def wait_polled(self) -> None:
         """Wait until something polls the job again: the wait for it has really begun."""

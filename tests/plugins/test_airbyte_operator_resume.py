@@ -87,7 +87,7 @@ def test_blocking_retry_waits_for_the_running_job(standin, store):
     outcome: dict = {}
     retry = threading.Thread(target=lambda: outcome.update(operator().execute(a_try(store))))
     retry.start()
-    polls = lambda: sum(1 for r in standin.requests() if r["path"] == "/api/v1/jobs/get")  # noqa: E731
+    polls = lambda: sum(1 for r in standin.requests() if r["path"].startswith("/api/v1/jobs/get"))  # noqa: E731
     seen = polls()
     wait_until(lambda: polls() >= seen + 2, what="the retry polling the job")
     standin.set_durations(running_seconds=0)

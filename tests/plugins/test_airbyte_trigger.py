@@ -10,6 +10,7 @@ from airflow.sdk.module_loading import import_string
 
 from dev.airbyte_standin.seed import STRIPE_CONNECTION_ID
 from dev.processes import wait_until
+from plugins.airbyte_client.contracts import job_from_dict
 from plugins.airbyte_hook import AirbyteHook
 from plugins.airbyte_trigger import ERROR, TERMINAL, TIMEOUT, AirbyteJobTrigger
 from tests.conftest import airbyte_conn_env, next_trigger_event, trigger_event
@@ -43,12 +44,18 @@ def test_fires_once_the_job_succeeds(standin):
     assert event["job"]["records"] > 0
 
 
-def test_fires_on_failure_with_the_reason(standin):
+def test_fires_on_failure_with_light_polls_only(standin):
+    """The triggerer polls the light answer (no attempts, no logs: small whatever the job's
+    history); the reason of a failure is read in the worker (``hook.complete``)."""
     standin.set_job_behaviour("fail", failure_reason="source unreachable")
     job = AirbyteHook().trigger_sync(STRIPE_CONNECTION_ID)
     event = trigger_event(trigger_for(job.job_id))
     assert event["job"]["status"] == "failed"
-    assert event["job"]["failure_reason"] == "source unreachable"
+    assert event["job"]["failure_reason"] is None
+    paths = {r["path"] for r in standin.requests() if r["path"].startswith("/api/v1/jobs/")}
+    assert paths == {"/api/v1/jobs/get_light"}
+    completed = AirbyteHook().complete(job_from_dict(event["job"]))
+    assert completed.failure_reason == "source unreachable"
 
 
 def test_rides_out_transient_errors(standin):

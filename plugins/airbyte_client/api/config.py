@@ -92,12 +92,17 @@ class _ConfigJob(Contract):
 
 class _ConfigJobInfo(Contract):
     job: _ConfigJob
-    attempts: list[_ConfigAttemptInfo]
+    #: Validated lazily, newest first and at most ``MAX_ATTEMPTS_READ`` (``_newest``).
+    attempts: list[Any]
+
+
+class _ConfigJobInfoLight(Contract):
+    job: _ConfigJob
 
 
 class _ConfigJobWithAttempts(Contract):
     job: _ConfigJob
-    attempts: list[_ConfigAttempt] | None = None
+    attempts: list[Any] | None = None
 
 
 class _ConfigJobList(Contract):
@@ -187,7 +192,23 @@ _CONFIG_TRIGGER_PATH = {
 }
 
 
-def _config_job(job: _ConfigJob, attempts: list[_ConfigAttempt]) -> AirbyteJob:
+#: Attempts of a job answer that are read: the newest. A job retried thousands of times (an
+#: answer of megabytes) must not cost a second of parsing; the count is of all of them.
+MAX_ATTEMPTS_READ = 20
+
+
+def _newest(
+    attempts: list[Any], model: type[_ConfigAttempt | _ConfigAttemptInfo], request: ApiRequest
+) -> list[_ConfigAttempt]:
+    """The newest ``MAX_ATTEMPTS_READ`` attempts of an answer, validated, oldest first."""
+    read = [parse(model, a, request) for a in attempts[-MAX_ATTEMPTS_READ:]]
+    return [a.attempt if isinstance(a, _ConfigAttemptInfo) else a for a in read]
+
+
+def _config_job(
+    job: _ConfigJob, attempts: list[_ConfigAttempt], attempt_count: int | None
+) -> AirbyteJob:
+    """The job of an answer; ``attempt_count`` None where the answer has no attempts."""
     job_type = _CONFIG_TYPE_TO_JOB_TYPE.get(job.configType)
     if job_type is None:
         raise AirbyteResponseError(
@@ -222,14 +243,15 @@ def _config_job(job: _ConfigJob, attempts: list[_ConfigAttempt]) -> AirbyteJob:
         created_at=epoch(job.createdAt),
         updated_at=epoch(job.updatedAt),
         duration_seconds=float(max(job.updatedAt - start, 0)),
-        attempts=len(attempts),
+        attempts=attempt_count,
         failure_reason=failure,
         streams=streams,
     )
 
 
 def _attempt_stream_stats(attempts: list[_ConfigAttempt]) -> tuple[StreamStats, ...]:
-    """Per-stream figures summed over the attempts (servers without ``streamAggregatedStats``).
+    """Per-stream figures summed over the attempts read (servers without
+    ``streamAggregatedStats``; at most ``MAX_ATTEMPTS_READ``, the newest).
 
     Each attempt commits its own records, so the job's committed figures are the sum.
     """
@@ -264,6 +286,18 @@ class ConfigApi:
 
     def get_job(self, job_id: int) -> ApiRequest:
         return ApiRequest("POST", "/jobs/get", {"id": job_id}, subject=f"job {job_id}")
+
+    def poll_job(self, job_id: int) -> ApiRequest:
+        """The job without its attempts and logs (which make ``/jobs/get`` answers megabytes
+        long): what a poll needs, at the cost of the web app's own poll."""
+        return ApiRequest("POST", "/jobs/get_light", {"id": job_id}, subject=f"job {job_id}")
+
+    @staticmethod
+    def needs_full_read(job: AirbyteJob) -> bool:
+        """Whether a polled (light) job lacks what its outcome needs: a failure's reason is
+        in its attempts, and so are the per-stream figures of servers without
+        ``streamAggregatedStats``."""
+        return job.is_terminal and (job.status is JobStatus.FAILED or not job.streams)
 
     def cancel_job(self, job_id: int) -> ApiRequest:
         return ApiRequest("POST", "/jobs/cancel", {"id": job_id}, subject=f"job {job_id}")
@@ -301,11 +335,20 @@ class ConfigApi:
 
     def parse_job(self, body: Any, request: ApiRequest) -> AirbyteJob:
         info = parse(_ConfigJobInfo, body, request)
-        return _config_job(info.job, [a.attempt for a in info.attempts])
+        attempts = _newest(info.attempts, _ConfigAttemptInfo, request)
+        return _config_job(info.job, attempts, len(info.attempts))
+
+    def parse_polled_job(self, body: Any, request: ApiRequest) -> AirbyteJob:
+        return _config_job(parse(_ConfigJobInfoLight, body, request).job, [], None)
 
     def parse_jobs(self, body: Any, request: ApiRequest) -> list[AirbyteJob]:
         listing = parse(_ConfigJobList, body, request)
-        return [_config_job(j.job, j.attempts or []) for j in listing.jobs]
+        return [
+            _config_job(
+                j.job, _newest(j.attempts or [], _ConfigAttempt, request), len(j.attempts or [])
+            )
+            for j in listing.jobs
+        ]
 
     def parse_connection(self, body: Any, request: ApiRequest) -> AirbyteConnection:
         return self._connection(parse(_ConfigConnection, body, request))

@@ -83,6 +83,15 @@ class PublicApi:
     def get_job(self, job_id: int) -> ApiRequest:
         return ApiRequest("GET", f"/jobs/{job_id}", subject=f"job {job_id}")
 
+    def poll_job(self, job_id: int) -> ApiRequest:
+        """A job answer of the Public API is small already (no attempts, no logs)."""
+        return self.get_job(job_id)
+
+    @staticmethod
+    def needs_full_read(job: AirbyteJob) -> bool:
+        """A polled job is the whole job here."""
+        return False
+
     def cancel_job(self, job_id: int) -> ApiRequest:
         return ApiRequest("DELETE", f"/jobs/{job_id}", subject=f"job {job_id}")
 
@@ -114,6 +123,9 @@ class PublicApi:
 
     def parse_job(self, body: Any, request: ApiRequest) -> AirbyteJob:
         return self._job(parse(_PublicJob, body, request))
+
+    def parse_polled_job(self, body: Any, request: ApiRequest) -> AirbyteJob:
+        return self.parse_job(body, request)
 
     def parse_jobs(self, body: Any, request: ApiRequest) -> list[AirbyteJob]:
         return [self._job(j) for j in parse(_PublicJobs, body, request).data]

@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from plugins.airbyte_client.api.config import ConfigApi
+from plugins.airbyte_client.api.public import PublicApi
 from plugins.airbyte_client.config import AirbyteSettings, ApiFlavour
 from plugins.airbyte_client.core import Operations, Sleep, backoff
 from plugins.airbyte_client.errors import (
@@ -47,6 +49,7 @@ PUBLIC = AirbyteSettings(
     max_pages=3,
 )
 TRIGGER, JOBS_LIST, GET_JOB = "POST /connections/sync", "POST /jobs/list", "POST /jobs/get"
+POLL_JOB = "POST /jobs/get_light"
 
 
 class Script:
@@ -234,7 +237,7 @@ def test_watch_rides_out_transient_errors_and_stops_on_a_terminal_job():
     step = script.run(Operations(CONFIG).watch(42, deadline=time.time() + 600))
     assert step.ended
     assert step.job.status is JobStatus.SUCCEEDED
-    assert script.endpoints == [GET_JOB] * 4  # one attempt per poll: the wait is the retry
+    assert script.endpoints == [POLL_JOB] * 4  # one attempt per poll: the wait is the retry
     assert len(script.sleeps) == 3
     assert all(0 < s <= CONFIG.max_poll_interval for s in script.sleeps)
 
@@ -265,7 +268,7 @@ def test_wait_past_its_deadline_raises_what_became_of_the_job(status, error, can
     with pytest.raises(error) as err:
         script.run(flow)
     assert type(err.value) is error
-    expected = [GET_JOB, "POST /jobs/cancel"] if cancelled else [GET_JOB]
+    expected = [POLL_JOB, "POST /jobs/cancel"] if cancelled else [POLL_JOB]
     assert script.endpoints == expected
     note = "It was cancelled" if cancelled else "It is still running on Airbyte"
     assert note in str(err.value)
@@ -295,6 +298,90 @@ def test_wait_that_gives_up_names_the_last_error_airbyte_gave(seen):
     assert "temporal is down" in str(err.value)
     assert "Connection refused" not in str(err.value)
     assert err.value.retry_after is None
+
+
+def light(job_id: int, status: str, streams: bool = True) -> dict:
+    """A ``/jobs/get_light`` answer: the job, without attempts."""
+    job = config_job(job_id, status)
+    if streams:
+        job["streamAggregatedStats"] = [
+            {"streamName": "charges", "recordsEmitted": 5, "recordsCommitted": 5}
+        ]
+    return {"job": job}
+
+
+def failed_attempt(reason: str) -> dict:
+    return {
+        "attempt": {
+            "id": 0,
+            "status": "failed",
+            "createdAt": 1,
+            "updatedAt": 2,
+            "failureSummary": {
+                "failures": [{"failureOrigin": "source", "externalMessage": reason}]
+            },
+        }
+    }
+
+
+def test_a_failed_job_is_read_in_full_once_for_its_reason():
+    full = job_info(42, "failed") | {"attempts": [failed_attempt("Stripe API key revoked")]}
+    script = Script(light(42, "running"), light(42, "failed"), full)
+    flow = Operations(CONFIG).wait_for_job_completion(42, 1, raise_on_failure=False)
+    job = script.run(flow)
+    assert script.endpoints == [POLL_JOB, POLL_JOB, GET_JOB]
+    assert (job.status, job.failure_reason, job.attempts) == (
+        JobStatus.FAILED,
+        "Stripe API key revoked",
+        1,
+    )
+
+
+@pytest.mark.parametrize(
+    ("polled", "full_read"),
+    [
+        (light(42, "succeeded"), False),
+        (light(42, "cancelled"), False),
+        (light(42, "succeeded", streams=False), True),  # a server without per-stream totals
+    ],
+    ids=["succeeded", "cancelled", "succeeded-without-stream-totals"],
+)
+def test_a_finished_job_is_read_in_full_only_when_the_poll_lacks_something(polled, full_read):
+    replies = [polled] + ([job_info(42, polled["job"]["status"])] if full_read else [])
+    script = Script(*replies)
+    script.run(Operations(CONFIG).wait_for_job_completion(42, 1, raise_on_failure=False))
+    assert script.endpoints == [POLL_JOB] + ([GET_JOB] if full_read else [])
+
+
+def test_a_full_read_that_fails_keeps_the_polled_outcome():
+    script = Script(AirbyteAuthError("401", status_code=401))
+    job = script.run(
+        Operations(CONFIG).complete(ConfigApi().parse_polled_job(light(42, "failed"), None))
+    )
+    assert job.status is JobStatus.FAILED
+    assert job.failure_reason is None
+
+
+def test_the_public_api_polls_the_whole_job():
+    api = PublicApi()
+    assert api.poll_job(42) == api.get_job(42)
+    finished = api.parse_job(
+        {
+            "jobId": 42,
+            "status": "failed",
+            "jobType": "sync",
+            "connectionId": CONNECTION_ID,
+            "startTime": "2026-01-01T00:00:00Z",
+        },
+        None,
+    )
+    assert not api.needs_full_read(finished)
+
+
+def test_a_job_retried_thousands_of_times_is_read_from_its_newest_attempts():
+    attempts = [failed_attempt(f"reason {n}") for n in range(5000)]
+    job = ConfigApi().parse_job(job_info(42, "failed") | {"attempts": attempts}, None)
+    assert (job.attempts, job.failure_reason) == (5000, "reason 4999")
 
 
 # --- listing ---------------------------------------------------------------------------
