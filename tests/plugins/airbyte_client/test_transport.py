@@ -205,6 +205,27 @@ def test_slow_answer_is_cut_at_the_total_timeout(airbyte_conn, started, mode, fa
     assert "timed out" in str(err.value) or "total_timeout" in str(err.value)
 
 
+def test_a_poll_is_clipped_to_the_time_left_on_its_wait(airbyte_conn, started, mode):
+    """A trickle (a piece every 0.4 s, 8 s in all) against total_timeout=6: the wait's
+    deadline, 1.5 s away, ends the poll, not the 6 s of one request."""
+    airbyte_conn.inject("trickle", path=GET_JOB, seconds=0.4, count=10)
+    hook = AirbyteHook(read_timeout=5, total_timeout=6)
+    deadline = time.time() + 1.5
+    began = time.monotonic()
+    if mode == "blocking":
+        step = hook.client.watch(started, deadline)
+    else:
+
+        async def watch():
+            async with hook.async_client() as client:
+                return await client.watch(started, deadline)
+
+        step = asyncio.run(watch())
+    assert time.monotonic() - began < 4.0
+    assert not step.ended
+    assert isinstance(step.error, AirbyteUnreachableError)
+
+
 def test_every_error_names_no_secret(airbyte_conn, started, mode):
     airbyte_conn.inject("html", path=GET_JOB)
     with pytest.raises(AirbyteError) as err:
