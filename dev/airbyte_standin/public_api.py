@@ -1,4 +1,5 @@
-"""Public API (``/api/public/v1``): jobs, connections, health and the token endpoint."""
+"""Public API (``/api/public/v1``): jobs, connections, sources, destinations, streams,
+health and the token endpoint."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from dev.airbyte_standin.auth import check_authorization
 from dev.airbyte_standin.errors import PUBLIC_PREFIX, ApiError
 from dev.airbyte_standin.job_model import JOB_TYPES, Job
 from dev.airbyte_standin.jobs import ConflictError, UnknownJobError
-from dev.airbyte_standin.seed import SEED, WORKSPACE_ID
+from dev.airbyte_standin.seed import DESTINATION_ID, SEED, WORKSPACE_ID, SeedConnection
 from dev.airbyte_standin.state import (
     Standin,
     find_connection,
@@ -197,3 +198,42 @@ def get_connection(connection_id: str) -> dict[str, Any]:
     return views.connection_response(
         find_connection(require_uuid(connection_id, "connectionId", BAD))
     )
+
+
+# -- sources, destinations, streams -------------------------------------------------------
+def _source(source_id: str) -> SeedConnection:
+    source_id = require_uuid(source_id, "sourceId", BAD)
+    for conn in SEED:
+        if conn.source_id == source_id:
+            return conn
+    raise ApiError(
+        404,
+        f"Could not find source with id: {source_id}",
+        resource_id=source_id,
+        resource_type="source",
+    )
+
+
+@router.get("/sources/{source_id}")
+def get_source(source_id: str) -> dict[str, Any]:
+    return views.source_response(_source(source_id))
+
+
+@router.get("/destinations/{destination_id}")
+def get_destination(destination_id: str, standin: StandinDep) -> dict[str, Any]:
+    if require_uuid(destination_id, "destinationId", BAD) != DESTINATION_ID:
+        raise ApiError(
+            404,
+            f"Could not find destination with id: {destination_id}",
+            resource_id=destination_id,
+            resource_type="destination",
+        )
+    return views.destination_response(standin.config.warehouse_url)
+
+
+@router.get("/streams")
+def get_streams(request: Request) -> list[dict[str, Any]]:
+    source_id = request.query_params.get("sourceId")
+    if source_id is None:
+        raise ApiError(BAD, "'sourceId' is required.")
+    return views.stream_properties(_source(source_id))

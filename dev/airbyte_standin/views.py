@@ -292,6 +292,49 @@ def job_response(job: Job) -> dict[str, Any]:
     }
 
 
+def source_response(conn: SeedConnection) -> dict[str, Any]:
+    """Public API SourceResponse of a seeded connection's source (secrets masked)."""
+    read = source_read(conn)
+    return {
+        "sourceId": read["sourceId"],
+        "name": read["name"],
+        "sourceType": conn.source,
+        "definitionId": read["sourceDefinitionId"],
+        "workspaceId": WORKSPACE_ID,
+        "configuration": read["connectionConfiguration"],
+        "createdAt": CREATED_AT,
+    }
+
+
+def destination_response(warehouse_url: str) -> dict[str, Any]:
+    """Public API DestinationResponse of the warehouse the stand-in writes to."""
+    read = destination_read(warehouse_url)
+    return {
+        "destinationId": read["destinationId"],
+        "name": read["name"],
+        "destinationType": read["destinationName"].lower(),
+        "definitionId": read["destinationDefinitionId"],
+        "workspaceId": WORKSPACE_ID,
+        "configuration": read["connectionConfiguration"],
+        "createdAt": CREATED_AT,
+    }
+
+
+def stream_properties(conn: SeedConnection) -> list[dict[str, Any]]:
+    """Public API StreamPropertiesResponse of a source: each stream and its fields."""
+    return [
+        {
+            "streamName": stream,
+            "syncModes": ["full_refresh_overwrite", "incremental_append"],
+            "defaultCursorField": [STREAM_SPECS[conn.source][stream].cursor],
+            "sourceDefinedCursorField": True,
+            "sourceDefinedPrimaryKey": [["id"]],
+            "propertyFields": [[name] for name in json_schema(conn.source, stream)["properties"]],
+        }
+        for stream in conn.streams
+    ]
+
+
 def connection_response(conn: SeedConnection) -> dict[str, Any]:
     """Public API ConnectionResponse."""
     return {

@@ -19,8 +19,9 @@ import httpx
 from plugins.airbyte_client.answers import checked_json
 from plugins.airbyte_client.auth import AirbyteAuth
 from plugins.airbyte_client.config import AirbyteSettings, OnConflict
-from plugins.airbyte_client.core import Flow, Operations, Sleep
+from plugins.airbyte_client.core import Operations
 from plugins.airbyte_client.errors import AirbyteError
+from plugins.airbyte_client.flows import Flow, Sleep
 from plugins.airbyte_client.models import (
     AirbyteConnection,
     AirbyteJob,

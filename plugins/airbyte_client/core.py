@@ -1,45 +1,39 @@
 """The client's operations, written once for blocking and asynchronous use (sans-I/O).
 
-Each operation of ``Operations`` is a generator (a ``Flow``): it yields what it needs done,
-an ``ApiRequest`` to send or a ``Sleep``, and returns its result. For a request the driver
-sends back the answer's JSON body, or throws in the ``AirbyteError`` the answer meant.
+Each operation of ``Operations`` is a ``Flow`` (``plugins.airbyte_client.flows``);
 ``AirbyteClient`` and ``AsyncAirbyteClient`` (``plugins.airbyte_client.client``) drive the same
 flows, so both sides have the same endpoints, retries and decisions.
 
-Retries are for idempotent calls and transient errors only (unreachable, 5xx, 429), with
-exponential backoff and jitter. A trigger is never re-sent blindly: before a retry (and on a
-409 when attaching is allowed) the connection's running job is looked up and returned, so a
-trigger whose answer was lost starts one job only.
+A trigger is never re-sent blindly: before a retry (and on a 409 when attaching is allowed)
+the connection's running job is looked up and returned, so a trigger whose answer was lost
+starts one job only.
 """
 
 from __future__ import annotations
 
 import logging
-import random
 import time
-from collections.abc import Callable, Generator
-from dataclasses import dataclass, replace
-from typing import Any, NoReturn, TypeVar
+from dataclasses import replace
+from typing import Any, NoReturn
 
 from plugins.airbyte_client.answers import answering
 from plugins.airbyte_client.api.config import ConfigApi
 from plugins.airbyte_client.api.public import PublicApi
 from plugins.airbyte_client.config import (
     AirbyteSettings,
-    ApiFlavour,
     OnConflict,
     validate_connection_id,
     validate_job_type,
     validate_on_conflict,
 )
 from plugins.airbyte_client.errors import (
-    TRANSIENT_ERRORS,
     AirbyteConfigError,
     AirbyteConflictError,
     AirbyteError,
     AirbyteNotFoundError,
     AirbyteResponseError,
 )
+from plugins.airbyte_client.flows import Flow, Requests, Sleep
 from plugins.airbyte_client.models import (
     AirbyteConnection,
     AirbyteJob,
@@ -58,33 +52,11 @@ from plugins.airbyte_client.wait import (
     usual_duration,
 )
 
-T = TypeVar("T")
 #: How many of a connection's latest jobs are read to find a running one or its history.
 RECENT_JOBS_LOOKED_AT = 10
 
 
-@dataclass(frozen=True)
-class Sleep:
-    """Pause the flow for ``seconds`` (``time.sleep`` or ``asyncio.sleep``)."""
-
-    seconds: float
-
-
-Flow = Generator[ApiRequest | Sleep, Any, T]
-
-
-def api_for(flavour: ApiFlavour) -> ConfigApi | PublicApi:
-    return ConfigApi() if flavour is ApiFlavour.CONFIG else PublicApi()
-
-
-def backoff(settings: AirbyteSettings, attempt: int) -> float:
-    """Seconds before retry ``attempt`` + 1: exponential from ``retry_min_wait``, one second of
-    jitter, at most ``retry_max_wait``."""
-    wait = settings.retry_min_wait * 2 ** (attempt - 1) + random.uniform(0, 1)
-    return max(0.0, min(wait, settings.retry_max_wait))
-
-
-class Operations:
+class Operations(Requests):
     """What the client can do on one Airbyte server, as flows (see the module docstring).
 
     :param on_conflict: when Airbyte answers 409 to a trigger (a job is already running):
@@ -98,57 +70,8 @@ class Operations:
         on_conflict: OnConflict = "attach",
         log: logging.Logger | None = None,
     ) -> None:
-        self.settings = settings
-        self.api = api_for(settings.flavour)
+        super().__init__(settings, log=log or logging.getLogger(__name__))
         self.on_conflict = validate_on_conflict(on_conflict)
-        self.log = log or logging.getLogger(__name__)
-
-    # --- requests and retries ------------------------------------------------------------
-
-    @staticmethod
-    def once(request: ApiRequest, parse: Callable[[Any, ApiRequest], T]) -> Flow[T]:
-        """Send ``request`` once; its answer parsed with ``parse``."""
-        body = yield request
-        return parse(body, request)
-
-    def retrying(self, attempt: Callable[[int], Flow[T]], what: str) -> Flow[T]:
-        """Run ``attempt(number)`` until it does not raise a transient error, at most
-        ``max_retries`` + 1 times, sleeping ``backoff`` in between."""
-        attempts = self.settings.max_retries + 1
-        for number in range(1, attempts + 1):
-            try:
-                return (yield from attempt(number))
-            except TRANSIENT_ERRORS as exc:
-                if number == attempts:
-                    raise
-                delay = max(backoff(self.settings, number), exc.retry_after or 0.0)
-                self.log.warning(
-                    "Airbyte %s failed (attempt=%d/%d): %s; retrying in %.2fs",
-                    what,
-                    number,
-                    attempts,
-                    exc,
-                    delay,
-                )
-                yield Sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def retried(self, request: ApiRequest, parse: Callable[[Any, ApiRequest], T]) -> Flow[T]:
-        """An idempotent call, retried on transient errors."""
-        return (yield from self.retrying(lambda _: self.once(request, parse), request.endpoint))
-
-    def job_answer(
-        self, *, job_id: int | None = None, connection_id: str | None = None, polled: bool = False
-    ) -> Callable[[Any, ApiRequest], AirbyteJob]:
-        """The parser of a job answer (``polled``: to ``api.poll_job``) that must be about
-        ``job_id`` / ``connection_id``."""
-        parse_job = self.api.parse_polled_job if polled else self.api.parse_job
-
-        def parse(body: Any, request: ApiRequest) -> AirbyteJob:
-            job = parse_job(body, request)
-            return answering(job, request, job_id=job_id, connection_id=connection_id)
-
-        return parse
 
     # --- jobs ----------------------------------------------------------------------------
 
@@ -343,7 +266,33 @@ class Operations:
     def get_connection_details(self, connection_id: str) -> Flow[ConnectionDetails]:
         """Source, destination and selected streams with their schemas: what lineage needs."""
         request = self.api.connection_details(validate_connection_id(connection_id))
-        return (yield from self.retried(request, self.api.parse_connection_details))
+        details = yield from self.retried(request, self.api.parse_connection_details)
+        if isinstance(self.api, PublicApi):
+            details = yield from self._public_connectors(details)
+        return details
+
+    def _public_connectors(self, details: ConnectionDetails) -> Flow[ConnectionDetails]:
+        """The Public API's connection names its source and destination by id only: their
+        types and locations take a request each, the streams' fields one more (best effort:
+        without them the tables are still named)."""
+        api = self.api
+        assert isinstance(api, PublicApi)
+        source = yield from self.retried(api.get_source(details.source.actor_id), api.parse_source)
+        destination_request = api.get_destination(details.destination.actor_id)
+        destination = yield from self.retried(destination_request, api.parse_destination)
+        fields: dict[str, tuple[tuple[str, str], ...]] = {}
+        try:
+            request = api.streams(source.actor_id, destination.actor_id)
+            fields = yield from self.retried(request, api.parse_stream_fields)
+        except AirbyteError as exc:
+            self.log.warning(
+                "No stream fields for the lineage of %s: %s", details.connection_id, exc
+            )
+        streams = tuple(
+            s.model_copy(update={"fields": fields.get(s.name, s.fields)}) for s in details.streams
+        )
+        update = {"source": source, "destination": destination, "streams": streams}
+        return details.model_copy(update=update)
 
     def list_connections(
         self, workspace_id: str | None = None, *, page_size: int = 100

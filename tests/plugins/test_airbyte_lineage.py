@@ -111,6 +111,22 @@ def test_postgres_tables_are_named_per_the_spec_with_the_warehouse_counts(
     assert len(details_requests(postgres_standin)) == 1
 
 
+def test_public_api_names_postgres_tables_per_the_spec(
+    postgres_standin, postgres_server, monkeypatch
+):
+    airbyte_conn_env(
+        monkeypatch, postgres_standin.url, login="airbyte", password="password", api_type="public"
+    )
+    op = operator()
+    op.execute(context())
+    lineage = op.get_openlineage_facets_on_complete(None)
+    database = sa.engine.make_url(postgres_standin.warehouse_url).database
+    assert {(o.namespace, o.name) for o in lineage.outputs} == {
+        (f"postgres://{postgres_server.host}:{postgres_server.port}", f"{database}.public.{t}")
+        for t in STRIPE_TABLES
+    }
+
+
 @pytest.fixture
 def standin(airbyte_conn):
     return airbyte_conn
@@ -194,24 +210,50 @@ def test_unreadable_connection_details_never_fail_the_sync(standin, capfd):
     assert len(details_requests(standin)) == 1  # a 403 is not retried
 
 
-def test_public_api_names_by_id_and_keeps_the_job_totals(standin, monkeypatch):
+def lineage_of_a_sync(monkeypatch, standin, api_type: str):
     airbyte_conn_env(
-        monkeypatch, standin.url, login="airbyte", password="password", api_type="public"
+        monkeypatch, standin.url, login="airbyte", password="password", api_type=api_type
     )
     ctx = context()
     op = operator()
     result = op.execute(ctx)
-    lineage = op.get_openlineage_facets_on_complete(None)
-    assert {(i.namespace, i.name) for i in lineage.inputs} == {
-        (f"airbyte://{STRIPE.source_id}", s) for s in STRIPE.streams
-    }
-    assert {(o.namespace, o.name) for o in lineage.outputs} == {
-        (f"airbyte://{DESTINATION_ID}", t) for t in STRIPE_TABLES
-    }
+    return op, ctx, result, op.get_openlineage_facets_on_complete(None)
+
+
+def test_public_api_names_tables_as_the_configuration_api_does(standin, monkeypatch):
+    """Connector types and locations from ``/sources/{id}`` and ``/destinations/{id}``, fields
+    from ``/streams``: the same datasets; only per-table counts stay unknown (job totals)."""
+    _, _, _, config = lineage_of_a_sync(monkeypatch, standin, "config")
+    op, ctx, result, public = lineage_of_a_sync(monkeypatch, standin, "public")
+
+    def names(datasets):
+        return {(d.namespace, d.name) for d in datasets}
+
+    assert names(public.inputs) == names(config.inputs)
+    assert names(public.outputs) == names(config.outputs)
+    assert {o.namespace for o in public.outputs} == {f"sqlite://{DESTINATION_ID}"}
+    assert {i.namespace for i in public.inputs} == {f"stripe://{STRIPE.source_id}"}
+    # fields by name (the Public API gives no types)
+    public_fields = {o.name: [f.name for f in o.facets["schema"].fields] for o in public.outputs}
+    config_fields = {o.name: [f.name for f in o.facets["schema"].fields] for o in config.outputs}
+    assert public_fields == config_fields
     # The Public API gives job totals only: no per-table statistics are made up.
-    assert all("outputStatistics" not in o.outputFacets for o in lineage.outputs)
+    assert all("outputStatistics" not in o.outputFacets for o in public.outputs)
     assert ctx["outlet_events"][CONNECTION_ASSET].extra["records"] == result["records"] > 0
     assert f"/workspaces/{WORKSPACE_ID}/" in op.airbyte_urls["Airbyte job"]
+    asked = {r["path"].rsplit("/", 1)[0] for r in standin.requests() if "public" in r["path"]}
+    assert {"/api/public/v1/sources", "/api/public/v1/destinations"} <= asked
+
+
+def test_public_api_lineage_without_stream_fields_still_names_the_tables(standin, monkeypatch):
+    """``/streams`` may be missing or slow (older servers): the fields are best effort."""
+    _, _, _, config = lineage_of_a_sync(monkeypatch, standin, "config")
+    standin.inject("status", status=404, path="/api/public/v1/streams")
+    _, _, _, public = lineage_of_a_sync(monkeypatch, standin, "public")
+    assert {(o.namespace, o.name) for o in public.outputs} == {
+        (o.namespace, o.name) for o in config.outputs
+    }
+    assert all("schema" not in o.facets for o in public.outputs)
 
 
 # --- naming rules ---------------------------------------------------------------------

@@ -21,7 +21,7 @@ class Contract(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
 
-Model = TypeVar("Model", bound=Contract)
+Model = TypeVar("Model", bound=BaseModel)
 
 
 def parse(model: type[Model], body: Any, request: ApiRequest) -> Model:

@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import NonNegativeInt
+from pydantic import NonNegativeInt, RootModel
 
-from plugins.airbyte_client.api.base import Contract, parse
+from plugins.airbyte_client.api.base import Contract, connector_type, location, parse
 from plugins.airbyte_client.config import ApiFlavour
 from plugins.airbyte_client.models import (
     AirbyteConnection,
@@ -64,6 +64,27 @@ class _PublicConnection(Contract):
     prefix: str | None = None
 
 
+class _PublicSource(Contract):
+    sourceId: str
+    sourceType: str
+    configuration: dict[str, Any] | None = None
+
+
+class _PublicDestination(Contract):
+    destinationId: str
+    destinationType: str
+    configuration: dict[str, Any] | None = None
+
+
+class _PublicStreamProperties(Contract):
+    streamName: str
+    propertyFields: list[list[str]] | None = None
+
+
+class _PublicStreamList(RootModel[list[_PublicStreamProperties]]):
+    pass
+
+
 class _PublicConnections(Contract):
     data: list[_PublicConnection]
     next: str | None = None
@@ -110,8 +131,22 @@ class PublicApi:
         )
 
     def connection_details(self, connection_id: str) -> ApiRequest:
-        """The connection; the Public API gives no connector types, locations or schemas here."""
+        """The connection, naming its source and destination by id only: their types and
+        locations come from ``get_source``/``get_destination``, its fields from ``streams``."""
         return self.get_connection(connection_id)
+
+    def get_source(self, source_id: str) -> ApiRequest:
+        return ApiRequest("GET", f"/sources/{source_id}", subject=f"source {source_id}")
+
+    def get_destination(self, destination_id: str) -> ApiRequest:
+        return ApiRequest(
+            "GET", f"/destinations/{destination_id}", subject=f"destination {destination_id}"
+        )
+
+    def streams(self, source_id: str, destination_id: str) -> ApiRequest:
+        """The source's streams and their fields (from the cached catalog: no discover)."""
+        params = {"sourceId": source_id, "destinationId": destination_id}
+        return ApiRequest("GET", "/streams", params=params, subject=f"source {source_id}")
 
     def list_connections(
         self, workspace_id: str | None, offset: int = 0, limit: int = 100
@@ -145,6 +180,34 @@ class PublicApi:
             prefix=c.prefix or "",
             streams=tuple(CatalogStream(name=s.name) for s in c.configurations.streams or ()),
         )
+
+    def parse_source(self, body: Any, request: ApiRequest) -> ConnectorInfo:
+        s = parse(_PublicSource, body, request)
+        return ConnectorInfo(
+            actor_id=s.sourceId,
+            type=connector_type(s.sourceType),
+            location=location(s.configuration),
+        )
+
+    def parse_destination(self, body: Any, request: ApiRequest) -> ConnectorInfo:
+        d = parse(_PublicDestination, body, request)
+        return ConnectorInfo(
+            actor_id=d.destinationId,
+            type=connector_type(d.destinationType),
+            location=location(d.configuration),
+        )
+
+    def parse_stream_fields(
+        self, body: Any, request: ApiRequest
+    ) -> dict[str, tuple[tuple[str, str], ...]]:
+        """Stream name -> its top-level fields; the Public API gives no types (``unknown``)."""
+        streams = parse(_PublicStreamList, body, request).root
+        return {
+            s.streamName: tuple(
+                (path[0], "unknown") for path in s.propertyFields or () if len(path) == 1
+            )
+            for s in streams
+        }
 
     def parse_connections(
         self, body: Any, request: ApiRequest

@@ -17,8 +17,8 @@ from dev.airbyte_standin.seed import (
 )
 from plugins.airbyte_client.client import AirbyteClient, AsyncAirbyteClient
 from plugins.airbyte_client.config import AirbyteSettings, ApiFlavour, AuthType
-from plugins.airbyte_client.core import Sleep
 from plugins.airbyte_client.errors import AirbyteNotFoundError
+from plugins.airbyte_client.flows import Sleep
 from plugins.airbyte_client.models import JobStatus
 
 FAST = {

@@ -16,7 +16,7 @@ import pytest
 from plugins.airbyte_client.api.config import ConfigApi
 from plugins.airbyte_client.api.public import PublicApi
 from plugins.airbyte_client.config import AirbyteSettings, ApiFlavour
-from plugins.airbyte_client.core import Operations, Sleep, backoff
+from plugins.airbyte_client.core import Operations
 from plugins.airbyte_client.errors import (
     AirbyteAuthError,
     AirbyteConfigError,
@@ -28,6 +28,7 @@ from plugins.airbyte_client.errors import (
     AirbyteTransientApiError,
     AirbyteUnreachableError,
 )
+from plugins.airbyte_client.flows import Sleep, backoff
 from plugins.airbyte_client.models import JobStatus
 from plugins.airbyte_client.transport import ApiRequest
 from plugins.airbyte_client.wait import JobWatch
