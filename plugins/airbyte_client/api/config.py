@@ -5,18 +5,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import NonNegativeInt
-
 from plugins.airbyte_client.api.base import (
     Contract,
     connector_type,
-    epoch,
     location,
     parse,
     schema_fields,
 )
+from plugins.airbyte_client.api.config_jobs import (
+    JOB_TYPE_TO_CONFIG_TYPE,
+    parse_job_info,
+    parse_job_light,
+    parse_job_list,
+)
 from plugins.airbyte_client.config import ApiFlavour
-from plugins.airbyte_client.errors import AirbyteResponseError
 from plugins.airbyte_client.models import (
     AirbyteConnection,
     AirbyteJob,
@@ -25,88 +27,8 @@ from plugins.airbyte_client.models import (
     ConnectorInfo,
     JobStatus,
     JobType,
-    StreamStats,
 )
 from plugins.airbyte_client.transport import ApiRequest
-
-
-class _ConfigAggregatedStats(Contract):
-    recordsEmitted: NonNegativeInt = 0
-    bytesEmitted: NonNegativeInt = 0
-    recordsCommitted: NonNegativeInt | None = None
-    bytesCommitted: NonNegativeInt | None = None
-
-    def figures(self) -> tuple[int, int]:
-        """``(rows, bytes)``: committed where reported, else emitted."""
-        rows = self.recordsCommitted if self.recordsCommitted is not None else self.recordsEmitted
-        size = self.bytesCommitted if self.bytesCommitted is not None else self.bytesEmitted
-        return rows, size
-
-
-class _ConfigStreamStats(_ConfigAggregatedStats):
-    streamName: str
-    streamNamespace: str | None = None
-
-
-class _ConfigFailure(Contract):
-    externalMessage: str | None = None
-    failureOrigin: str | None = None
-    failureType: str | None = None
-
-
-class _ConfigFailureSummary(Contract):
-    failures: list[_ConfigFailure]
-
-
-class _ConfigAttemptStreamStats(Contract):
-    streamName: str
-    streamNamespace: str | None = None
-    stats: _ConfigAggregatedStats | None = None
-
-
-class _ConfigAttempt(Contract):
-    id: int
-    status: str
-    createdAt: int
-    updatedAt: int
-    endedAt: int | None = None
-    failureSummary: _ConfigFailureSummary | None = None
-    streamStats: list[_ConfigAttemptStreamStats] | None = None
-
-
-class _ConfigAttemptInfo(Contract):
-    attempt: _ConfigAttempt
-
-
-class _ConfigJob(Contract):
-    id: int
-    configType: str
-    configId: str
-    createdAt: int
-    updatedAt: int
-    startedAt: int | None = None
-    status: JobStatus
-    aggregatedStats: _ConfigAggregatedStats | None = None
-    streamAggregatedStats: list[_ConfigStreamStats] | None = None
-
-
-class _ConfigJobInfo(Contract):
-    job: _ConfigJob
-    #: Validated lazily, newest first and at most ``MAX_ATTEMPTS_READ`` (``_newest``).
-    attempts: list[Any]
-
-
-class _ConfigJobInfoLight(Contract):
-    job: _ConfigJob
-
-
-class _ConfigJobWithAttempts(Contract):
-    job: _ConfigJob
-    attempts: list[Any] | None = None
-
-
-class _ConfigJobList(Contract):
-    jobs: list[_ConfigJobWithAttempts]
 
 
 class _ConfigStream(Contract):
@@ -178,95 +100,11 @@ class _ConfigWorkspaceList(Contract):
     workspaces: list[_ConfigWorkspace]
 
 
-_CONFIG_TYPE_TO_JOB_TYPE = {
-    "sync": JobType.SYNC,
-    "reset_connection": JobType.RESET,
-    "clear": JobType.CLEAR,
-    "refresh": JobType.REFRESH,
-}
-_JOB_TYPE_TO_CONFIG_TYPE = {v: k for k, v in _CONFIG_TYPE_TO_JOB_TYPE.items()}
 _CONFIG_TRIGGER_PATH = {
     JobType.SYNC: "/connections/sync",
     JobType.RESET: "/connections/reset",
     JobType.CLEAR: "/connections/clear",
 }
-
-
-#: Attempts of a job answer that are read: the newest. A job retried thousands of times (an
-#: answer of megabytes) must not cost a second of parsing; the count is of all of them.
-MAX_ATTEMPTS_READ = 20
-
-
-def _newest(
-    attempts: list[Any], model: type[_ConfigAttempt | _ConfigAttemptInfo], request: ApiRequest
-) -> list[_ConfigAttempt]:
-    """The newest ``MAX_ATTEMPTS_READ`` attempts of an answer, validated, oldest first."""
-    read = [parse(model, a, request) for a in attempts[-MAX_ATTEMPTS_READ:]]
-    return [a.attempt if isinstance(a, _ConfigAttemptInfo) else a for a in read]
-
-
-def _config_job(
-    job: _ConfigJob, attempts: list[_ConfigAttempt], attempt_count: int | None
-) -> AirbyteJob:
-    """The job of an answer; ``attempt_count`` None where the answer has no attempts."""
-    job_type = _CONFIG_TYPE_TO_JOB_TYPE.get(job.configType)
-    if job_type is None:
-        raise AirbyteResponseError(
-            f"Airbyte job {job.id} has unexpected configType {job.configType!r}"
-        )
-    rows, bytes_ = job.aggregatedStats.figures() if job.aggregatedStats else (0, 0)
-    streams = tuple(
-        StreamStats(name=s.streamName, namespace=s.streamNamespace, records=r, bytes=b)
-        for s in job.streamAggregatedStats or ()
-        for r, b in [s.figures()]
-    )
-    if job.streamAggregatedStats is None:
-        streams = _attempt_stream_stats(attempts)
-    failure = next(
-        (
-            f.externalMessage
-            for a in reversed(attempts)
-            if a.failureSummary
-            for f in a.failureSummary.failures
-            if f.externalMessage
-        ),
-        None,
-    )
-    start = job.startedAt or job.createdAt
-    return AirbyteJob(
-        job_id=job.id,
-        connection_id=job.configId,
-        job_type=job_type,
-        status=job.status,
-        records=rows,
-        bytes=bytes_,
-        created_at=epoch(job.createdAt),
-        updated_at=epoch(job.updatedAt),
-        duration_seconds=float(max(job.updatedAt - start, 0)),
-        attempts=attempt_count,
-        failure_reason=failure,
-        streams=streams,
-    )
-
-
-def _attempt_stream_stats(attempts: list[_ConfigAttempt]) -> tuple[StreamStats, ...]:
-    """Per-stream figures summed over the attempts read (servers without
-    ``streamAggregatedStats``; at most ``MAX_ATTEMPTS_READ``, the newest).
-
-    Each attempt commits its own records, so the job's committed figures are the sum.
-    """
-    totals: dict[tuple[str, str | None], tuple[int, int]] = {}
-    for attempt in attempts:
-        for s in attempt.streamStats or ():
-            if s.stats is None:
-                continue
-            rows, size = s.stats.figures()
-            old_rows, old_bytes = totals.get((s.streamName, s.streamNamespace), (0, 0))
-            totals[(s.streamName, s.streamNamespace)] = (old_rows + rows, old_bytes + size)
-    return tuple(
-        StreamStats(name=name, namespace=namespace, records=rows, bytes=size)
-        for (name, namespace), (rows, size) in totals.items()
-    )
 
 
 class ConfigApi:
@@ -307,7 +145,7 @@ class ConfigApi:
             "POST",
             "/jobs/list",
             {
-                "configTypes": [_JOB_TYPE_TO_CONFIG_TYPE[job_type]],
+                "configTypes": [JOB_TYPE_TO_CONFIG_TYPE[job_type]],
                 "configId": connection_id,
                 "pagination": {"pageSize": limit, "rowOffset": 0},
             },
@@ -333,22 +171,9 @@ class ConfigApi:
     def list_connections(self, workspace_id: str) -> ApiRequest:
         return ApiRequest("POST", "/connections/list", {"workspaceId": workspace_id})
 
-    def parse_job(self, body: Any, request: ApiRequest) -> AirbyteJob:
-        info = parse(_ConfigJobInfo, body, request)
-        attempts = _newest(info.attempts, _ConfigAttemptInfo, request)
-        return _config_job(info.job, attempts, len(info.attempts))
-
-    def parse_polled_job(self, body: Any, request: ApiRequest) -> AirbyteJob:
-        return _config_job(parse(_ConfigJobInfoLight, body, request).job, [], None)
-
-    def parse_jobs(self, body: Any, request: ApiRequest) -> list[AirbyteJob]:
-        listing = parse(_ConfigJobList, body, request)
-        return [
-            _config_job(
-                j.job, _newest(j.attempts or [], _ConfigAttempt, request), len(j.attempts or [])
-            )
-            for j in listing.jobs
-        ]
+    parse_job = staticmethod(parse_job_info)
+    parse_polled_job = staticmethod(parse_job_light)
+    parse_jobs = staticmethod(parse_job_list)
 
     def parse_connection(self, body: Any, request: ApiRequest) -> AirbyteConnection:
         return self._connection(parse(_ConfigConnection, body, request))
