@@ -26,7 +26,9 @@ class StandinConfig:
 
     host: str = "127.0.0.1"
     port: int = 8001
-    auth: AuthMode = "basic"
+    #: Client credentials, as Airbyte 1.x and Cloud run (``basic`` for older deployments
+    #: behind a basic-auth proxy, ``none`` for an open in-cluster server).
+    auth: AuthMode = "token"
     username: str = DEFAULT_USERNAME
     password: str = DEFAULT_PASSWORD
     client_id: str = DEFAULT_CLIENT_ID

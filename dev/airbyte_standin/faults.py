@@ -70,9 +70,12 @@ class Fault:
     status: int = 503
     seconds: float = 5.0
     process: bool = False
-    #: ``gzip_bomb``: decompressed size; ``redirect``: where to (``Location``).
+    #: ``gzip_bomb``: decompressed size; ``redirect``: where to (``Location``; empty: the
+    #: request's own path and query, on the same server).
     size: int = 64 * 1024 * 1024
     location: str = ""
+    #: Match ``path`` exactly, not as a prefix (``/jobs`` but not ``/jobs/42``).
+    exact: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -82,9 +85,11 @@ class Fault:
         self.method = self.method.upper() if self.method else None
 
     def matches(self, method: str, path: str) -> bool:
-        return (self.path is None or path.startswith(self.path)) and (
-            self.method is None or self.method == method
-        )
+        if self.path is not None and not (
+            path == self.path if self.exact else path.startswith(self.path)
+        ):
+            return False
+        return self.method is None or self.method == method
 
 
 class FaultRegistry:
@@ -278,7 +283,9 @@ async def _send_hostile(app: ASGIApp, fault: Fault, scope: Scope, receive: Recei
         headers.append((b"content-encoding", b"gzip"))
     elif fault.kind == "redirect":
         status, body = (fault.status if 300 <= fault.status < 400 else 307), b""
-        headers.append((b"location", fault.location.encode()))
+        query = scope.get("query_string", b"")
+        itself = scope["path"].encode() + (b"?" + query if query else b"")
+        headers.append((b"location", fault.location.encode() or itself))
     else:  # trickle
         body = await _run_and_capture(app, scope, receive)
     headers.append((b"content-length", str(len(body)).encode()))

@@ -15,7 +15,7 @@ from dev.airbyte_standin.serving import quick_config, run_standin
 @pytest.fixture(scope="session")
 def shared_standin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStandin]:
     """One basic-auth stand-in for the whole session."""
-    with run_standin(quick_config(tmp_path_factory.mktemp("standin"))) as running:
+    with run_standin(quick_config(tmp_path_factory.mktemp("standin"), auth="basic")) as running:
         yield running
 
 

@@ -43,14 +43,41 @@ from plugins.airbyte_operator import AirbyteSyncOperator
 from tests.conftest import (
     FAST_EXTRAS,
     RecordingTaskInstance,
-    airbyte_conn_env,
     resume_deferred,
 )
+from tests.conftest import airbyte_conn_env as conn_env
 
 #: What must never be printed: a wrong password, the client secret, the basic-auth header value.
 SECRETS = ("hunter2-wrong", "standin-secret", "YWlyYnl0ZTpwYXNzd29yZA==", "kLm9Q")
-SYNC = "/api/v1/connections/sync"
-GET_JOB = "/api/v1/jobs/get"
+
+
+@dataclass(frozen=True)
+class Api:
+    """An API flavour and where its calls go, as fault targets (``path``, ``method``)."""
+
+    name: str
+    sync: dict
+    poll: dict
+    jobs_list: dict
+
+    def polled(self, request: dict) -> bool:
+        """Whether a logged request of the stand-in is a poll of a job."""
+        path, method = self.poll["path"], self.poll.get("method", request["method"])
+        return request["path"].startswith(path) and request["method"] == method
+
+
+CONFIG = Api(
+    "config",
+    sync={"path": "/api/v1/connections/sync"},
+    poll={"path": "/api/v1/jobs/get"},  # and /jobs/get_light
+    jobs_list={"path": "/api/v1/jobs/list"},
+)
+PUBLIC = Api(
+    "public",
+    sync={"path": "/api/public/v1/jobs", "method": "POST", "exact": True},
+    poll={"path": "/api/public/v1/jobs/", "method": "GET"},
+    jobs_list={"path": "/api/public/v1/jobs", "method": "GET", "exact": True},
+)
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
 ODD_ANSWERS = ("empty", "html", "unknown_status", "broken_gzip", "other_job")
 
@@ -60,7 +87,8 @@ class Scenario:
     """A fault, how to run the task, and what must come out."""
 
     id: str
-    inject: Callable = lambda standin: None
+    #: ``inject(standin, api)``: queue the faults, with ``api``'s targets (``Api``).
+    inject: Callable = lambda standin, api: None
     operator: dict = field(default_factory=dict)
     raises: type[Exception] | None = None
     match: str | None = None
@@ -72,6 +100,8 @@ class Scenario:
     check: Callable | None = None
     #: The wait ended before the job did, so the job must have been cancelled.
     cancels: bool = False
+    #: What the error says on the Public API where it differs (``match`` otherwise).
+    public_match: str | None = None
 
 
 def both_modes(scenario: Scenario) -> list[Scenario]:
@@ -79,11 +109,11 @@ def both_modes(scenario: Scenario) -> list[Scenario]:
     return [scenario, replace(scenario, id=f"{scenario.id}-deferred", deferrable=True)]
 
 
-def odd_answers_mid_wait(standin) -> None:
+def odd_answers_mid_wait(standin, api: Api) -> None:
     """One of each unreadable answer a proxy or a broken server gives, mid-wait."""
     standin.set_job_behaviour("incomplete_then_succeed")
     for kind in ODD_ANSWERS:
-        standin.inject(kind, count=1, path=GET_JOB)
+        standin.inject(kind, count=1, **api.poll)
 
 
 def one_of_each_odd_answer(standin) -> None:
@@ -91,12 +121,19 @@ def one_of_each_odd_answer(standin) -> None:
     assert set(ODD_ANSWERS) <= kinds, kinds
 
 
+def followed_with_its_method(standin, status: int) -> bool:
+    """The one redirected request was sent again to the same path with the same method."""
+    log = standin.requests()
+    [i] = [i for i, r in enumerate(log) if r["status"] == status]
+    return (log[i + 1]["method"], log[i + 1]["path"]) == (log[i]["method"], log[i]["path"])
+
+
 def one_401(standin) -> None:
     """The expired token cost one 401 and one refresh, not a failure."""
     assert sum(1 for r in standin.requests() if r["status"] == 401) == 1
 
 
-def cancel_from_outside(standin) -> None:
+def cancel_from_outside(standin, api: Api) -> None:
     """Someone cancels the job in the Airbyte UI as soon as it exists."""
     standin.set_job_behaviour("stuck_running")
 
@@ -107,38 +144,47 @@ def cancel_from_outside(standin) -> None:
     threading.Thread(target=cancel_when_started, daemon=True).start()
 
 
-def expire_tokens_mid_wait(standin) -> None:
+def expire_tokens_mid_wait(standin, api: Api) -> None:
     standin.set_job_behaviour("incomplete_then_succeed")  # a longer job: the expiry lands mid-wait
 
     def expire_when_polled() -> None:
-        wait_until(lambda: any(GET_JOB in r["path"] for r in standin.requests()), 10)
+        wait_until(lambda: any(api.polled(r) for r in standin.requests()), 10)
         standin.expire_tokens()
 
     threading.Thread(target=expire_when_polled, daemon=True).start()
 
 
 SCENARIOS = [
-    Scenario("5xx-burst-on-trigger", lambda s: s.inject("status", status=503, count=3, path=SYNC)),
     Scenario(
-        "5xx-burst-while-waiting", lambda s: s.inject("status", status=500, count=6, path=GET_JOB)
+        "5xx-burst-on-trigger", lambda s, api: s.inject("status", status=503, count=3, **api.sync)
+    ),
+    Scenario(
+        "5xx-burst-while-waiting",
+        lambda s, api: s.inject("status", status=500, count=6, **api.poll),
     ),
     Scenario(
         "5xx-burst-while-deferred",
-        lambda s: s.inject("status", status=502, count=6, path=GET_JOB),
+        lambda s, api: s.inject("status", status=502, count=6, **api.poll),
         deferrable=True,
     ),
-    Scenario("429-rate-limited", lambda s: s.inject("status", status=429, count=2)),
+    Scenario("429-rate-limited", lambda s, api: s.inject("status", status=429, count=2)),
     Scenario(
-        "read-timeout-then-success", lambda s: s.inject("hang", seconds=3, count=1, path=GET_JOB)
+        "read-timeout-then-success", lambda s, api: s.inject("hang", seconds=3, count=1, **api.poll)
     ),
-    Scenario("dropped-connection-mid-response", lambda s: s.inject("drop", count=2, path=GET_JOB)),
     Scenario(
-        "dropped-while-deferred", lambda s: s.inject("drop", count=2, path=GET_JOB), deferrable=True
+        "dropped-connection-mid-response", lambda s, api: s.inject("drop", count=2, **api.poll)
     ),
-    Scenario("lost-trigger-response", lambda s: s.inject("lost_response", count=1, path=SYNC)),
+    Scenario(
+        "dropped-while-deferred",
+        lambda s, api: s.inject("drop", count=2, **api.poll),
+        deferrable=True,
+    ),
+    Scenario(
+        "lost-trigger-response", lambda s, api: s.inject("lost_response", count=1, **api.sync)
+    ),
     Scenario(
         "409-attaches",
-        lambda s: (
+        lambda s, api: (
             s.set_job_behaviour("incomplete_then_succeed"),  # still running when the task starts
             AirbyteHook().trigger_sync(STRIPE_CONNECTION_ID),
         ),
@@ -146,17 +192,17 @@ SCENARIOS = [
     ),
     Scenario(
         "409-job-list-about-another-connection",
-        lambda s: (
+        lambda s, api: (
             s.set_job_behaviour("stuck_running"),
             AirbyteHook().trigger_sync(STRIPE_CONNECTION_ID),
-            s.inject("other_job", count=1, path="/api/v1/jobs/list"),
+            s.inject("other_job", count=1, **api.jobs_list),
         ),
         raises=AirbyteResponseError,
         match=f"of connection {OTHER_CONNECTION_ID}: an answer to another question",
     ),
     Scenario(
         "409-fails-when-asked",
-        lambda s: (
+        lambda s, api: (
             s.set_job_behaviour("stuck_running"),
             AirbyteHook().trigger_sync(STRIPE_CONNECTION_ID),
         ),
@@ -182,7 +228,7 @@ SCENARIOS = [
     ),
     Scenario(
         "403-forbidden",
-        lambda s: s.inject("status", status=403, count=1),
+        lambda s, api: s.inject("status", status=403, count=1),
         raises=AirbytePermissionError,
         sync_jobs=0,
         max_requests=1,
@@ -197,50 +243,54 @@ SCENARIOS = [
     ),
     Scenario(
         "stuck-pending-past-timeout",
-        lambda s: s.set_job_behaviour("stuck_pending"),
+        lambda s, api: s.set_job_behaviour("stuck_pending"),
         operator={"timeout_minutes": 0.005},
         raises=AirbyteJobStuckPendingError,
         match="component=worker",
     ),
     Scenario(
         "stuck-pending-past-timeout-deferred",
-        lambda s: s.set_job_behaviour("stuck_pending"),
+        lambda s, api: s.set_job_behaviour("stuck_pending"),
         operator={"timeout_minutes": 0.005},
         raises=AirbyteJobStuckPendingError,
         deferrable=True,
     ),
     Scenario(
         "running-past-timeout",
-        lambda s: s.set_job_behaviour("stuck_running"),
+        lambda s, api: s.set_job_behaviour("stuck_running"),
         operator={"timeout_minutes": 0.005},
         raises=AirbyteJobTimeoutError,
         match="Raise timeout_minutes",
     ),
-    Scenario("incomplete-then-succeeded", lambda s: s.set_job_behaviour("incomplete_then_succeed")),
+    Scenario(
+        "incomplete-then-succeeded", lambda s, api: s.set_job_behaviour("incomplete_then_succeed")
+    ),
     Scenario(
         "failed-with-reason",
-        lambda s: s.set_job_behaviour("fail", failure_reason="Stripe API key revoked"),
+        lambda s, api: s.set_job_behaviour("fail", failure_reason="Stripe API key revoked"),
         raises=AirbyteJobFailedError,
         match="Stripe API key revoked",
+        public_match="Airbyte gave no reason; see the job's logs",  # no reasons there
     ),
     Scenario(
         "failed-with-reason-deferred",
-        lambda s: s.set_job_behaviour("fail", failure_reason="Stripe API key revoked"),
+        lambda s, api: s.set_job_behaviour("fail", failure_reason="Stripe API key revoked"),
         raises=AirbyteJobFailedError,
         match="Stripe API key revoked",
+        public_match="Airbyte gave no reason; see the job's logs",
         deferrable=True,
     ),
     Scenario("cancelled-from-outside", cancel_from_outside, raises=AirbyteJobCancelledError),
     Scenario(
         "malformed-json",
-        lambda s: s.inject("malformed", count=1, path=SYNC),
+        lambda s, api: s.inject("malformed", count=1, **api.sync),
         raises=AirbyteResponseError,
         match="not JSON",
         sync_jobs=0,
     ),
     Scenario(
         "body-missing-required-fields",
-        lambda s: s.inject("missing_fields", count=1, path=GET_JOB),
+        lambda s, api: s.inject("missing_fields", count=1, **api.poll),
         check=lambda s: any(r["fault"] == "missing_fields" for r in s.requests()),
     ),
     Scenario(
@@ -288,7 +338,7 @@ SCENARIOS = [
     *both_modes(
         Scenario(
             "unreadable-answers-for-good",
-            lambda s: s.inject("html", count=50, path=GET_JOB),
+            lambda s, api: s.inject("html", count=50, **api.poll),
             raises=AirbyteResponseError,
             match="Gave up after 6 unreadable answers in a row",
             cancels=True,
@@ -297,7 +347,7 @@ SCENARIOS = [
     *both_modes(
         Scenario(
             "answers-about-another-job-for-good",
-            lambda s: s.inject("other_job", count=50, path=GET_JOB),
+            lambda s, api: s.inject("other_job", count=50, **api.poll),
             raises=AirbyteResponseError,
             match=f"of connection {OTHER_CONNECTION_ID}: an answer to another question",
             cancels=True,
@@ -306,14 +356,14 @@ SCENARIOS = [
     *both_modes(
         Scenario(
             "trigger-answered-about-another-connection",
-            lambda s: s.inject("other_job", count=1, path=SYNC),
+            lambda s, api: s.inject("other_job", count=1, **api.sync),
             check=lambda s: any(r["fault"] == "other_job" for r in s.requests()),
         )
     ),
     *both_modes(
         Scenario(
             "5xx-for-good-past-timeout",
-            lambda s: s.inject("status", status=503, count=1000, path=GET_JOB),
+            lambda s, api: s.inject("status", status=503, count=1000, **api.poll),
             operator={"timeout_minutes": 0.02},
             raises=AirbyteTransientApiError,
             match="Airbyte says: Injected fault: HTTP 503. No readable answer about Airbyte job",
@@ -322,30 +372,28 @@ SCENARIOS = [
     ),
     *(
         scenario
-        for status, path in ((302, SYNC), (301, GET_JOB))
+        for status, target in ((302, "sync"), (301, "poll"))
         for scenario in both_modes(
             Scenario(
-                f"{status}-within-origin-on-{path.rsplit('/', 1)[1]}",
-                lambda s, status=status, path=path: s.inject(
-                    "redirect", status=status, path=path, location=f"{s.url}{path}"
+                f"{status}-within-origin-on-{target}",
+                lambda s, api, status=status, target=target: s.inject(
+                    "redirect", status=status, location="", **getattr(api, target)
                 ),
-                check=lambda s, status=status: (
-                    [r["method"] for r in s.requests() if r["status"] == status] == ["POST"]
-                ),
+                check=lambda s, status=status: followed_with_its_method(s, status),
             )
         )
     ),
     *both_modes(
         Scenario(
             "trickling-answer-mid-wait",
-            lambda s: s.inject("trickle", seconds=0.3, count=1, path=GET_JOB),
+            lambda s, api: s.inject("trickle", seconds=0.3, count=1, **api.poll),
             check=lambda s: any(r["fault"] == "trickle" for r in s.requests()),
         )
     ),
     *both_modes(
         Scenario(
             "credentials-refused-mid-wait",
-            lambda s: s.inject("status", status=401, count=50, path=GET_JOB),
+            lambda s, api: s.inject("status", status=401, count=50, **api.poll),
             raises=AirbyteAuthError,
             match="It was cancelled",
             cancels=True,
@@ -388,9 +436,19 @@ SCENARIOS = [
 ]
 
 
+@pytest.fixture(params=[PUBLIC, CONFIG], ids=lambda api: api.name)
+def api(request) -> Api:
+    """The API flavour the scenario runs on: each runs on both."""
+    return request.param
+
+
 @pytest.fixture
-def env(monkeypatch, basic_standin, token_standin):
-    """The Connections every scenario may use, as AIRFLOW_CONN_* variables."""
+def env(monkeypatch, basic_standin, token_standin, api):
+    """The Connections every scenario may use, as AIRFLOW_CONN_* variables, on ``api``."""
+
+    def airbyte_conn_env(*args, **kwargs):
+        conn_env(*args, api_type=api.name, **kwargs)
+
     airbyte_conn_env(monkeypatch, basic_standin.url, login="airbyte", password="password")
     airbyte_conn_env(
         monkeypatch,
@@ -434,14 +492,14 @@ def run_task(op: AirbyteSyncOperator, deferrable: bool) -> dict:
 
 @pytest.mark.usefixtures("env")
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.id)
-def test_fault(scenario: Scenario, basic_standin, token_standin, monkeypatch, capfd):
+def test_fault(scenario: Scenario, api: Api, basic_standin, token_standin, monkeypatch, capfd):
     standin = token_standin if scenario.auth == "token" else basic_standin
     standin.reset()
     if scenario.auth == "token":
         monkeypatch.setenv("AIRFLOW_CONN_AIRBYTE_DEFAULT", os.environ["AIRFLOW_CONN_TOKEN_AUTH"])
         # The shared token may be one an earlier test expired.
         AirbyteHook().client.auth.exchange.invalidate()
-    scenario.inject(standin)
+    scenario.inject(standin, api)
     already = len([j for j in standin.jobs() if j["job_type"] == "sync"])
     kwargs = {"connection_id": STRIPE_CONNECTION_ID, "deferrable": scenario.deferrable}
     kwargs |= scenario.operator
@@ -462,8 +520,9 @@ def test_fault(scenario: Scenario, basic_standin, token_standin, monkeypatch, ca
         assert result["job_id"] in ours, "the task reported a job that is not its own"
     else:
         assert isinstance(error, scenario.raises), f"{type(error).__name__}: {error}"
-        if scenario.match:
-            assert scenario.match in str(error)
+        match = scenario.public_match if api is PUBLIC else None
+        if match or scenario.match:
+            assert (match or scenario.match) in str(error)
     # 2. sync jobs created on the Airbyte side (one asked for: exactly one)
     jobs = [j for j in standin.jobs() if j["job_type"] == "sync"]
     assert len(jobs) == max(scenario.sync_jobs, already), jobs
@@ -509,7 +568,7 @@ def test_worker_killed_mid_wait_then_retry_reattaches(basic_standin, monkeypatch
     try:
         wait_until(  # its job exists and is polled (not a late request of an earlier test)
             lambda: (
-                basic_standin.jobs() and any(GET_JOB in r["path"] for r in basic_standin.requests())
+                basic_standin.jobs() and any(CONFIG.polled(r) for r in basic_standin.requests())
             ),
             30,
             what="the wait",
