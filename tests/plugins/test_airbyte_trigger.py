@@ -13,13 +13,24 @@ from dev.processes import wait_until
 from plugins.airbyte_client.contracts import job_from_dict
 from plugins.airbyte_hook import AirbyteHook
 from plugins.airbyte_trigger import ERROR, TERMINAL, TIMEOUT, AirbyteJobTrigger
-from tests.conftest import airbyte_conn_env, next_trigger_event, trigger_event
+from tests.conftest import airbyte_conn_env, next_trigger_event, token_conn_env, trigger_event
 
 
-@pytest.fixture
-def standin(airbyte_conn):
-    """The basic-auth stand-in, with ``airbyte_default`` pointing at it."""
-    return airbyte_conn
+@pytest.fixture(params=["public", "config"])
+def standin(request, token_standin, monkeypatch):
+    """The client-credentials stand-in, ``airbyte_default`` on each API flavour in turn."""
+    token_standin.reset()
+    token_conn_env(monkeypatch, token_standin.url, api_type=request.param)
+    yield token_standin
+    token_standin.assert_contract_kept()
+
+
+def polled(standin) -> bool:
+    """Whether a job has been polled (either flavour's poll)."""
+    return any(
+        r["path"].startswith("/api/v1/jobs/get") or r["path"].startswith("/api/public/v1/jobs/")
+        for r in standin.requests()
+    )
 
 
 def trigger_for(job_id: int, seconds: float = 30.0) -> AirbyteJobTrigger:
@@ -45,17 +56,23 @@ def test_fires_once_the_job_succeeds(standin):
 
 
 def test_fires_on_failure_with_light_polls_only(standin):
-    """The triggerer polls the light answer (no attempts, no logs: small whatever the job's
-    history); the reason of a failure is read in the worker (``hook.complete``)."""
+    """The triggerer polls small answers (the Configuration API's light job: no attempts, no
+    logs, whatever the job's history); a failure's reason, which only the Configuration
+    API's full job has, is read in the worker (``hook.complete``)."""
     standin.set_job_behaviour("fail", failure_reason="source unreachable")
-    job = AirbyteHook().trigger_sync(STRIPE_CONNECTION_ID)
+    hook = AirbyteHook()
+    job = hook.trigger_sync(STRIPE_CONNECTION_ID)
     event = trigger_event(trigger_for(job.job_id))
     assert event["job"]["status"] == "failed"
     assert event["job"]["failure_reason"] is None
-    paths = {r["path"] for r in standin.requests() if r["path"].startswith("/api/v1/jobs/")}
-    assert paths == {"/api/v1/jobs/get_light"}
-    completed = AirbyteHook().complete(job_from_dict(event["job"]))
-    assert completed.failure_reason == "source unreachable"
+    config = hook.settings.flavour == "config"
+    polls = {(r["method"], r["path"]) for r in standin.requests() if "/jobs/" in r["path"]}
+    if config:
+        assert polls == {("POST", "/api/v1/jobs/get_light")}
+    else:
+        assert polls == {("GET", f"/api/public/v1/jobs/{job.job_id}")}
+    completed = hook.complete(job_from_dict(event["job"]))
+    assert completed.failure_reason == ("source unreachable" if config else None)
 
 
 def test_rides_out_transient_errors(standin):
@@ -93,7 +110,7 @@ def test_restarted_triggerer_resumes_from_serialized_state(standin):
         task = asyncio.create_task(anext(trigger.run()))
         await asyncio.to_thread(
             wait_until,
-            lambda: any("/jobs/get" in r["path"] for r in standin.requests()),
+            lambda: polled(standin),
             10,
             what="the first poll",
         )
@@ -173,11 +190,9 @@ def test_quiet_until_the_expected_end_costs_fewer_polls(tmp_path, monkeypatch):
     from dev.airbyte_standin.serving import quick_config, run_standin
 
     with run_standin(quick_config(tmp_path, running_seconds=2.0)) as slow:
-        airbyte_conn_env(
+        token_conn_env(
             monkeypatch,
             slow.url,
-            login="airbyte",
-            password="password",
             poll_interval=0.02,
             max_poll_interval=0.05,
             quiet_poll_interval=0.5,
