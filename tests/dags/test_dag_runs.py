@@ -23,7 +23,7 @@ from dev.airbyte_standin.seed import (
     SALESFORCE_CONNECTION_ID,
     STRIPE_CONNECTION_ID,
 )
-from tests.conftest import OPENLINEAGE_EVENTS, airbyte_conn_env
+from tests.conftest import OPENLINEAGE_EVENTS, token_conn_env
 
 UNKNOWN_CONNECTION_ID = "00000000-0000-4000-8000-000000000000"
 STRIPE_TABLES = ("stripe_customers", "stripe_charges", "stripe_invoices")
@@ -45,9 +45,24 @@ def outbox(tmp_path) -> Path:
 
 
 @pytest.fixture
-def airflow_env(standin, monkeypatch, outbox) -> None:
-    """Connections and Variables as a deployment would provide them, as environment variables."""
-    airbyte_conn_env(monkeypatch, standin.url, login="airbyte", password="password")
+def standin(token_standin):
+    """The client-credentials stand-in, reset; what the runs send and get keeps the contract."""
+    token_standin.reset()
+    yield token_standin
+    token_standin.assert_contract_kept()
+
+
+def connect_airbyte(monkeypatch, url: str, flavour: str = "public") -> None:
+    """``airbyte_default`` as Airbyte 1.x is used: client credentials, on the Public API
+    unless the test asks for the Configuration API."""
+    token_conn_env(monkeypatch, url, api_type=flavour)
+
+
+@pytest.fixture
+def airflow_env(request, standin, monkeypatch, outbox) -> None:
+    """Connections and Variables as a deployment would provide them, as environment variables
+    (``airbyte_default`` on the API flavour given as the fixture's parameter, else public)."""
+    connect_airbyte(monkeypatch, standin.url, getattr(request, "param", "public"))
     warehouse = standin.warehouse_url.removeprefix("sqlite:///")
     monkeypatch.setenv(
         "AIRFLOW_CONN_WAREHOUSE_DEFAULT", json.dumps({"conn_type": "sqlite", "host": warehouse})
@@ -134,7 +149,11 @@ pytestmark = pytest.mark.usefixtures("airflow_db", "airflow_env")
 # --- airbyte_event_driven_sync ---------------------------------------------------------
 
 
-def test_event_driven_sync_with_the_seed_conf(dagbag, standin, outbox):
+BOTH_FLAVOURS = pytest.mark.parametrize("airflow_env", ["public", "config"], indirect=True)
+
+
+@BOTH_FLAVOURS
+def test_event_driven_sync_with_the_seed_conf(dagbag, standin, outbox, airflow_env):
     run = run_dag(dagbag, "airbyte_event_driven_sync", {"connection_id": STRIPE_CONNECTION_ID})
     assert str(run.state) == "success", states(run)
     [job] = sync_jobs(standin, STRIPE_CONNECTION_ID)
@@ -144,7 +163,8 @@ def test_event_driven_sync_with_the_seed_conf(dagbag, standin, outbox):
     assert f"job {job['id']}" in message["subject"]
 
 
-def test_event_driven_reset_without_waiting(dagbag, standin):
+@BOTH_FLAVOURS
+def test_event_driven_reset_without_waiting(dagbag, standin, airflow_env):
     run = run_dag(
         dagbag,
         "airbyte_event_driven_sync",
@@ -152,6 +172,24 @@ def test_event_driven_reset_without_waiting(dagbag, standin):
     )
     assert str(run.state) == "success", states(run)
     assert [j["job_type"] for j in standin.jobs()] == ["reset"]
+
+
+@BOTH_FLAVOURS
+def test_event_driven_clear_waits_and_empties_the_tables(dagbag, standin, airflow_env):
+    first = run_dag(dagbag, "airbyte_event_driven_sync", {"connection_id": STRIPE_CONNECTION_ID})
+    assert str(first.state) == "success", states(first)
+    assert warehouse_count(standin, "stripe_charges") > 0
+    run = run_dag(
+        dagbag,
+        "airbyte_event_driven_sync",
+        {"connection_id": STRIPE_CONNECTION_ID, "job_type": "clear"},
+    )
+    assert str(run.state) == "success", states(run)
+    assert [(j["job_type"], j["status"]) for j in standin.jobs()] == [
+        ("sync", "succeeded"),
+        ("clear", "succeeded"),
+    ]
+    assert warehouse_count(standin, "stripe_charges") == 0
 
 
 @pytest.mark.parametrize(
@@ -181,7 +219,8 @@ def test_event_driven_unknown_connection_fails_clearly(dagbag, standin, capfd):
 # --- airbyte_stripe_to_postgres -------------------------------------------------------
 
 
-def test_stripe_to_postgres_end_to_end(dagbag, standin, outbox):
+@BOTH_FLAVOURS
+def test_stripe_to_postgres_end_to_end(dagbag, standin, outbox, airflow_env):
     run = run_dag(dagbag, "airbyte_stripe_to_postgres")
     assert str(run.state) == "success", states(run)
     assert set(states(run).values()) == {"success"}
@@ -275,7 +314,7 @@ def test_stripe_to_postgres_on_postgresql(dagbag, postgres_standin, monkeypatch,
     import sqlalchemy as sa
 
     server, warehouse_conn = postgres_standin
-    airbyte_conn_env(monkeypatch, server.url, login="airbyte", password="password")
+    connect_airbyte(monkeypatch, server.url)
     monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE_DEFAULT", json.dumps(warehouse_conn))
     run = run_dag(dagbag, "airbyte_stripe_to_postgres")
     assert str(run.state) == "success", states(run)
@@ -304,7 +343,7 @@ def own_standin(tmp_path, monkeypatch):
 
         def start(**config):
             server = stack.enter_context(run_standin(quick_config(tmp_path, **config)))
-            airbyte_conn_env(monkeypatch, server.url, login="airbyte", password="password")
+            connect_airbyte(monkeypatch, server.url)
             path = server.warehouse_url.removeprefix("sqlite:///")
             monkeypatch.setenv(
                 "AIRFLOW_CONN_WAREHOUSE_DEFAULT", json.dumps({"conn_type": "sqlite", "host": path})

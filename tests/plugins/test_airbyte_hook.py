@@ -356,7 +356,7 @@ def test_connection_refused_until_the_server_starts(monkeypatch, tmp_path):
         AirbyteHook(max_retries=0).get_connection_info(STRIPE_CONNECTION_ID)
     caller = threading.Thread(target=call)
     caller.start()
-    with run_standin_process(quick_config(tmp_path), port=port):
+    with run_standin_process(quick_config(tmp_path, auth="basic"), port=port):
         caller.join(timeout=60)
     assert "error" not in result, result.get("error")
     assert result["connection"].connection_id == STRIPE_CONNECTION_ID
@@ -512,7 +512,7 @@ def slow_standin(tmp_path, monkeypatch):
     """Jobs that run ~2.5 s, so their durations (whole seconds in the API) are history."""
     from dev.airbyte_standin.serving import quick_config, run_standin
 
-    with run_standin(quick_config(tmp_path, running_seconds=2.5)) as server:
+    with run_standin(quick_config(tmp_path, auth="basic", running_seconds=2.5)) as server:
         airbyte_conn_env(
             monkeypatch,
             server.url,

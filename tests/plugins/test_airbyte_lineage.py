@@ -65,6 +65,7 @@ def output_rows(lineage) -> dict[str, int]:
 def postgres_standin(postgres_url, monkeypatch):
     """A stand-in whose destination is a real PostgreSQL database."""
     config = StandinConfig(
+        auth="basic",
         port=0,
         pending_seconds=0.05,
         running_seconds=0.15,

@@ -171,7 +171,7 @@ def test_deferred_wait_is_quiet_until_the_usual_end(tmp_path, context, monkeypat
     """With history, the trigger is told when the job is expected to be nearly done."""
     from dev.airbyte_standin.serving import quick_config, run_standin
 
-    with run_standin(quick_config(tmp_path, running_seconds=2.2)) as slow:
+    with run_standin(quick_config(tmp_path, auth="basic", running_seconds=2.2)) as slow:
         airbyte_conn_env(monkeypatch, slow.url, login="airbyte", password="password")
         operator().execute(context)  # the history: one ~2 s sync
         op = operator(deferrable=True)

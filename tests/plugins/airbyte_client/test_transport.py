@@ -106,7 +106,7 @@ def test_303_on_a_post_is_refused_with_the_redirect(airbyte_conn, started, mode)
 @pytest.fixture(scope="module")
 def tls_standin(tmp_path_factory):
     directory = tmp_path_factory.mktemp("tls")
-    with run_standin(quick_config(directory), tls=private_ca(directory)) as server:
+    with run_standin(quick_config(directory, auth="basic"), tls=private_ca(directory)) as server:
         yield server
 
 
@@ -152,7 +152,9 @@ PASSWORD = "pä$$wörd€:@/"
 
 @pytest.fixture(scope="module")
 def unicode_standin(tmp_path_factory):
-    config = quick_config(tmp_path_factory.mktemp("unicode"), username="ünï", password=PASSWORD)
+    config = quick_config(
+        tmp_path_factory.mktemp("unicode"), auth="basic", username="ünï", password=PASSWORD
+    )
     with run_standin(config) as server:
         yield server
 
