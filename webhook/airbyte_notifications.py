@@ -59,6 +59,8 @@ from webhook.ledger import JOB_MEMORY_SECONDS, Ledger
 log = logging.getLogger("webhook.airbyte")
 #: A confirmation must answer quickly: Airbyte waits for the webhook's answer.
 HOOK_OVERRIDES = {"max_retries": 1, "retry_min_wait": 0.5, "retry_max_wait": 2.0}
+#: How much of a notification's ``errorMessage`` (often a stack trace) a report quotes.
+MAX_REASON_CHARS = 2000
 #: How long a connection's details (its tables' names) are reused before being asked again.
 DETAILS_TTL_SECONDS = 3600.0
 
@@ -77,6 +79,8 @@ class _Summary(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
     job_id: int | None = Field(default=None, alias="jobId", ge=1)
     connection: _Ref | None = None
+    #: Airbyte's own words on a failure: the only reason the Public API flavour has.
+    error_message: str | None = Field(default=None, alias="errorMessage")
 
 
 class Notification(BaseModel):
@@ -93,6 +97,10 @@ class Notification(BaseModel):
     @property
     def connection_id(self) -> str | None:
         return self.data.connection.id if self.data and self.data.connection else None
+
+    @property
+    def error_message(self) -> str | None:
+        return self.data.error_message if self.data else None
 
 
 @dataclass
@@ -165,7 +173,7 @@ class NotificationIntake:
             log.info("Airbyte job %s is %s, not finished: no action", job_id, job.status)
             return Outcome("ignored", f"The job is {job.status}, not finished.", job_id)
         if job.status is not JobStatus.SUCCEEDED:
-            return await self._report_failure(job)
+            return await self._report_failure(job, notification.error_message)
         if job.job_type is not JobType.SYNC:
             log.info("Airbyte %s job %s succeeded: no asset events", job.job_type, job_id)
             return Outcome("ignored", f"A {job.job_type} job updates no asset.", job_id)
@@ -261,11 +269,17 @@ class NotificationIntake:
             log.warning("Cannot list asset %s events (%s); the ledger decides", asset_id, error)
             return False
 
-    async def _report_failure(self, job: AirbyteJob) -> Outcome:
+    async def _report_failure(self, job: AirbyteJob, notified: str | None) -> Outcome:
+        """Report a confirmed failure once; the reason is Airbyte's API's, else the one the
+        notification gave (the Public API has none), said to come from there."""
         key = f"failure:{job.job_id}"
         if self._ledger.recall(key) is not None:
             return Outcome("duplicate", "This failure was reported already.", job.job_id)
-        reason = job.failure_reason or "Airbyte gave no reason; see the job's logs in Airbyte."
+        reason = job.failure_reason or (
+            f"{notified[:MAX_REASON_CHARS]} (from Airbyte's notification)"
+            if notified
+            else "Airbyte gave no reason; see the job's logs in Airbyte."
+        )
         message = SyncMessage(
             subject=f"Airbyte job {job.job_id} {job.status}: connection {job.connection_id}",
             body="\n".join(

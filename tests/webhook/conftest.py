@@ -62,21 +62,24 @@ def make_receiver() -> Iterator[Callable[..., str]]:
 
 @pytest.fixture(scope="module")
 def outbox(shared: SharedAirflow, tmp_path_factory) -> Iterator[Path]:
-    """The receiver's configuration, the way a deployment gives it: AIRFLOW_CONN_/VAR_ env."""
+    """The receiver's configuration, the way a deployment gives it: AIRFLOW_CONN_/VAR_ env
+    (``airbyte_default`` on the Public API, ``airbyte_config_api`` on the Configuration API,
+    both with the stand-in's client credentials)."""
     path = tmp_path_factory.mktemp("outbox") / "notifications.jsonl"
     standin = shared.standin.config
     with pytest.MonkeyPatch.context() as env:
-        env.setenv(
-            "AIRFLOW_CONN_AIRBYTE_DEFAULT",
-            json.dumps(
-                {
-                    "conn_type": "airbyte",
-                    "host": shared.standin.url,
-                    "login": standin.username,
-                    "password": standin.password,
-                }
-            ),
-        )
+        for conn_id, root in (
+            ("AIRBYTE_DEFAULT", "/api/public/v1"),
+            ("AIRBYTE_CONFIG_API", "/api/v1"),
+        ):
+            conn = {
+                "conn_type": "airbyte",
+                "host": shared.standin.url + root,
+                "login": standin.client_id,
+                "password": standin.client_secret,
+                "extra": {"auth_type": "client_credentials"},
+            }
+            env.setenv(f"AIRFLOW_CONN_{conn_id}", json.dumps(conn))
         env.setenv("AIRFLOW_VAR_AIRBYTE_STRIPE_POSTGRES_CONNECTION_ID", STRIPE)
         env.setenv("AIRFLOW_VAR_AIRBYTE_NOTIFY_CHANNELS", "outbox")
         env.setenv("AIRFLOW_VAR_AIRBYTE_NOTIFY_OUTBOX", str(path))

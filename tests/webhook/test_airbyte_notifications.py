@@ -142,6 +142,28 @@ def test_a_sync_started_outside_airflow_makes_one_event_per_asset_and_one_qualit
     assert [(r["success"], r["status"]) for r in sent] == [(True, 200)]
 
 
+def test_a_receiver_on_the_configuration_api_confirms_the_same_way(
+    stripe_assets, shared, intake, make_receiver
+):
+    url = make_receiver(
+        shared.airflow.url, airbyte_notification_token=TOKEN, airbyte_conn_id="airbyte_config_api"
+    )
+    shared.standin.notify_to(f"{url}/airbyte/notifications/{TOKEN}")
+    try:
+        job_id = start_outside_airflow(shared)
+        wait_until(
+            lambda: all(events_per_asset(shared, job_id, stripe_assets).values()),
+            timeout=60,
+            interval=0.2,
+            what=f"asset events of job {job_id}",
+        )
+    finally:
+        shared.standin.notify_to(intake)
+    assert events_per_asset(shared, job_id, stripe_assets) == dict.fromkeys(stripe_assets, 1)
+    confirmations = [r for r in shared.standin.requests() if r["path"] == "/api/v1/jobs/get"]
+    assert confirmations, "the receiver confirmed through the Configuration API"
+
+
 def test_a_redelivered_notification_creates_no_event(stripe_assets, shared, intake):
     job_id = start_outside_airflow(shared)
     wait_until(

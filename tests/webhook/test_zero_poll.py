@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 import pytest
 
+from dev.airbyte_standin.seed import CONNECTIONS_BY_ID, DESTINATION_ID
 from dev.processes import wait_until
 from tests.airflow_fixtures import DAG_IDS, STRIPE, TIMEOUT
 from tests.webhook.test_airbyte_notifications import (
@@ -21,9 +22,17 @@ from tests.webhook.test_airbyte_notifications import (
 pytestmark = pytest.mark.timeout(TIMEOUT)
 ZERO_POLL_DAG = "airbyte_stripe_zero_poll_sync"
 #: The stand-in's syncs take well under a second: look 3 s after the start.
-START = "POST /api/v1/connections/sync"
-CONFIRM = "POST /api/v1/jobs/get"
-DETAILS = "POST /api/v1/web_backend/connections/get"
+PUBLIC = "/api/public/v1"
+START = f"POST {PUBLIC}/jobs"
+#: Each process (the task's, the receiver's) exchanges the client credentials once.
+TOKEN = f"POST {PUBLIC}/applications/token"
+#: The tables' names: the connection, its source and destination, its streams' fields.
+DETAILS = [
+    f"GET {PUBLIC}/connections/{STRIPE}",
+    f"GET {PUBLIC}/sources/{CONNECTIONS_BY_ID[STRIPE].source_id}",
+    f"GET {PUBLIC}/destinations/{DESTINATION_ID}",
+    f"GET {PUBLIC}/streams",
+]
 QUICK = {"grace_seconds": 3, "fallback_after_seconds": 3, "timeout_minutes": 5}
 
 
@@ -66,7 +75,14 @@ def run_zero_poll(shared) -> tuple[str, dict, int, list[dict]]:
 
 
 def airbyte_calls(requests_served: list[dict]) -> list[str]:
-    return [f"{r['method']} {r['path']}" for r in requests_served]
+    """The API calls served, without the token exchanges (at most one per process)."""
+    calls = [f"{r['method']} {r['path']}" for r in requests_served]
+    assert calls.count(TOKEN) <= 2, calls  # the task's and the receiver's
+    return [c for c in calls if c != TOKEN]
+
+
+def confirm(job_id: int) -> str:
+    return f"GET {PUBLIC}/jobs/{job_id}"
 
 
 def test_the_notification_announces_the_sync_and_the_watchdog_stands_down(
@@ -82,8 +98,8 @@ def test_the_notification_announces_the_sync_and_the_watchdog_stands_down(
     # Start and the receiver's confirmation: no polling, no history request. The table names
     # come from the connection's details, which the receiver asks for once and then reuses.
     calls = airbyte_calls(served)
-    assert calls.count(DETAILS) <= 1
-    assert [c for c in calls if c != DETAILS] == [START, CONFIRM]
+    assert all(calls.count(d) <= 1 for d in DETAILS)
+    assert [c for c in calls if c not in DETAILS] == [START, confirm(job_id)]
 
 
 def test_a_lost_notification_is_caught_by_the_watchdog(stripe_assets, shared, zero_poll):
@@ -100,7 +116,7 @@ def test_a_lost_notification_is_caught_by_the_watchdog(stripe_assets, shared, ze
     [run] = wait_until(lambda: quality_runs_for(shared, job_id), timeout=60, interval=0.5)
     assert run["dag_id"] == "airbyte_stripe_quality"
     # Start, then the watchdog's one look and the lineage the sync task would have asked for.
-    assert airbyte_calls(served) == [START, CONFIRM, DETAILS]
+    assert airbyte_calls(served) == [START, confirm(job_id), *DETAILS]
 
 
 def test_a_failed_job_fails_the_watchdog_and_announces_nothing(
