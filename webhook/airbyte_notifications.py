@@ -177,6 +177,9 @@ class NotificationIntake:
         if job.job_type is not JobType.SYNC:
             log.info("Airbyte %s job %s succeeded: no asset events", job.job_type, job_id)
             return Outcome("ignored", f"A {job.job_type} job updates no asset.", job_id)
+        if job.records == 0 and job.bytes == 0:  # also how Airbyte records some launch failures
+            log.warning("Airbyte job %s succeeded having moved nothing: no asset events", job_id)
+            return Outcome("ignored", "The job moved no data: no asset was updated.", job_id)
         source = await asyncio.to_thread(source_of, job.connection_id)
         if source is None:
             log.info("Airbyte connection %s is not one of ours: no action", job.connection_id)

@@ -15,7 +15,16 @@ from dev.airbyte_standin.warehouse import StreamResult
 JobType = Literal["sync", "reset", "clear"]
 JOB_TYPES: tuple[str, ...] = ("sync", "reset", "clear")
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
-BEHAVIOURS = ("normal", "stuck_pending", "stuck_running", "fail", "incomplete_then_succeed")
+#: ``empty_success``: succeeds having moved nothing, as Airbyte records some launch failures
+#: (airbytehq/airbyte#85355).
+BEHAVIOURS = (
+    "normal",
+    "stuck_pending",
+    "stuck_running",
+    "fail",
+    "incomplete_then_succeed",
+    "empty_success",
+)
 DEFAULT_FAILURE = "Simulated failure: source connector exited with code 1"
 
 

@@ -78,9 +78,14 @@ def notification_body(job: Job) -> dict[str, Any]:
             "bytesCommitted": job.bytes,
             "recordsEmitted": job.records,
             "recordsCommitted": job.records,
+            "recordsFilteredOut": 0,
+            "bytesFilteredOut": 0,
             "errorMessage": error,
+            "errorType": None if success else "system_error",
+            "errorOrigin": None if success else "source",
             "success": success,
             "durationInSeconds": int(job.updated_at - started),
+            "durationFormatted": f"{int(job.updated_at - started)} sec",
         },
     }
 

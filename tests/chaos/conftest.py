@@ -50,6 +50,13 @@ WAIT = 120.0
 EXECUTORS = ["local", "celery"]
 
 
+def is_poll(request: dict[str, Any]) -> bool:
+    """Whether a request the stand-in served looked a job up, on either API flavour."""
+    path = request["path"]
+    public_job = request["method"] == "GET" and path.startswith("/api/public/v1/jobs/")
+    return public_job or path.startswith("/api/v1/jobs/get")
+
+
 def wait_until(predicate, what: str, timeout: float = WAIT) -> Any:
     return _wait_until(predicate, timeout=timeout, interval=0.25, what=what)
 
@@ -76,9 +83,10 @@ class Chaos:
 
     # --- runs ------------------------------------------------------------------------------
 
-    def trigger(self, mode: str) -> tuple[str, str]:
-        """Start a run of ``chaos_<mode>``; returns (dag_id, run_id)."""
-        dag_id = f"chaos_{mode}"
+    def trigger(self, mode: str, flavour: str = "public") -> tuple[str, str]:
+        """Start a run of ``chaos_<mode>`` (on the Public API; ``_config`` on the
+        Configuration API); returns (dag_id, run_id)."""
+        dag_id = f"chaos_{mode}" + ("_config" if flavour == "config" else "")
         run = self.airflow.trigger(dag_id, {"connection_id": CONNECTION_ID})
         return dag_id, run["dag_run_id"]
 
@@ -107,9 +115,9 @@ class Chaos:
     def finished_run(self, dag_id: str, run_id: str) -> dict[str, Any]:
         return self.airflow.wait_for_run(dag_id, run_id, timeout=WAIT)
 
-    def start_sync(self, mode: str) -> Sync:
+    def start_sync(self, mode: str, flavour: str = "public") -> Sync:
         """A run of ``chaos_<mode>`` whose task waits (runs or defers) on its stored job."""
-        dag_id, run_id = self.trigger(mode)
+        dag_id, run_id = self.trigger(mode, flavour)
         ti = self.wait_task(dag_id, run_id, "running" if mode == "blocking" else "deferred")
         return Sync(dag_id, run_id, ti, self.wait_stored(dag_id, run_id))
 
@@ -163,7 +171,7 @@ class Chaos:
 
     def polls(self) -> int:
         """How many times the job was looked up (by the waiting task or trigger)."""
-        return sum(1 for r in self.standin.requests() if r["path"].startswith("/api/v1/jobs/get"))
+        return sum(1 for r in self.standin.requests() if is_poll(r))
 
     def wait_polled(self) -> None:
         """Wait until something polls the job again: the wait for it has really begun."""
@@ -217,6 +225,7 @@ def chaos_airflow(request: pytest.FixtureRequest) -> Iterator[Chaos]:
         )
         for mode in ("blocking", "deferred"):
             airflow.unpause(f"chaos_{mode}")
+            airflow.unpause(f"chaos_{mode}_config")
         yield Chaos(executor, airflow, standin, stack, standin_log)
 
 

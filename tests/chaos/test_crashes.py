@@ -31,8 +31,9 @@ def test_task_killed_after_submit_retry_returns_the_job_that_finished(chaos):
     assert started(retry) > done["updated_at"], "the retry began before the job ended"
 
 
-def test_task_killed_mid_wait_retry_waits_for_the_same_job(chaos):
-    sync = chaos.start_sync("blocking")
+@pytest.mark.parametrize("flavour", ["public", "config"])
+def test_task_killed_mid_wait_retry_waits_for_the_same_job(chaos, flavour):
+    sync = chaos.start_sync("blocking", flavour)
     chaos.wait_job(sync.job_id, "running")
     chaos.kill_task(sync.ti)
     chaos.wait_task(sync.dag_id, sync.run_id, "running", try_number=2)
@@ -68,8 +69,9 @@ def test_scheduler_restarted_mid_run(chaos):
     chaos.assert_synced_once(sync, tries=1)
 
 
-def test_airbyte_down_longer_than_the_poll_interval_then_back(chaos):
-    sync = chaos.start_sync("deferred")
+@pytest.mark.parametrize("flavour", ["public", "config"])
+def test_airbyte_down_longer_than_the_poll_interval_then_back(chaos, flavour):
+    sync = chaos.start_sync("deferred", flavour)
     chaos.wait_job(sync.job_id, "running")
     seen = failed_polls(chaos, sync)
     chaos.stop_standin()

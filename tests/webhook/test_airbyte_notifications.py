@@ -247,6 +247,96 @@ def test_airbytes_test_message_is_acknowledged_and_ignored(intake):
     assert answer["status"] == "ignored"
 
 
+def test_a_text_only_body_as_google_chat_gets_it_is_acknowledged_and_ignored(shared, intake):
+    """Airbyte's Google Chat webhook body has only ``text``: no job to confirm (the
+    reconciler finds the job); acknowledged so that Airbyte does not count a failure."""
+    served = len(shared.standin.requests())
+    text = "Your connection Stripe → Postgres succeeded. Job 12: https://airbyte/..."
+    response = requests.post(intake, json={"text": text}, timeout=30)
+    assert response.status_code == 200
+    assert response.json()["status"] == "ignored"
+    assert len(shared.standin.requests()) == served  # nothing to confirm
+
+
+def test_a_notification_of_a_queued_job_creates_no_event(stripe_assets, shared, intake):
+    shared.standin.set_job_behaviour("stuck_pending", STRIPE)
+    job_id = start_outside_airflow(shared)
+    try:
+        answer = notify(intake, job_id)
+        assert answer["status"] == "ignored"
+        assert "pending, not finished" in answer["detail"]
+        assert events_per_asset(shared, job_id, stripe_assets) == dict.fromkeys(stripe_assets, 0)
+    finally:
+        requests.post(
+            f"{shared.standin.config_api_url}/jobs/cancel",
+            json={"id": job_id},
+            headers=shared.standin.auth_headers(),
+            timeout=10,
+        )
+
+
+def test_a_success_that_moved_nothing_claims_no_data(stripe_assets, shared, intake):
+    """Airbyte records some launch failures as succeeded with 0 bytes (airbytehq/airbyte
+    #85355): its notification says success, but no Asset event says that data arrived."""
+    shared.standin.set_job_behaviour("empty_success", STRIPE)
+    job_id = start_outside_airflow(shared)
+    wait_until(lambda: job_status(shared, job_id) == "succeeded", timeout=30)
+    wait_until(
+        lambda: [r for r in shared.standin.notifications_sent() if r["job_id"] == job_id],
+        timeout=30,
+        what="Airbyte's notification",
+    )
+    again = notify(intake, job_id)
+    assert again == {
+        "status": "ignored",
+        "detail": "The job moved no data: no asset was updated.",
+        "job_id": job_id,
+    }
+    assert events_per_asset(shared, job_id, stripe_assets) == dict.fromkeys(stripe_assets, 0)
+
+
+def sync_summary(job_id: int, *, success: bool) -> dict:
+    """A body with every field of Airbyte's ``SyncSummary``, as its webhooks send it."""
+    ref = {"id": STRIPE, "name": "Stripe → Postgres", "url": "https://airbyte/connection"}
+    data = {
+        "workspace": {"id": "w", "name": "Default Workspace", "url": "https://airbyte/w"},
+        "connection": ref,
+        "source": {"id": "s", "name": "Stripe", "url": "https://airbyte/s"},
+        "destination": {"id": "d", "name": "Postgres", "url": "https://airbyte/d"},
+        "jobId": job_id,
+        "startedAt": "2026-01-01T00:00:00Z",
+        "finishedAt": "2026-01-01T00:01:00Z",
+        "bytesEmitted": 1000,
+        "bytesCommitted": 1000,
+        "recordsEmitted": 10,
+        "recordsCommitted": 10,
+        "recordsFilteredOut": 0,
+        "bytesFilteredOut": 0,
+        "errorMessage": None if success else "java.lang.RuntimeException: boom\n\tat ...",
+        "errorType": None if success else "system_error",
+        "errorOrigin": None if success else "source",
+        "success": success,
+        "durationInSeconds": 60,
+        "durationFormatted": "1 min",
+    }
+    text = f"Your connection Stripe → Postgres {'succeeded' if success else 'failed'}."
+    return {"text": text, "blocks": [{"type": "section", "text": {"text": text}}], "data": data}
+
+
+def test_a_full_sync_summary_is_read_and_confirmed(stripe_assets, shared, intake):
+    """Every ``SyncSummary`` field present (nulls included): the job id is a hint, confirmed
+    with Airbyte; the body's own figures are never taken for the events'."""
+    shared.standin.notify_to(intake, drop=1)  # the stand-in's own notification is lost
+    job_id = start_outside_airflow(shared)
+    wait_until(lambda: job_status(shared, job_id) == "succeeded", timeout=30)
+    response = requests.post(intake, json=sync_summary(job_id, success=True), timeout=30)
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "asset_events"
+    assert events_per_asset(shared, job_id, stripe_assets) == dict.fromkeys(stripe_assets, 1)
+    [event] = asset_events(shared, CONNECTION_ASSET, job_id)
+    assert event["extra"]["records"] == 60  # Airbyte's answer, not the body's 10
+
+
 @pytest.mark.parametrize("body", [b"not json", b"[1, 2]", b'{"data": {"jobId": "x"}}'])
 def test_a_body_that_is_not_a_notification_is_400(intake, body):
     response = requests.post(intake, data=body, timeout=30)
