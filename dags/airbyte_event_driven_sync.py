@@ -8,8 +8,10 @@ CLI, or by a webhook through the REST API, with a conf such as:
 {"connection_id": "2a6f1c2e-8b1d-4c3a-9f0e-1d2c3b4a5f60"}
 ```
 
-Optional keys: `job_type` (`sync`, `reset` or `clear`), `timeout_minutes`, `min_records`,
-`wait` (false: start the job and return). Airflow validates the conf against the params
+Optional keys: `job_type` (`sync`, `reset`, `clear` or `refresh`), `streams` (a reset, clear
+or refresh of these streams only) and `refresh_mode` (`merge` or `truncate`), which exist on
+the Configuration API only, `timeout_minutes`, `min_records`, `wait` (false: start the job
+and return). Airflow validates the conf against the params
 below before the run is created, so a bad conf is refused with a clear message and never
 reaches Airbyte.
 
@@ -48,7 +50,16 @@ UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-
             title="Airbyte connection id",
             description="UUID of the Airbyte connection (from its URL in the Airbyte UI).",
         ),
-        "job_type": Param("sync", enum=["sync", "reset", "clear"], title="Job type"),
+        "job_type": Param("sync", enum=["sync", "reset", "clear", "refresh"], title="Job type"),
+        "streams": Param(
+            [],
+            type="array",
+            items={"type": "string", "minLength": 1},
+            title="Only these streams (reset, clear, refresh)",
+        ),
+        "refresh_mode": Param(
+            None, type=["null", "string"], enum=[None, "merge", "truncate"], title="Refresh mode"
+        ),
         "timeout_minutes": Param(60, type="number", exclusiveMinimum=0, maximum=1440),
         "min_records": Param(0, type="integer", minimum=0, title="Fewest records expected"),
         "wait": Param(True, type="boolean", description="Wait for the job to finish."),
@@ -59,6 +70,8 @@ def airbyte_event_driven_sync():
         task_id="run_airbyte_job",
         connection_id="{{ params.connection_id }}",
         job_type="{{ params.job_type }}",
+        streams="{{ params.streams | tojson }}",
+        refresh_mode="{{ params.refresh_mode or '' }}",
         timeout_minutes="{{ params.timeout_minutes }}",
         wait="{{ params.wait }}",
     )

@@ -18,6 +18,7 @@ from airflow.sdk import BaseHook, Variable
 from airflow.sdk.exceptions import AirflowNotFoundException
 from asgiref.sync import sync_to_async
 
+from plugins.airbyte_client.arguments import OnConflict, RefreshMode, validate_on_conflict
 from plugins.airbyte_client.client import AirbyteClient, AsyncAirbyteClient
 from plugins.airbyte_client.config import (
     DEFAULT_CONN_ID,
@@ -25,10 +26,8 @@ from plugins.airbyte_client.config import (
     URL_VARIABLE,
     USERNAME_VARIABLE,
     AirbyteSettings,
-    OnConflict,
     settings_from_connection,
     settings_from_variables,
-    validate_on_conflict,
 )
 from plugins.airbyte_client.errors import AirbyteConfigError, AirbyteError
 from plugins.airbyte_client.models import (
@@ -155,21 +154,46 @@ class AirbyteHook(BaseHook):
 
     # --- the seed's API ------------------------------------------------------------------
 
-    def submit_job(self, connection_id: str, job_type: JobType | str = "sync") -> AirbyteJob:
-        """Start a sync, reset or clear job and return it; never two for one call."""
-        return self.client.submit_job(connection_id, job_type)
+    def submit_job(
+        self,
+        connection_id: str,
+        job_type: JobType | str = "sync",
+        *,
+        streams: Sequence[str] | None = None,
+        refresh_mode: RefreshMode | None = None,
+    ) -> AirbyteJob:
+        """Start a sync, reset, clear or refresh job and return it; never two for one call.
+
+        :param streams: limit a reset, clear or refresh to these streams (Configuration API).
+        :param refresh_mode: a refresh's ``truncate`` or ``merge`` (Configuration API).
+        """
+        return self.client.submit_job(
+            connection_id, job_type, streams=streams, refresh_mode=refresh_mode
+        )
 
     def trigger_sync(self, connection_id: str) -> AirbyteJob:
         """Start a sync of the connection."""
         return self.submit_job(connection_id, "sync")
 
-    def trigger_reset(self, connection_id: str) -> AirbyteJob:
-        """Reset the connection: delete the synced data so the next sync starts over."""
-        return self.submit_job(connection_id, "reset")
+    def trigger_reset(self, connection_id: str, streams: Sequence[str] | None = None) -> AirbyteJob:
+        """Reset the connection (or some streams): delete the synced data so the next sync
+        starts over."""
+        return self.submit_job(connection_id, "reset", streams=streams)
 
-    def trigger_clear(self, connection_id: str) -> AirbyteJob:
-        """Clear the connection's data (the newer name of reset)."""
-        return self.submit_job(connection_id, "clear")
+    def trigger_clear(self, connection_id: str, streams: Sequence[str] | None = None) -> AirbyteJob:
+        """Clear the connection's (or some streams') data (the newer name of reset)."""
+        return self.submit_job(connection_id, "clear", streams=streams)
+
+    def trigger_refresh(
+        self,
+        connection_id: str,
+        streams: Sequence[str] | None = None,
+        refresh_mode: RefreshMode | None = None,
+    ) -> AirbyteJob:
+        """Refresh the connection (or some streams): cursors reset, every record synced
+        again, into the records kept (``merge``, the default) or emptied tables
+        (``truncate``)."""
+        return self.submit_job(connection_id, "refresh", streams=streams, refresh_mode=refresh_mode)
 
     def get_job(self, job_id: int) -> AirbyteJob:
         """The job's current state and figures."""

@@ -2,13 +2,13 @@
 
 The names come from ``plugins.airbyte_client.lineage`` and the events' ``extra`` from
 ``plugins.airbyte_client.contracts``; this module puts them where Airflow reads them.
-Reset and clear jobs read nothing and truncate their tables: their outputs carry the
-``lifecycleStateChange`` facet ``TRUNCATE``.
+Reset and clear jobs read nothing and truncate their tables, a truncating refresh truncates
+them before it writes: their outputs carry the ``lifecycleStateChange`` facet ``TRUNCATE``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.openlineage.facet import (
@@ -102,8 +102,12 @@ def record_sync(
     outlets: Iterable[Any],
     context: Mapping[str, Any],
     origin: str = ORIGIN_TASK,
+    *,
+    streams: Sequence[str] = (),
+    refresh_mode: str | None = None,
 ) -> tuple[SyncLineage | None, ConnectionDetails | None]:
-    """At the end of a task: the job's lineage (one request) and its Asset events.
+    """At the end of a task: the job's lineage (one request) and its Asset events
+    (``streams``, ``refresh_mode``: what the job was limited to, see ``sync_lineage``).
 
     Lineage is worth a request, never a failed sync: when the connection details cannot be
     read or named, the Asset events still carry the job's figures and the reason is logged.
@@ -111,7 +115,7 @@ def record_sync(
     details = lineage = None
     try:
         details = hook.get_connection_details(job.connection_id)
-        lineage = sync_lineage(job, details)
+        lineage = sync_lineage(job, details, streams, refresh_mode)
     except AirbyteError as exc:
         hook.log.warning("No lineage for Airbyte job %s: %s", job.job_id, exc)
     except Exception:  # the job is done: a retry of the task would only start another sync

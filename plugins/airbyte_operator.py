@@ -1,4 +1,4 @@
-"""``AirbyteSyncOperator``: run one Airbyte sync, reset or clear job, exactly once, and wait.
+"""``AirbyteSyncOperator``: run one Airbyte job (sync, reset, clear, refresh) exactly once.
 
 Exactly once across task retries and crashes, on Airflow 3.3's ``ResumableJobMixin``: right
 after Airbyte accepts a job, and before any wait (blocking or deferred), the job id is stored
@@ -27,15 +27,17 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator, ResumableJobMixin
 from airflow.sdk.configuration import conf
 
-from plugins.airbyte_client.config import (
-    DEFAULT_CONN_ID,
+from plugins.airbyte_client.arguments import (
     JobArguments,
     OnConflict,
     validate_connection_id,
     validate_flag,
     validate_job_type,
+    validate_refresh_mode,
+    validate_streams,
     validate_timeout_minutes,
 )
+from plugins.airbyte_client.config import DEFAULT_CONN_ID
 from plugins.airbyte_client.contracts import JOB_ID_KEY, job_dict, job_from_dict
 from plugins.airbyte_client.errors import AirbyteError, AirbyteNotFoundError, error_from_event
 from plugins.airbyte_client.models import AirbyteJob, JobStatus
@@ -60,7 +62,11 @@ class AirbyteSyncOperator(ResumableJobMixin, BaseOperator):
     :param connection_id: the Airbyte connection id (templated).
     :param connection_id_variable: Variable name(s) holding the connection id, read at run
         time; give this or ``connection_id``.
-    :param job_type: ``sync`` (default), ``reset`` or ``clear`` (templated).
+    :param job_type: ``sync`` (default), ``reset``, ``clear`` or ``refresh`` (templated).
+    :param streams: limit a reset, clear or refresh to these streams (templated; the
+        Configuration API's per-stream jobs).
+    :param refresh_mode: a refresh's ``merge`` (default) or ``truncate`` (templated;
+        Configuration API).
     :param wait: wait for the job to end; if false, return as soon as it is started (templated).
     :param timeout_minutes: how long to wait before giving up (templated).
     :param cancel_on_timeout: cancel the Airbyte job when the wait times out.
@@ -82,7 +88,14 @@ class AirbyteSyncOperator(ResumableJobMixin, BaseOperator):
     Airbyte job and connection.
     """
 
-    template_fields: Sequence[str] = ("connection_id", "job_type", "timeout_minutes", "wait")
+    template_fields: Sequence[str] = (
+        "connection_id",
+        "job_type",
+        "streams",
+        "refresh_mode",
+        "timeout_minutes",
+        "wait",
+    )
     ui_color = "#615eff"
     operator_extra_links = (AirbyteJobLink(), AirbyteConnectionLink())
     external_id_key = JOB_ID_KEY
@@ -93,6 +106,8 @@ class AirbyteSyncOperator(ResumableJobMixin, BaseOperator):
         connection_id: str | None = None,
         connection_id_variable: str | Sequence[str] | None = None,
         job_type: str = "sync",
+        streams: Sequence[str] | str | None = None,
+        refresh_mode: str | None = None,
         wait: bool | str = True,
         timeout_minutes: float = 60.0,
         cancel_on_timeout: bool = True,
@@ -108,6 +123,8 @@ class AirbyteSyncOperator(ResumableJobMixin, BaseOperator):
         self.connection_id = connection_id
         self.connection_id_variable = connection_id_variable
         self.job_type = job_type
+        self.streams = streams
+        self.refresh_mode = refresh_mode
         self.wait = wait
         self.timeout_minutes = timeout_minutes
         self.cancel_on_timeout = cancel_on_timeout
@@ -144,11 +161,14 @@ class AirbyteSyncOperator(ResumableJobMixin, BaseOperator):
             from plugins.airbyte_hook import connection_id_from_variables  # see ``hook``
 
             connection_id = connection_id_from_variables(self.connection_id_variable or ())
+        job_type = validate_job_type(self.job_type)
         return JobArguments(
             connection_id=validate_connection_id(connection_id),
-            job_type=validate_job_type(self.job_type),
+            job_type=job_type,
             timeout_minutes=validate_timeout_minutes(self.timeout_minutes),
             wait=validate_flag("wait", self.wait),
+            streams=validate_streams(self.streams, job_type),
+            refresh_mode=validate_refresh_mode(self.refresh_mode, job_type),
         )
 
     @property
@@ -160,7 +180,13 @@ class AirbyteSyncOperator(ResumableJobMixin, BaseOperator):
     # --- ResumableJobMixin ---------------------------------------------------------------
 
     def submit_job(self, context: Context) -> JsonValue:
-        self._job = self.hook.submit_job(self.arguments.connection_id, self.arguments.job_type)
+        wanted = self.arguments
+        self._job = self.hook.submit_job(
+            wanted.connection_id,
+            wanted.job_type,
+            streams=wanted.streams,
+            refresh_mode=wanted.refresh_mode,
+        )
         return self._job.job_id
 
     def get_job_status(self, external_id: JsonValue, context: Context) -> str:
@@ -288,7 +314,15 @@ class AirbyteSyncOperator(ResumableJobMixin, BaseOperator):
         if job.is_terminal:
             from plugins.airbyte_lineage import record_sync  # OpenLineage: ~0.4 s to import
 
-            self._lineage, details = record_sync(self.hook, job, self.outlets, context)
+            wanted = self.arguments
+            self._lineage, details = record_sync(
+                self.hook,
+                job,
+                self.outlets,
+                context,
+                streams=wanted.streams,
+                refresh_mode=wanted.refresh_mode,
+            )
             workspace_id = details.workspace_id if details else None
         self.airbyte_urls = job_urls(self.hook.settings, job, workspace_id)
         return job_dict(job)

@@ -88,11 +88,20 @@ def web_backend_get_connection(payload: Body, standin: StandinDep) -> dict[str, 
     )
 
 
-def _start_job(payload: dict[str, Any], standin: Standin, job_type: JobType) -> dict[str, Any]:
+def _start_job(
+    payload: dict[str, Any], standin: Standin, job_type: JobType, *, per_stream: bool = False
+) -> dict[str, Any]:
     connection_id = require_uuid(payload.get("connectionId"), "connectionId", INVALID)
-    find_connection(connection_id)
+    connection = find_connection(connection_id)
+    streams = _streams(payload, connection.streams) if per_stream else None
+    mode = None
+    if job_type == "refresh":
+        mode = payload.get("refreshMode")
+        if mode not in ("Truncate", "Merge"):
+            raise ApiError(INVALID, "'refreshMode' must be Truncate or Merge.")
+        mode = mode.lower()
     try:
-        job = standin.jobs.create(connection_id, job_type)
+        job = standin.jobs.create(connection_id, job_type, streams, mode)
     except ConflictError as exc:
         raise ApiError(409, str(exc)) from None
     with standin.jobs.lock:
@@ -112,6 +121,37 @@ def reset_connection(payload: Body, standin: StandinDep) -> dict[str, Any]:
 @router.post("/connections/clear")
 def clear_connection(payload: Body, standin: StandinDep) -> dict[str, Any]:
     return _start_job(payload, standin, "clear")
+
+
+@router.post("/connections/clear/stream")
+def clear_streams(payload: Body, standin: StandinDep) -> dict[str, Any]:
+    return _start_job(payload, standin, "clear", per_stream=True)
+
+
+@router.post("/connections/reset/stream")
+def reset_streams(payload: Body, standin: StandinDep) -> dict[str, Any]:
+    return _start_job(payload, standin, "reset", per_stream=True)
+
+
+@router.post("/connections/refresh")
+def refresh_connection(payload: Body, standin: StandinDep) -> dict[str, Any]:
+    """JobReadResponse (the job without attempts), as Airbyte answers a refresh."""
+    answer = _start_job(payload, standin, "refresh", per_stream=bool(payload.get("streams")))
+    return {"job": answer["job"]}
+
+
+def _streams(payload: dict[str, Any], known: tuple[str, ...]) -> list[str]:
+    """The stream names of a per-stream request; 422 for an unknown or malformed one."""
+    streams = payload.get("streams")
+    if not isinstance(streams, list) or not streams:
+        raise ApiError(INVALID, "'streams' must be a non-empty list of {streamName}.")
+    names = []
+    for stream in streams:
+        name = stream.get("streamName") if isinstance(stream, dict) else None
+        if name not in known:
+            raise ApiError(INVALID, f"Unknown stream {name!r}; the connection has {list(known)}.")
+        names.append(name)
+    return names
 
 
 def _job_id(payload: dict[str, Any]) -> int:

@@ -12,8 +12,8 @@ from typing import Literal
 
 from dev.airbyte_standin.warehouse import StreamResult
 
-JobType = Literal["sync", "reset", "clear"]
-JOB_TYPES: tuple[str, ...] = ("sync", "reset", "clear")
+JobType = Literal["sync", "reset", "clear", "refresh"]
+JOB_TYPES: tuple[str, ...] = ("sync", "reset", "clear", "refresh")
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 #: ``empty_success``: succeeds having moved nothing, as Airbyte records some launch failures
 #: (airbytehq/airbyte#85355).
@@ -51,7 +51,7 @@ class Attempt:
 
 @dataclass
 class Job:
-    """A sync/reset/clear job of a connection."""
+    """A sync/reset/clear/refresh job of a connection."""
 
     id: int
     connection_id: str
@@ -63,6 +63,11 @@ class Job:
     status: str = "pending"
     started_at: float | None = None
     attempts: list[Attempt] = field(default_factory=list)
+    #: The streams a per-stream clear/reset or a refresh is about (None: all of them).
+    streams_selected: list[str] | None = None
+    #: A refresh's mode: ``truncate`` (empty, then sync from scratch) or ``merge`` (sync
+    #: from scratch into the existing rows).
+    refresh_mode: str | None = None
     phase_started: float = field(default_factory=time.monotonic)
 
     @property

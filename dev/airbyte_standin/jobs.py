@@ -61,8 +61,15 @@ class JobStore:
             self.journal.save(job)
 
     # -- commands -------------------------------------------------------------------------
-    def create(self, connection_id: str, job_type: JobType) -> Job:
-        """Queue a new job; ConflictError if the connection has a non-terminal job."""
+    def create(
+        self,
+        connection_id: str,
+        job_type: JobType,
+        streams: list[str] | None = None,
+        refresh_mode: str | None = None,
+    ) -> Job:
+        """Queue a new job (``streams``: of a per-stream or refresh job); ConflictError if
+        the connection has a non-terminal job."""
         with self.lock:
             running = [
                 j for j in self.jobs.values() if j.connection_id == connection_id and not j.terminal
@@ -79,6 +86,8 @@ class JobStore:
                 job_type=job_type,
                 created_at=now,
                 updated_at=now,
+                streams_selected=streams,
+                refresh_mode=refresh_mode,
             )
             self._apply_rule(job)
             self._next_id += 1
@@ -201,10 +210,14 @@ class JobStore:
 
     def _perform(self, job: Job) -> list[StreamResult]:
         connection = CONNECTIONS_BY_ID[job.connection_id]
+        streams = job.streams_selected or list(connection.streams)
         if job.job_type == "sync":
             return self.warehouse.sync(connection, self.rows_per_stream)
-        self.warehouse.clear(connection)
-        return [StreamResult(stream=s, records=0, bytes=0) for s in connection.streams]
+        if job.job_type == "refresh":
+            mode = job.refresh_mode or "truncate"
+            return self.warehouse.sync(connection, self.rows_per_stream, streams, refresh=mode)
+        self.warehouse.clear(connection, streams)
+        return [StreamResult(stream=s, records=0, bytes=0) for s in streams]
 
     def _apply_rule(self, job: Job) -> None:
         for rule in self.rules:

@@ -28,7 +28,7 @@ SOURCE_DEFINITION_IDS = {
 POSTGRES_DEFINITION_ID = "25c5221d-dce2-4163-ade9-739ef790f503"
 SQLITE_DEFINITION_ID = "b76be0a6-27dc-4560-95f6-2623da0bd7b6"
 
-CONFIG_TYPES = {"sync": "sync", "reset": "reset_connection", "clear": "clear"}
+CONFIG_TYPES = {"sync": "sync", "reset": "reset_connection", "clear": "clear", "refresh": "refresh"}
 JOB_TYPES_BY_CONFIG_TYPE = {value: key for key, value in CONFIG_TYPES.items()}
 CREATED_AT = 1_704_067_200  # 2024-01-01T00:00:00Z, when the seeded connections were created
 

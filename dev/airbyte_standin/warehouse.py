@@ -65,8 +65,19 @@ class Warehouse:
         ]
         return sa.Table(name, self.metadata, *columns)
 
-    def sync(self, connection: SeedConnection, rows_per_stream: int) -> list[StreamResult]:
-        """Append the next ``rows_per_stream`` rows to every stream's table, in one transaction."""
+    def sync(
+        self,
+        connection: SeedConnection,
+        rows_per_stream: int,
+        streams: list[str] | None = None,
+        *,
+        refresh: str | None = None,
+    ) -> list[StreamResult]:
+        """Append the next ``rows_per_stream`` rows to each stream's table (``streams``, else
+        every one), in one transaction. A ``refresh`` (its cursor reset) re-reads every row
+        the source has, those synced before and the next ones, into the table as it is
+        (``merge``) or emptied first (``truncate``)."""
+        chosen = streams or connection.streams
         tables = {stream: self.table(connection, stream) for stream in connection.streams}
         extracted_at = datetime.now(UTC)
         results = []
@@ -76,25 +87,32 @@ class Warehouse:
                 stream: db.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
                 for stream, table in tables.items()
             }
-            totals = {stream: start + rows_per_stream for stream, start in starts.items()}
-            for stream, table in tables.items():
-                rows = generate_rows(
-                    connection.source, stream, starts[stream], rows_per_stream, totals
-                )
+            # rows refer to other streams' rows (a charge's customer): every stream's total
+            totals = {
+                s: start + (rows_per_stream if s in chosen else 0) for s, start in starts.items()
+            }
+            for stream in chosen:
+                table = tables[stream]
+                first = 0 if refresh else starts[stream]
+                count = totals[stream] - first
+                rows = generate_rows(connection.source, stream, first, count, totals)
                 size = sum(record_bytes(row) for row in rows)
                 for offset, row in enumerate(rows):
-                    row["_airbyte_raw_id"] = raw_id(
-                        connection.source, stream, starts[stream] + offset
-                    )
+                    row["_airbyte_raw_id"] = raw_id(connection.source, stream, first + offset)
                     row["_airbyte_extracted_at"] = extracted_at
+                if refresh == "truncate":
+                    db.execute(table.delete())
+                elif refresh == "merge":  # the records synced again replace their old rows
+                    ids = [row["_airbyte_raw_id"] for row in rows]
+                    db.execute(table.delete().where(table.c._airbyte_raw_id.in_(ids)))
                 if rows:
                     db.execute(table.insert(), rows)
                 results.append(StreamResult(stream=stream, records=len(rows), bytes=size))
         return results
 
-    def clear(self, connection: SeedConnection) -> None:
-        """Empty every table of the connection (tables are kept)."""
-        tables = [self.table(connection, stream) for stream in connection.streams]
+    def clear(self, connection: SeedConnection, streams: list[str] | None = None) -> None:
+        """Empty the tables of ``streams`` (else every one) of the connection; tables stay."""
+        tables = [self.table(connection, stream) for stream in streams or connection.streams]
         with self.engine.begin() as db:
             self.metadata.create_all(db, tables=tables)
             for table in tables:

@@ -11,14 +11,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, ClassVar, NoReturn, Self, TypeVar
 
 import httpx
 
 from plugins.airbyte_client.answers import checked_json
+from plugins.airbyte_client.arguments import OnConflict, RefreshMode
 from plugins.airbyte_client.auth import AirbyteAuth
-from plugins.airbyte_client.config import AirbyteSettings, OnConflict
+from plugins.airbyte_client.config import AirbyteSettings
 from plugins.airbyte_client.core import Operations
 from plugins.airbyte_client.errors import AirbyteError
 from plugins.airbyte_client.flows import Flow, Sleep
@@ -90,8 +92,18 @@ class AirbyteClient(_Base):
         except StopIteration as stop:
             return stop.value
 
-    def submit_job(self, connection_id: str, job_type: JobType | str = "sync") -> AirbyteJob:
-        return self.run(self.ops.submit_job(connection_id, job_type))
+    def submit_job(
+        self,
+        connection_id: str,
+        job_type: JobType | str = "sync",
+        *,
+        streams: Sequence[str] | None = None,
+        refresh_mode: RefreshMode | None = None,
+    ) -> AirbyteJob:
+        flow = self.ops.submit_job(
+            connection_id, job_type, streams=streams, refresh_mode=refresh_mode
+        )
+        return self.run(flow)
 
     def get_job(self, job_id: int) -> AirbyteJob:
         return self.run(self.ops.get_job(job_id))
@@ -196,8 +208,18 @@ class AsyncAirbyteClient(_Base):
         except StopIteration as stop:
             return stop.value
 
-    async def submit_job(self, connection_id: str, job_type: JobType | str = "sync") -> AirbyteJob:
-        return await self.run(self.ops.submit_job(connection_id, job_type))
+    async def submit_job(
+        self,
+        connection_id: str,
+        job_type: JobType | str = "sync",
+        *,
+        streams: Sequence[str] | None = None,
+        refresh_mode: RefreshMode | None = None,
+    ) -> AirbyteJob:
+        flow = self.ops.submit_job(
+            connection_id, job_type, streams=streams, refresh_mode=refresh_mode
+        )
+        return await self.run(flow)
 
     async def get_job(self, job_id: int) -> AirbyteJob:
         return await self.run(self.ops.get_job(job_id))

@@ -13,22 +13,19 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import math
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
 from airflow.sdk.log import mask_secret
 
 from plugins.airbyte_client.errors import AirbyteConfigError
-from plugins.airbyte_client.models import JobType
 
 #: The Airflow Connection the client reads unless told otherwise.
 DEFAULT_CONN_ID = "airbyte_default"
 #: What a trigger does when Airbyte answers 409 (a job is already running on the connection).
-OnConflict = Literal["attach", "fail"]
 
 URL_VARIABLE = "AIRBYTE_API_URL"
 USERNAME_VARIABLE = "AIRBYTE_API_USERNAME"
@@ -310,75 +307,3 @@ def settings_from_variables(
         login=login,
         secret=secret,
     )
-
-
-# --- arguments --------------------------------------------------------------------------
-
-#: Job types an operator may start (``refresh`` is Airbyte's own, not started from here).
-STARTABLE_JOB_TYPES = (JobType.SYNC, JobType.RESET, JobType.CLEAR)
-#: The longest wait accepted: a week.
-MAX_TIMEOUT_MINUTES = 7 * 24 * 60
-
-
-def validate_connection_id(connection_id: Any) -> str:
-    """Airbyte connection ids are UUIDs; refuse anything else before calling the API."""
-    text = str(connection_id or "").strip()
-    try:
-        return str(uuid.UUID(text))
-    except ValueError:
-        raise AirbyteConfigError(
-            f"{text!r} is not an Airbyte connection id (a UUID such as "
-            "'9e1a6d0c-2f6e-4c1a-9a55-0d9d5c2b7e11'). Copy it from the connection's URL in the "
-            "Airbyte UI or from list_connections()."
-        ) from None
-
-
-def validate_job_type(job_type: Any) -> JobType:
-    allowed = ", ".join(STARTABLE_JOB_TYPES)
-    try:
-        value = JobType(str(job_type).strip().lower())
-    except ValueError:
-        value = None
-    if value not in STARTABLE_JOB_TYPES:
-        raise AirbyteConfigError(f"job_type {job_type!r} is not one of {allowed}.")
-    return value
-
-
-def validate_timeout_minutes(timeout_minutes: Any) -> float:
-    """A number of minutes, more than 0 and at most a week."""
-    try:
-        if isinstance(timeout_minutes, bool):
-            raise ValueError(timeout_minutes)
-        minutes = float(str(timeout_minutes).strip())
-    except ValueError:
-        minutes = math.nan
-    if not (0 < minutes <= MAX_TIMEOUT_MINUTES):
-        raise AirbyteConfigError(
-            f"timeout_minutes {timeout_minutes!r} is not a number of minutes above 0 and at most "
-            f"{MAX_TIMEOUT_MINUTES} (a week), e.g. 60. Nothing was started on Airbyte."
-        )
-    return minutes
-
-
-def validate_on_conflict(on_conflict: Any) -> OnConflict:
-    if on_conflict not in ("attach", "fail"):
-        raise AirbyteConfigError(f"on_conflict must be 'attach' or 'fail', not {on_conflict!r}")
-    return on_conflict
-
-
-def validate_flag(name: str, value: Any) -> bool:
-    """A bool, or its rendered template: ``True``/``False``, ``true``/``false``, 1/0, yes/no."""
-    try:
-        return parse_bool(value)
-    except ValueError:
-        raise AirbyteConfigError(f"{name} {value!r} is not true or false.") from None
-
-
-@dataclass(frozen=True)
-class JobArguments:
-    """An operator's arguments once rendered and checked."""
-
-    connection_id: str
-    job_type: JobType
-    timeout_minutes: float
-    wait: bool

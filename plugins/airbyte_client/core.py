@@ -13,19 +13,23 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, NoReturn
 
 from plugins.airbyte_client.answers import answering
 from plugins.airbyte_client.api.config import ConfigApi
 from plugins.airbyte_client.api.public import PublicApi
-from plugins.airbyte_client.config import (
-    AirbyteSettings,
+from plugins.airbyte_client.arguments import (
     OnConflict,
+    RefreshMode,
     validate_connection_id,
     validate_job_type,
     validate_on_conflict,
+    validate_refresh_mode,
+    validate_streams,
 )
+from plugins.airbyte_client.config import AirbyteSettings
 from plugins.airbyte_client.errors import (
     AirbyteConfigError,
     AirbyteConflictError,
@@ -75,11 +79,24 @@ class Operations(Requests):
 
     # --- jobs ----------------------------------------------------------------------------
 
-    def submit_job(self, connection_id: str, job_type: JobType | str = "sync") -> Flow[AirbyteJob]:
-        """Start a sync, reset or clear job; never two for one call (module docstring)."""
+    def submit_job(
+        self,
+        connection_id: str,
+        job_type: JobType | str = "sync",
+        *,
+        streams: Sequence[str] | None = None,
+        refresh_mode: RefreshMode | None = None,
+    ) -> Flow[AirbyteJob]:
+        """Start a sync, reset, clear or refresh job (``streams``: of those only, where the
+        flavour can); never two for one call (module docstring)."""
         connection_id = validate_connection_id(connection_id)
         job_type = validate_job_type(job_type)
-        request = self.api.trigger(connection_id, job_type)
+        request = self.api.trigger(
+            connection_id,
+            job_type,
+            validate_streams(streams, job_type),
+            validate_refresh_mode(refresh_mode, job_type),
+        )
         started = time.time()
 
         def attempt(number: int) -> Flow[AirbyteJob]:
@@ -93,7 +110,8 @@ class Operations(Requests):
                     )
                     return lost
             try:
-                return (yield from self.once(request, self.job_answer(connection_id=connection_id)))
+                parse = self.job_answer(connection_id=connection_id, polled=True)
+                return (yield from self.once(request, parse))
             except AirbyteResponseError as unreadable:  # the job may exist all the same
                 started_job = yield from self.find_running_job(connection_id, job_type, started)
                 if started_job is None:
@@ -113,7 +131,8 @@ class Operations(Requests):
                 raise
             running = yield from self.find_running_job(connection_id, job_type)
             if running is None:  # it ended between the 409 and the lookup: trigger once more
-                return (yield from self.once(request, self.job_answer(connection_id=connection_id)))
+                parse = self.job_answer(connection_id=connection_id, polled=True)
+                return (yield from self.once(request, parse))
             self.log.info("A %s is already running; attaching: %s", job_type, running.summary())
             return running
         self.log.info("Airbyte job submitted: %s", job.summary())

@@ -14,6 +14,7 @@ tables (``SyncLineage.truncates``).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from openlineage.client.naming import dataset as naming
@@ -50,19 +51,24 @@ class SyncLineage:
     job: AirbyteJob
     inputs: tuple[LineageDataset, ...]
     outputs: tuple[LineageDataset, ...]
-
-    @property
-    def truncates(self) -> bool:
-        """Reset and clear jobs empty the destination tables instead of writing to them."""
-        return not self.job.job_type.moves_data
+    #: The job emptied its tables: a reset or clear, or a refresh that truncates.
+    truncates: bool = False
 
 
-def sync_lineage(job: AirbyteJob, details: ConnectionDetails) -> SyncLineage:
-    """The lineage of ``job`` on the connection described by ``details``."""
+def sync_lineage(
+    job: AirbyteJob,
+    details: ConnectionDetails,
+    streams: Sequence[str] = (),
+    refresh_mode: str | None = None,
+) -> SyncLineage:
+    """The lineage of ``job`` on the connection described by ``details``; of ``streams``
+    only when the job was limited to them (a per-stream reset or clear, a refresh)."""
     stats = {(s.name, s.namespace): s for s in job.streams}
     by_name = {s.name: s for s in job.streams}
     inputs, outputs = [], []
     for stream in details.streams:
+        if streams and stream.name not in streams:
+            continue
         stat = stats.get((stream.name, stream.namespace)) or by_name.get(stream.name)
         schema = destination_schema(details, stream)
         table = details.prefix + (stream.destination_name or stream.name)
@@ -82,7 +88,8 @@ def sync_lineage(job: AirbyteJob, details: ConnectionDetails) -> SyncLineage:
     elif len(outputs) == 1 and not job.streams and job.is_terminal:
         # The job's totals (all the Public API gives) are its one table's.
         outputs = [_with_figures(outputs[0], job.records, job.bytes)]
-    return SyncLineage(job=job, inputs=tuple(inputs), outputs=tuple(outputs))
+    truncates = not job.job_type.moves_data or refresh_mode == "truncate"
+    return SyncLineage(job, tuple(inputs), tuple(outputs), truncates)
 
 
 def destination_schema(details: ConnectionDetails, stream: CatalogStream) -> str | None:

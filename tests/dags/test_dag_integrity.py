@@ -102,6 +102,8 @@ def test_event_driven_params_declare_the_trigger_form(dagbag):
     assert set(params.keys()) == {
         "connection_id",
         "job_type",
+        "streams",
+        "refresh_mode",
         "timeout_minutes",
         "min_records",
         "wait",
@@ -109,7 +111,8 @@ def test_event_driven_params_declare_the_trigger_form(dagbag):
     schema = params.get_param("connection_id").schema
     assert schema["type"] == "string"
     assert "pattern" in schema
-    assert params.get_param("job_type").schema["enum"] == ["sync", "reset", "clear"]
+    assert params.get_param("job_type").schema["enum"] == ["sync", "reset", "clear", "refresh"]
+    assert params.get_param("refresh_mode").schema["enum"] == [None, "merge", "truncate"]
 
 
 def validated_conf(dagbag, conf: dict) -> dict:

@@ -195,12 +195,40 @@ def test_event_driven_clear_waits_and_empties_the_tables(dagbag, standin, airflo
     assert warehouse_count(standin, "stripe_charges") == 0
 
 
+@pytest.mark.parametrize("airflow_env", ["config"], indirect=True)
+def test_event_driven_refresh_of_one_stream(dagbag, standin, airflow_env):
+    run_dag(dagbag, "airbyte_event_driven_sync", {"connection_id": STRIPE_CONNECTION_ID})
+    charges = warehouse_count(standin, "stripe_charges")
+    conf = {
+        "connection_id": STRIPE_CONNECTION_ID,
+        "job_type": "refresh",
+        "streams": ["charges"],
+        "refresh_mode": "truncate",
+    }
+    run = run_dag(dagbag, "airbyte_event_driven_sync", conf)
+    assert str(run.state) == "success", states(run)
+    assert [(j["job_type"], j["status"]) for j in standin.jobs()][-1] == ("refresh", "succeeded")
+    assert warehouse_count(standin, "stripe_charges") == charges + standin.config.rows_per_stream
+
+
+def test_event_driven_per_stream_clear_on_the_public_api_fails_before_any_job(
+    dagbag, standin, capfd
+):
+    conf = {"connection_id": STRIPE_CONNECTION_ID, "job_type": "clear", "streams": ["charges"]}
+    run = run_dag(dagbag, "airbyte_event_driven_sync", conf)
+    assert states(run)["run_airbyte_job"] == "failed"
+    assert "needs the Configuration API" in capfd.readouterr().out
+    assert standin.jobs() == []
+
+
 @pytest.mark.parametrize(
     "conf",
     [
         {},
         {"connection_id": "abc-123-def-456"},
         {"connection_id": STRIPE_CONNECTION_ID, "job_type": "drop"},
+        {"connection_id": STRIPE_CONNECTION_ID, "job_type": "refresh", "refresh_mode": "wipe"},
+        {"connection_id": STRIPE_CONNECTION_ID, "job_type": "clear", "streams": [""]},
     ],
 )
 def test_event_driven_bad_conf_is_refused_before_any_airbyte_call(dagbag, standin, conf):

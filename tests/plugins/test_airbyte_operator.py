@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 import time
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
+from airflow.sdk.execution_time.context import OutletEventAccessors
 
 from dev.airbyte_standin.seed import STRIPE_CONNECTION_ID
 from dev.processes import wait_until
@@ -196,7 +198,7 @@ def test_history_can_be_turned_off(standin, context):
         ("timeout_minutes", "0", "timeout_minutes '0'"),
         ("timeout_minutes", "-5", "timeout_minutes '-5'"),
         ("wait", "sometimes", "wait 'sometimes' is not true or false"),
-        ("job_type", "refresh", "job_type 'refresh' is not one of sync, reset, clear"),
+        ("job_type", "drop", "job_type 'drop' is not one of sync, reset, clear, refresh"),
         ("connection_id", "stripe", "'stripe' is not an Airbyte connection id"),
     ],
 )
@@ -245,3 +247,90 @@ def test_error_event_round_trip_keeps_class_and_attributes():
     assert type(error_from_event({"error": "os.system", "message": "x"})).__name__ == (
         "AirbyteError"
     )
+
+
+# --- Airbyte's own job types: per-stream clear and reset, refresh ------------------------
+
+
+def run_task(op: AirbyteSyncOperator, context: dict, deferrable: bool) -> dict:
+    if not deferrable:
+        return op.execute(context)
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute(context)
+    return resume(op, context, deferred.value)
+
+
+def table_rows(standin) -> dict[str, list[str]]:
+    """The Stripe tables' ``_airbyte_raw_id`` values (which source rows each holds)."""
+    with sqlite3.connect(standin.warehouse_url.removeprefix("sqlite:///")) as db:
+        return {
+            t: [r[0] for r in db.execute(f"SELECT _airbyte_raw_id FROM stripe_{t}")]
+            for t in ("customers", "charges", "invoices")
+        }
+
+
+def with_lineage(context: dict) -> dict:
+    return context | {"outlet_events": OutletEventAccessors()}
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["blocking", "deferred"])
+def test_a_per_stream_clear_empties_those_tables_only(standin, context, deferrable):
+    operator().execute(context | {"task_state_store": MemoryTaskStateStore()})
+    before = table_rows(standin)
+    op = operator(job_type="clear", streams=["charges"], deferrable=deferrable)
+    result = run_task(op, with_lineage(context), deferrable)
+    assert (result["job_type"], result["status"]) == ("clear", "succeeded")
+    after = table_rows(standin)
+    assert after["charges"] == []
+    assert after["customers"] == before["customers"]
+    assert after["invoices"] == before["invoices"]
+    lineage = op.get_openlineage_facets_on_complete(None)
+    assert [o.name for o in lineage.outputs] == ["stripe_charges"]
+    assert lineage.inputs == []
+    assert "lifecycleStateChange" in lineage.outputs[0].facets
+    assert [j["job_type"] for j in standin.jobs()] == ["sync", "clear"]
+
+
+@pytest.mark.parametrize(
+    ("mode", "kept"), [("truncate", False), ("merge", True)], ids=["truncate", "merge"]
+)
+@pytest.mark.parametrize("deferrable", [False, True], ids=["blocking", "deferred"])
+def test_a_refresh_syncs_the_streams_from_scratch(standin, context, mode, kept, deferrable):
+    operator().execute(context | {"task_state_store": MemoryTaskStateStore()})
+    before = table_rows(standin)
+    op = operator(job_type="refresh", streams="charges", refresh_mode=mode, deferrable=deferrable)
+    result = run_task(op, with_lineage(context), deferrable)
+    assert (result["job_type"], result["status"]) == ("refresh", "succeeded")
+    after = table_rows(standin)
+    rows = len(before["charges"])
+    # every source row again from the first (the cursor was reset), plus the new ones, each
+    # once (merge: in place of its old row; truncate: into the emptied table)
+    batch = standin.config.rows_per_stream
+    assert len(after["charges"]) == len(set(after["charges"])) == rows + batch
+    assert after["charges"][:rows] == before["charges"]
+    assert after["customers"] == before["customers"]  # not refreshed
+    lineage = op.get_openlineage_facets_on_complete(None)
+    assert [o.name for o in lineage.outputs] == ["stripe_charges"]
+    assert [i.name for i in lineage.inputs] == ["charges"]
+    assert ("lifecycleStateChange" in lineage.outputs[0].facets) is not kept
+
+
+def test_a_retried_refresh_resumes_its_job_instead_of_starting_another(standin, context):
+    standin.set_job_behaviour("stuck_running")
+    op = operator(job_type="refresh", streams=["charges"], wait=False)
+    first = op.execute(context)
+    retry = operator(job_type="refresh", streams=["charges"])
+    assert retry.is_job_active(retry.get_job_status(first["job_id"], context))
+    other = operator(job_type="clear", streams=["charges"])  # another job type: not its job
+    assert other.get_job_status(first["job_id"], context) == "not_resumable"
+    AirbyteHook().cancel_job(first["job_id"])
+    assert [j["job_type"] for j in standin.jobs()] == ["refresh"]
+
+
+def test_the_public_api_refuses_a_per_stream_job_before_any_call(standin, context, monkeypatch):
+    airbyte_conn_env(
+        monkeypatch, standin.url, login="airbyte", password="password", api_type="public"
+    )
+    with pytest.raises(AirbyteConfigError, match="needs the Configuration API"):
+        operator(job_type="clear", streams=["charges"]).execute(context)
+    assert standin.requests() == []

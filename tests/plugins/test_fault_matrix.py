@@ -426,9 +426,9 @@ SCENARIOS = [
     *both_modes(
         Scenario(
             "job-type-unknown",
-            operator={"job_type": "refresh"},
+            operator={"job_type": "drop"},
             raises=AirbyteConfigError,
-            match="is not one of sync, reset, clear",
+            match="is not one of sync, reset, clear, refresh",
             sync_jobs=0,
             max_requests=0,
         )

@@ -104,6 +104,7 @@ _CONFIG_TRIGGER_PATH = {
     JobType.SYNC: "/connections/sync",
     JobType.RESET: "/connections/reset",
     JobType.CLEAR: "/connections/clear",
+    JobType.REFRESH: "/connections/refresh",
 }
 
 
@@ -114,13 +115,25 @@ class ConfigApi:
     health = ApiRequest("GET", "/health")
     token_as_form = False
 
-    def trigger(self, connection_id: str, job_type: JobType) -> ApiRequest:
-        return ApiRequest(
-            "POST",
-            _CONFIG_TRIGGER_PATH[job_type],
-            {"connectionId": connection_id},
-            subject=f"connection {connection_id}",
-        )
+    def trigger(
+        self,
+        connection_id: str,
+        job_type: JobType,
+        streams: tuple[str, ...] = (),
+        refresh_mode: str | None = None,
+    ) -> ApiRequest:
+        """The request that starts the job: of ``streams`` only when given (per-stream
+        reset and clear, a refresh of some streams); a refresh merges unless told to
+        truncate."""
+        body: dict[str, Any] = {"connectionId": connection_id}
+        path = _CONFIG_TRIGGER_PATH[job_type]
+        if job_type is JobType.REFRESH:
+            body["refreshMode"] = (refresh_mode or "merge").capitalize()
+        elif streams:
+            path += "/stream"
+        if streams:
+            body["streams"] = [{"streamName": name} for name in streams]
+        return ApiRequest("POST", path, body, subject=f"connection {connection_id}")
 
     def get_job(self, job_id: int) -> ApiRequest:
         return ApiRequest("POST", "/jobs/get", {"id": job_id}, subject=f"job {job_id}")

@@ -10,6 +10,7 @@ from pydantic import NonNegativeInt, RootModel
 
 from plugins.airbyte_client.api.base import Contract, connector_type, location, parse
 from plugins.airbyte_client.config import ApiFlavour
+from plugins.airbyte_client.errors import AirbyteConfigError
 from plugins.airbyte_client.models import (
     AirbyteConnection,
     AirbyteJob,
@@ -97,7 +98,23 @@ class PublicApi:
     health = ApiRequest("GET", "/health")
     token_as_form = True
 
-    def trigger(self, connection_id: str, job_type: JobType) -> ApiRequest:
+    def trigger(
+        self,
+        connection_id: str,
+        job_type: JobType,
+        streams: tuple[str, ...] = (),
+        refresh_mode: str | None = None,
+    ) -> ApiRequest:
+        """``POST /jobs``; its jobs are of whole connections, with the server's refresh mode:
+        per-stream jobs and refresh modes are refused before any call."""
+        if streams or refresh_mode:
+            what = "per-stream jobs" if streams else "refresh modes"
+            raise AirbyteConfigError(
+                f"The Public API has no {what}: a {job_type} of {connection_id} "
+                f"{'of streams ' + ', '.join(streams) if streams else 'with refresh_mode'} "
+                "needs the Configuration API. Use an Airflow Connection with "
+                "api_type=config (the host's /api/v1), e.g. airbyte_config_api."
+            )
         body = {"connectionId": connection_id, "jobType": str(job_type)}
         return ApiRequest("POST", "/jobs", body, subject=f"connection {connection_id}")
 

@@ -224,10 +224,77 @@ def test_conflict_fails_when_attaching_is_not_allowed():
 def test_bad_arguments_are_refused_before_any_request():
     with pytest.raises(AirbyteConfigError, match="not an Airbyte connection id"):
         Script().run(Operations(CONFIG).submit_job("stripe"))
-    with pytest.raises(AirbyteConfigError, match="job_type 'refresh'"):
-        Script().run(Operations(CONFIG).submit_job(CONNECTION_ID, "refresh"))
+    with pytest.raises(AirbyteConfigError, match="job_type 'drop'"):
+        Script().run(Operations(CONFIG).submit_job(CONNECTION_ID, "drop"))
     with pytest.raises(AirbyteConfigError, match="on_conflict"):
         Operations(CONFIG, on_conflict="wait")
+    with pytest.raises(AirbyteConfigError, match="streams are for reset, clear, refresh jobs"):
+        Script().run(Operations(CONFIG).submit_job(CONNECTION_ID, "sync", streams=["charges"]))
+    with pytest.raises(AirbyteConfigError, match="refresh_mode is for refresh jobs"):
+        Script().run(Operations(CONFIG).submit_job(CONNECTION_ID, "clear", refresh_mode="merge"))
+    with pytest.raises(AirbyteConfigError, match="refresh_mode 'wipe' is not one of"):
+        Script().run(Operations(CONFIG).submit_job(CONNECTION_ID, "refresh", refresh_mode="wipe"))
+
+
+@pytest.mark.parametrize(
+    ("job_type", "streams", "mode", "path", "body"),
+    [
+        (
+            "clear",
+            ["charges"],
+            None,
+            "/connections/clear/stream",
+            {"streams": [{"streamName": "charges"}]},
+        ),
+        (
+            "reset",
+            "charges,invoices",
+            None,
+            "/connections/reset/stream",
+            {"streams": [{"streamName": "charges"}, {"streamName": "invoices"}]},
+        ),
+        ("refresh", None, None, "/connections/refresh", {"refreshMode": "Merge"}),
+        (
+            "refresh",
+            '["charges"]',
+            "truncate",
+            "/connections/refresh",
+            {"refreshMode": "Truncate", "streams": [{"streamName": "charges"}]},
+        ),
+    ],
+    ids=[
+        "clear-stream",
+        "reset-streams-from-a-template",
+        "refresh-merges",
+        "refresh-truncates-a-stream",
+    ],
+)
+def test_per_stream_jobs_and_refreshes_on_the_configuration_api(
+    job_type, streams, mode, path, body
+):
+    job = config_job(7, "pending") | {
+        "configType": {"reset": "reset_connection"}.get(job_type, job_type)
+    }
+    script = Script({"job": job})
+    started = script.run(
+        Operations(CONFIG).submit_job(CONNECTION_ID, job_type, streams=streams, refresh_mode=mode)
+    )
+    [request] = script.requests
+    assert (request.path, request.json) == (path, {"connectionId": CONNECTION_ID, **body})
+    assert started.job_type == job_type
+
+
+@pytest.mark.parametrize(
+    ("streams", "mode"), [(["charges"], None), (None, "truncate")], ids=["streams", "mode"]
+)
+def test_the_public_api_refuses_per_stream_jobs_and_modes_before_any_request(streams, mode):
+    with pytest.raises(AirbyteConfigError, match="needs the Configuration API") as err:
+        Script().run(
+            Operations(PUBLIC).submit_job(
+                CONNECTION_ID, "refresh", streams=streams, refresh_mode=mode
+            )
+        )
+    assert "api_type=config" in str(err.value)
 
 
 # --- waiting ---------------------------------------------------------------------------
