@@ -14,7 +14,7 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -25,7 +25,7 @@ log = logging.getLogger("webhook")
 RUN_ID_PREFIX = "webhook__"
 EVENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 #: What the DAG's params default to: a conf without the key means this value.
-CONF_DEFAULTS = {"job_type": "sync"}
+CONF_DEFAULTS: dict[str, Any] = {"job_type": "sync", "streams": [], "refresh_mode": None}
 
 
 class Event(BaseModel):
@@ -38,7 +38,12 @@ class Event(BaseModel):
         description="Unique id of the event: 1-100 of A-Z a-z 0-9 . _ -, starting alphanumeric.",
     )
     connection_id: uuid.UUID = Field(description="Airbyte connection id (UUID).")
-    job_type: Literal["sync", "reset", "clear"] = CONF_DEFAULTS["job_type"]
+    job_type: Literal["sync", "reset", "clear", "refresh"] = CONF_DEFAULTS["job_type"]
+    streams: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=list,
+        description="A reset, clear or refresh of these streams only (Configuration API).",
+    )
+    refresh_mode: Literal["merge", "truncate"] | None = CONF_DEFAULTS["refresh_mode"]
 
     @property
     def dag_run_id(self) -> str:
@@ -49,7 +54,13 @@ class Event(BaseModel):
         return f"event:{self.event_id}"
 
     def conf(self) -> dict[str, Any]:
-        return {"connection_id": str(self.connection_id), "job_type": self.job_type}
+        """The run's conf: the keys the sender gave beyond the defaults are the only extras."""
+        conf: dict[str, Any] = {"connection_id": str(self.connection_id), "job_type": self.job_type}
+        if self.streams:
+            conf["streams"] = self.streams
+        if self.refresh_mode:
+            conf["refresh_mode"] = self.refresh_mode
+        return conf
 
     def fingerprint(self) -> str:
         return json.dumps(self.conf(), sort_keys=True)
@@ -59,8 +70,12 @@ def same_request(event: Event, conf: dict[str, Any] | None) -> bool:
     """Whether a run's ``conf`` asks for what ``event`` asks, defaults filled in on both."""
     if conf is None:
         return True
-    filled = {**CONF_DEFAULTS, **conf}
-    return {key: filled.get(key) for key in event.conf()} == event.conf()
+    keys = ("connection_id", *CONF_DEFAULTS)
+
+    def filled(asked: dict[str, Any]) -> dict[str, Any]:
+        return {key: {**CONF_DEFAULTS, **asked}.get(key) for key in keys}
+
+    return filled(conf) == filled(event.conf())
 
 
 def _errors(error: ValidationError) -> list[dict[str, str]]:

@@ -99,6 +99,30 @@ def test_reused_event_id_with_another_payload_is_a_conflict(shared, receiver):
     assert run["conf"] == {"connection_id": SALESFORCE, "job_type": "clear"}
 
 
+def test_a_refresh_of_some_streams_reaches_the_run_conf(shared, receiver):
+    event_id = new_event_id()
+    event = {
+        "event_id": event_id,
+        "connection_id": SALESFORCE,
+        "job_type": "refresh",
+        "streams": ["accounts"],
+        "refresh_mode": "truncate",
+        "wait": False,
+    }
+    first = post(receiver, event)
+    assert first.status_code == 202, first.text
+    run = shared.airflow.get_run(EVENT_DAG, f"webhook__{event_id}")
+    assert run["conf"] == {
+        "connection_id": SALESFORCE,
+        "job_type": "refresh",
+        "streams": ["accounts"],
+        "refresh_mode": "truncate",
+    }
+    assert post(receiver, event).status_code == 200  # the same again: a duplicate
+    other = post(receiver, {**event, "streams": ["opportunities"]})
+    assert other.status_code == 409, other.text
+
+
 @pytest.mark.parametrize(
     ("case", "signature"),
     [
