@@ -133,7 +133,7 @@ def _print_banner(airflow: AirflowServer, standin_url: str, connections: dict) -
     print(
         f"""
 Airflow UI     {airflow.url}   (login {airflow.username} / {airflow.password})
-Airbyte        {standin_url}   (stand-in, basic auth airbyte / password)
+Airbyte        {standin_url}   (stand-in; client id standin-client, secret standin-secret)
 Component logs {airflow.home}/processes/
 Airbyte connection ids:""",
         flush=True,

@@ -115,7 +115,10 @@ def run_dags(standin: RunningStandin) -> list[Result] | None:
     DAG folder does not import (the errors are printed)."""
     environment = {**airflow_environment(standin.url), **caller_overrides()}
     apply(environment)
-    step(f"Airbyte stand-in at {standin.url} (basic auth, 3 connections)")
+    step(
+        f"Airbyte stand-in at {standin.url} (3 connections); the DAGs use its Public API "
+        "with client credentials (dev/airflow.env)"
+    )
     step(f"Airflow home {AIRFLOW_HOME} (SQLite); Connections and Variables from dev/airflow.env")
     migrate_metadata_db(environment)
 
