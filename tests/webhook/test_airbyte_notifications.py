@@ -35,6 +35,16 @@ def start_outside_airflow(shared: SharedAirflow, connection_id: str = STRIPE) ->
     return response.json()["job"]["id"]
 
 
+def cancel_outside_airflow(shared: SharedAirflow, job_id: int) -> None:
+    """Cancel a job through the stand-in's API, as a user in Airbyte's UI would."""
+    requests.post(
+        f"{shared.standin.config_api_url}/jobs/cancel",
+        json={"id": job_id},
+        headers=shared.standin.auth_headers(),
+        timeout=10,
+    )
+
+
 def job_status(shared: SharedAirflow, job_id: int) -> str:
     response = requests.post(
         f"{shared.standin.config_api_url}/jobs/get",
@@ -196,12 +206,7 @@ def test_forged_notification_of_a_running_job_creates_no_event(stripe_assets, sh
         assert "running" in answer["detail"]
         assert events_per_asset(shared, job_id, stripe_assets) == dict.fromkeys(stripe_assets, 0)
     finally:
-        requests.post(
-            f"{shared.standin.config_api_url}/jobs/cancel",
-            json={"id": job_id},
-            headers=shared.standin.auth_headers(),
-            timeout=10,
-        )
+        cancel_outside_airflow(shared, job_id)
 
 
 def test_a_failed_job_is_reported_once_and_creates_no_event(stripe_assets, shared, intake, outbox):
@@ -267,12 +272,7 @@ def test_a_notification_of_a_queued_job_creates_no_event(stripe_assets, shared, 
         assert "pending, not finished" in answer["detail"]
         assert events_per_asset(shared, job_id, stripe_assets) == dict.fromkeys(stripe_assets, 0)
     finally:
-        requests.post(
-            f"{shared.standin.config_api_url}/jobs/cancel",
-            json={"id": job_id},
-            headers=shared.standin.auth_headers(),
-            timeout=10,
-        )
+        cancel_outside_airflow(shared, job_id)
 
 
 def test_a_success_that_moved_nothing_claims_no_data(stripe_assets, shared, intake):

@@ -91,6 +91,13 @@ class _PublicConnections(Contract):
     next: str | None = None
 
 
+def _connector(actor_id: str, kind: str, configuration: dict[str, Any] | None) -> ConnectorInfo:
+    """A source or destination: its type and where it lives (no secret is kept)."""
+    return ConnectorInfo(
+        actor_id=actor_id, type=connector_type(kind), location=location(configuration)
+    )
+
+
 class PublicApi:
     """Public API v1: ``<server>/api/public/v1`` or ``https://api.airbyte.com/v1``."""
 
@@ -200,19 +207,11 @@ class PublicApi:
 
     def parse_source(self, body: Any, request: ApiRequest) -> ConnectorInfo:
         s = parse(_PublicSource, body, request)
-        return ConnectorInfo(
-            actor_id=s.sourceId,
-            type=connector_type(s.sourceType),
-            location=location(s.configuration),
-        )
+        return _connector(s.sourceId, s.sourceType, s.configuration)
 
     def parse_destination(self, body: Any, request: ApiRequest) -> ConnectorInfo:
         d = parse(_PublicDestination, body, request)
-        return ConnectorInfo(
-            actor_id=d.destinationId,
-            type=connector_type(d.destinationType),
-            location=location(d.configuration),
-        )
+        return _connector(d.destinationId, d.destinationType, d.configuration)
 
     def parse_stream_fields(
         self, body: Any, request: ApiRequest
