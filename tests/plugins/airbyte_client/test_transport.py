@@ -24,7 +24,7 @@ from plugins.airbyte_client.models import AirbyteJob, JobStatus
 from plugins.airbyte_client.transport import CA_BUNDLE_VARIABLES
 from plugins.airbyte_hook import AirbyteHook
 from tests.conftest import airbyte_conn_env, token_conn_env
-from tests.fake_http import fake_server
+from tests.fake_http import fake_server, json_reply
 from tests.tls import private_ca
 
 GET_JOB = "/api/v1/jobs/get"
@@ -226,6 +226,43 @@ def test_a_poll_is_clipped_to_the_time_left_on_its_wait(airbyte_conn, started, m
     assert time.monotonic() - began < 4.0
     assert not step.ended
     assert isinstance(step.error, AirbyteUnreachableError)
+
+
+@pytest.mark.parametrize(("asked", "waited_at_least"), [("1.5", 1.5), ("3600", 2.0)])
+def test_retry_after_is_honoured_up_to_retry_max_wait(monkeypatch, mode, asked, waited_at_least):
+    """A 429 with ``Retry-After``: the retry comes no sooner (1.5 s, not the 0.01 s backoff),
+    and no later than ``retry_max_wait`` (2 s, not an hour)."""
+    sent: list[float] = []
+
+    def respond(request):
+        sent.append(time.monotonic())
+        if len(sent) == 1:
+            return 429, {"Retry-After": asked, "Content-Type": "application/json"}, b"{}"
+        job = {
+            "id": 7,
+            "configType": "sync",
+            "configId": STRIPE_CONNECTION_ID,
+            "createdAt": 1,
+            "updatedAt": 2,
+            "status": "running",
+        }
+        return json_reply({"job": job, "attempts": []})
+
+    with fake_server(respond) as server:
+        airbyte_conn_env(monkeypatch, server.url, retry_min_wait=0.01, retry_max_wait=2)
+        if mode == "blocking":
+            job = AirbyteHook().get_job(7)
+        else:
+
+            async def get() -> AirbyteJob:
+                async with AirbyteHook().async_client() as client:
+                    return await client.get_job(7)
+
+            job = asyncio.run(get())
+    assert job.job_id == 7
+    gap = sent[1] - sent[0]
+    # max(backoff of 0.01 s plus up to 1 s of jitter, Retry-After capped at 2 s)
+    assert waited_at_least <= gap < 2 + 1.0  # 1 s of slack for a busy machine
 
 
 def test_every_error_names_no_secret(airbyte_conn, started, mode):
