@@ -98,31 +98,30 @@ class Operations(Requests):
             validate_refresh_mode(refresh_mode, job_type),
         )
         started = time.time()
+        parse = self.job_answer(connection_id=connection_id, polled=True)
+
+        def started_anyway(answer: str) -> Flow[AirbyteJob | None]:
+            """The job this request started although its answer was lost or unreadable."""
+            job = yield from self.find_running_job(connection_id, job_type, started)
+            if job is not None:
+                self.log.warning(
+                    "Airbyte's answer to %s %s but the job exists; attaching: %s",
+                    request.endpoint,
+                    answer,
+                    job.summary(),
+                )
+            return job
 
         def attempt(number: int) -> Flow[AirbyteJob]:
-            if number > 1:
-                lost = yield from self.find_running_job(connection_id, job_type, started)
-                if lost:
-                    self.log.warning(
-                        "Airbyte %s answer was lost but the job exists; attaching: %s",
-                        request.endpoint,
-                        lost.summary(),
-                    )
-                    return lost
+            if number > 1 and (lost := (yield from started_anyway("was lost"))):
+                return lost
             try:
-                parse = self.job_answer(connection_id=connection_id, polled=True)
                 return (yield from self.once(request, parse))
             except AirbyteResponseError as unreadable:  # the job may exist all the same
-                started_job = yield from self.find_running_job(connection_id, job_type, started)
-                if started_job is None:
+                found = yield from started_anyway(f"was unreadable ({unreadable})")
+                if found is None:
                     raise
-                self.log.warning(
-                    "Airbyte's answer to %s was unreadable (%s) but the job exists; attaching: %s",
-                    request.endpoint,
-                    unreadable,
-                    started_job.summary(),
-                )
-                return started_job
+                return found
 
         try:
             job = yield from self.retrying(attempt, request.endpoint)
@@ -131,7 +130,6 @@ class Operations(Requests):
                 raise
             running = yield from self.find_running_job(connection_id, job_type)
             if running is None:  # it ended between the 409 and the lookup: trigger once more
-                parse = self.job_answer(connection_id=connection_id, polled=True)
                 return (yield from self.once(request, parse))
             self.log.info("A %s is already running; attaching: %s", job_type, running.summary())
             return running
