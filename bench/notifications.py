@@ -47,7 +47,7 @@ from webhook import WebhookSettings
 
 TOKEN = "bench-notification-token-0123456789"  # noqa: S105 - a local bench value
 ZERO_POLL_DAG = "airbyte_stripe_zero_poll_sync"
-QUALITY_DAG = "airbyte_stripe_quality"
+QUALITY_DAG = "airbyte_quality__stripe"
 STRIPE_DAG = "airbyte_stripe_to_postgres"
 #: Official provider, requests while waiting for one sync (bench/RESULTS.md, first sync).
 OFFICIAL = {

@@ -12,7 +12,8 @@ The seed's advanced examples in one DAG, each a branch you can read on its own:
 4. **Custom notifications**: every Airbyte task reports success and failure through
    `SyncNotifier` (Airbyte job id, rows, duration), and a final task sends a digest.
 
-Manual trigger only; all connection ids come from the same Variables as the other DAGs.
+Manual trigger only; the connections are the entries `stripe`, `hubspot` and `salesforce` of
+`airbyte_connections.yaml`, like in the other DAGs.
 """
 
 from __future__ import annotations
@@ -21,11 +22,14 @@ from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import Param, dag, task
 
+from include.connections import load_connections
 from include.dag_defaults import default_args
 from include.notifications import SyncNotifier
-from include.sources import HUBSPOT, SALESFORCE, STRIPE
+from include.pipeline import sync_task
 from plugins.airbyte_client.contracts import JOB_ID_KEY
-from plugins.airbyte_operator import AirbyteSyncOperator
+
+CONNECTIONS = load_connections()
+STRIPE, HUBSPOT, SALESFORCE = (CONNECTIONS.entry(k) for k in ("stripe", "hubspot", "salesforce"))
 
 
 def notified(**kwargs) -> dict:
@@ -56,30 +60,25 @@ def airbyte_advanced_examples():
     def reset_requested(**context) -> bool:
         return bool(context["params"]["reset_salesforce"])
 
-    reset = AirbyteSyncOperator(
-        task_id="reset_salesforce",
-        **notified(connection_id_variable=SALESFORCE.variables, job_type="reset"),
+    reset = sync_task(
+        SALESFORCE, **notified(task_id="reset_salesforce", job_type="reset", outlets=[])
     )
 
     # 2. Chained syncs: HubSpot starts when Stripe has finished.
-    sync_stripe = AirbyteSyncOperator(
-        task_id="sync_stripe", **notified(connection_id_variable=STRIPE.variables)
-    )
-    sync_hubspot = AirbyteSyncOperator(
-        task_id="sync_hubspot", **notified(connection_id_variable=HUBSPOT.variables)
-    )
+    sync_stripe = sync_task(STRIPE, **notified(task_id="sync_stripe"))
+    sync_hubspot = sync_task(HUBSPOT, **notified(task_id="sync_hubspot"))
 
     # 3. Conditional sync on the age of Salesforce's last successful sync.
     @task.branch(trigger_rule="none_failed")
     def salesforce_is_stale(**context) -> str:
         # The client stack loads when the task runs (~30 ms), not when the DAG is parsed.
         from plugins.airbyte_client.models import JobStatus
-        from plugins.airbyte_hook import AirbyteHook, connection_id_from_variables
+        from plugins.airbyte_hook import AirbyteHook
 
         if context["ti"].xcom_pull(task_ids="reset_salesforce", key=JOB_ID_KEY):
             return "sync_salesforce"
-        connection_id = connection_id_from_variables(SALESFORCE.variables)
-        jobs = AirbyteHook().recent_jobs(connection_id)
+        hook = AirbyteHook(SALESFORCE.airbyte_conn_id)
+        jobs = hook.recent_jobs(hook.resolve_connection_id(**SALESFORCE.connection))
         last = next((j for j in jobs if j.status is JobStatus.SUCCEEDED), None)
         max_age = timedelta(hours=float(context["params"]["max_age_hours"]))
         if last is None or last.updated_at is None:
@@ -88,9 +87,7 @@ def airbyte_advanced_examples():
         print(f"Last Salesforce sync: job {last.job_id}, {age} ago (max {max_age})")
         return "sync_salesforce" if age > max_age else "salesforce_is_fresh"
 
-    sync_salesforce = AirbyteSyncOperator(
-        task_id="sync_salesforce", **notified(connection_id_variable=SALESFORCE.variables)
-    )
+    sync_salesforce = sync_task(SALESFORCE, **notified(task_id="sync_salesforce"))
 
     @task
     def salesforce_is_fresh() -> str:

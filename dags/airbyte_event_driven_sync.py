@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import Param, dag, task
 
+from include.connections import load_connections
 from include.dag_defaults import default_args
 from include.notifications import SyncNotifier
 from include.validation import publish_job_stats, validate_sync_results
@@ -74,6 +75,7 @@ def airbyte_event_driven_sync():
         refresh_mode="{{ params.refresh_mode or '' }}",
         timeout_minutes="{{ params.timeout_minutes }}",
         wait="{{ params.wait }}",
+        pool=load_connections().pool.name,
     )
 
     @task(multiple_outputs=False)  # the stats as one XCom

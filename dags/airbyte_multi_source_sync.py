@@ -1,15 +1,17 @@
 """
-### Stripe, HubSpot and Salesforce in parallel
+### Every nightly connection in parallel
 
-One task group per source syncs its Airbyte connection, waits for it and validates the
-result. The sources run in parallel and independently: one failing neither cancels nor
-blocks the others. A final `summary` task (which runs whatever happened) reports every
-source: Airbyte job id, status, rows, bytes and duration, and fails the run if any source
-failed, so the failure stays visible.
+One task group per entry of the group `nightly` in `airbyte_connections.yaml` (the seed's
+Stripe, HubSpot and Salesforce, and any entry you add to the group) syncs its Airbyte
+connection, waits for it and validates the result. The connections run in parallel and
+independently: one failing neither cancels nor blocks the others. A final `summary` task
+(which runs whatever happened) reports every connection: Airbyte job id, status, rows, bytes
+and duration, and fails the run if any failed, so the failure stays visible.
 
-**Configuration**: Variables `AIRBYTE_STRIPE_POSTGRES_CONNECTION_ID` (or the seed's
-`AIRBYTE_STRIPE_CONNECTION_ID`), `AIRBYTE_HUBSPOT_CONNECTION_ID`,
-`AIRBYTE_SALESFORCE_CONNECTION_ID`; Connection `airbyte_default`.
+**Configuration**: the entries' connections (for the seed's: Variables
+`AIRBYTE_STRIPE_POSTGRES_CONNECTION_ID` or `AIRBYTE_STRIPE_CONNECTION_ID`,
+`AIRBYTE_HUBSPOT_CONNECTION_ID`, `AIRBYTE_SALESFORCE_CONNECTION_ID`); Connection
+`airbyte_default`.
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ from datetime import datetime
 
 from airflow.sdk import Param, TaskGroup, dag, task
 
-from include.assets import sync_outlets
+from include.connections import load_connections
 from include.dag_defaults import default_args
+from include.pipeline import sync_task
 from include.reporting import summarize_sources
-from include.sources import SOURCES
 from include.validation import validate_sync_results
-from plugins.airbyte_operator import AirbyteSyncOperator
+
+GROUP = "nightly"
+ENTRIES = load_connections().group(GROUP)
 
 
 @dag(
@@ -33,7 +37,7 @@ from plugins.airbyte_operator import AirbyteSyncOperator
     catchup=False,
     max_active_runs=1,
     default_args=default_args(),
-    tags=["airbyte", "stripe", "hubspot", "salesforce"],
+    tags=["airbyte", GROUP],
     doc_md=__doc__,
     params={
         "min_records": Param(1, type="integer", minimum=0),
@@ -48,19 +52,14 @@ def airbyte_multi_source_sync():
         )
 
     finished = []
-    for source in SOURCES:
-        with TaskGroup(group_id=source.key, tooltip=source.label):
-            sync = AirbyteSyncOperator(
-                task_id="sync",
-                connection_id_variable=source.variables,
-                timeout_minutes="{{ params.timeout_minutes }}",
-                outlets=sync_outlets(source),
-            )
+    for entry in ENTRIES:
+        with TaskGroup(group_id=entry.key, tooltip=entry.title):
+            sync = sync_task(entry, timeout_minutes="{{ params.timeout_minutes }}")
             finished.append(validate(sync.output))
 
     @task(trigger_rule="all_done", retries=0)
     def summary(**context) -> list[dict]:
-        return summarize_sources(SOURCES, context)
+        return summarize_sources(ENTRIES, context)
 
     finished >> summary()
 

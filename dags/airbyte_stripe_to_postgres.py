@@ -6,7 +6,8 @@ Syncs the Airbyte connection Stripe → Postgres, checks that the sync moved dat
 `stripe_postgres_checkpoint`, rebuilds `analytics_stripe_daily_revenue` from the raw charges,
 and sends a notification with the Airbyte job id, rows and duration.
 
-**Configuration** (Admin → Variables / Connections, or External Secrets):
+**Configuration**: the entry `stripe` of `airbyte_connections.yaml` names the connection,
+the checkpoint and the transform; then (Admin → Variables / Connections, or External Secrets):
 - Variable `AIRBYTE_STRIPE_POSTGRES_CONNECTION_ID` (legacy name `AIRBYTE_STRIPE_CONNECTION_ID`
   also accepted): the Airbyte connection id.
 - Connection `airbyte_default` (or the Variables `AIRBYTE_API_URL`, `AIRBYTE_API_USERNAME`,
@@ -26,13 +27,12 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import Param, dag, task
 
-from include.assets import sync_outlets
+from include.connections import load_connections
 from include.dag_defaults import default_args
-from include.notifications import SyncNotifier
-from include.sources import STRIPE
-from include.stripe_pipeline import checkpoint_then_revenue
+from include.pipeline import after_sync, notifier, sync_task
 from include.validation import validate_sync_results
-from plugins.airbyte_operator import AirbyteSyncOperator
+
+STRIPE = load_connections().entry("stripe")
 
 
 @dag(
@@ -50,15 +50,10 @@ from plugins.airbyte_operator import AirbyteSyncOperator
         ),
         "timeout_minutes": Param(60, type="number", exclusiveMinimum=0),
     },
-    on_failure_callback=SyncNotifier(xcom_task_id="sync_stripe", title="Stripe → Postgres"),
+    on_failure_callback=notifier(STRIPE, xcom_task_id="sync_stripe"),
 )
 def airbyte_stripe_to_postgres():
-    sync = AirbyteSyncOperator(
-        task_id="sync_stripe",
-        connection_id_variable=STRIPE.variables,
-        timeout_minutes="{{ params.timeout_minutes }}",
-        outlets=sync_outlets(STRIPE),
-    )
+    sync = sync_task(STRIPE, task_id="sync_stripe", timeout_minutes="{{ params.timeout_minutes }}")
 
     @task(multiple_outputs=False)  # the stats as one XCom
     def validate_sync(job: dict, **context) -> dict:
@@ -66,15 +61,7 @@ def airbyte_stripe_to_postgres():
             job, min_records=context["params"]["min_records"], context=context
         )
 
-    checkpoint, build_daily_revenue = checkpoint_then_revenue()
-
-    @task
-    def notify(stats: dict, **context) -> None:
-        SyncNotifier(title="Stripe → Postgres").notify(context, stats)
-
-    stats = validate_sync(sync.output)
-    stats >> checkpoint
-    build_daily_revenue >> notify(stats)
+    after_sync(STRIPE, validate_sync(sync.output))
 
 
 airbyte_stripe_to_postgres()

@@ -4,7 +4,7 @@
 Starts the Stripe sync and returns at once: nothing polls Airbyte while it works. When the
 sync ends, Airbyte's success notification reaches the webhook receiver, which confirms the
 job with Airbyte and creates the asset events of `airbyte://stripe_postgres` and the raw
-tables; `airbyte_stripe_quality` then runs the checks and the transform. Three Airbyte
+tables; `airbyte_quality__stripe` then runs the checks and the transform. Three Airbyte
 requests per sync at most (token, start, the receiver's confirmation) instead of one every
 few seconds.
 
@@ -20,16 +20,15 @@ trigger here; give it a schedule to use it in place of `airbyte_stripe_to_postgr
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from airflow.sdk import Param, dag
 
-from include.assets import connection_asset, sync_outlets
+from include.connections import load_connections
 from include.dag_defaults import default_args
-from include.notifications import SyncNotifier
-from include.sources import STRIPE
-from plugins.airbyte_operator import AirbyteSyncOperator
-from plugins.airbyte_watchdog import AirbyteSyncWatchdogOperator
+from include.pipeline import notifier, zero_poll_sync
+
+STRIPE = load_connections().entry("stripe")
 
 
 @dag(
@@ -48,27 +47,15 @@ from plugins.airbyte_watchdog import AirbyteSyncWatchdogOperator
         ),
         "timeout_minutes": Param(1440, type="number", exclusiveMinimum=0),
     },
-    on_failure_callback=SyncNotifier(xcom_task_id="start_sync", title="Stripe zero-poll sync"),
+    on_failure_callback=notifier(STRIPE, xcom_task_id="start_sync"),
 )
 def airbyte_stripe_zero_poll_sync():
-    start = AirbyteSyncOperator(
-        task_id="start_sync", connection_id_variable=STRIPE.variables, wait=False
-    )
-    watchdog = AirbyteSyncWatchdogOperator(
-        task_id="watchdog",
-        sync_task_id="start_sync",
-        announced_by=connection_asset(STRIPE),
-        outlets=sync_outlets(STRIPE),
+    zero_poll_sync(
+        STRIPE,
         grace_seconds="{{ params.grace_seconds }}",
         fallback_after_seconds="{{ params.fallback_after_seconds }}",
         timeout_minutes="{{ params.timeout_minutes }}",
-        # Airflow 3.3.0 sometimes marks a task up_for_retry although it skipped right after
-        # resuming from deferral. The watchdog is idempotent (it re-checks the job's Asset
-        # event before acting), so its retry comes after the house minimum, not minutes later.
-        retry_delay=timedelta(minutes=1),
-        retry_exponential_backoff=False,
     )
-    start >> watchdog
 
 
 airbyte_stripe_zero_poll_sync()

@@ -36,6 +36,7 @@ from dev.airflow_settings import (
 )
 from dev.environment import REPO
 from dev.processes import free_port, stop_process_groups, tail, wait_until
+from include.connections import FILE_VARIABLE, Pool, load_connections
 from webhook.airflow_client import jwt_expiry
 
 #: A component restarted this often within RESTART_WINDOW seconds is given up on.
@@ -158,6 +159,19 @@ class AirflowServer:
         except TimeoutError as error:
             states = {t["task_id"]: t["state"] for t in self.task_instances(dag_id, run_id)}
             raise TimeoutError(f"{error}; task states {states}") from None
+
+    def set_pool(self, pool: Pool) -> dict[str, Any]:
+        """Create or resize ``pool``, counting deferred tasks (``include_deferred``)."""
+        body = {
+            "name": pool.name,
+            "slots": pool.slots,
+            "description": "Airbyte jobs at once (airbyte_connections.yaml)",
+            "include_deferred": True,
+        }
+        response = self.api("PATCH", f"/pools/{pool.name}", json=body)
+        if response.status_code == 404:
+            response = self.api("POST", "/pools", json=body)
+        return self._ok(response)
 
     def stop(self) -> None:
         """Stop every component's process group (idempotent)."""
@@ -288,6 +302,8 @@ def run_airflow(
         for name in components:
             server.start_component(name)
         _wait_healthy(server, start_timeout)
+        file = env.get(FILE_VARIABLE)  # the connections file the components read
+        server.set_pool(load_connections(Path(file) if file else None).pool)
         yield server
     finally:
         server.stop()

@@ -31,7 +31,7 @@ from dev.processes import tail
 #: How often ``make airflow`` looks for dead components.
 SUPERVISE_INTERVAL = 1.0
 #: The DAGs ``make airflow`` unpauses.
-UNPAUSED_DAGS = ("airbyte_event_driven_sync", "airbyte_stripe_quality")
+UNPAUSED_DAGS = ("airbyte_event_driven_sync", "airbyte_quality__stripe")
 
 
 def main() -> int:

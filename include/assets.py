@@ -4,23 +4,25 @@ from __future__ import annotations
 
 from airflow.sdk import Asset, AssetAlias
 
-from include.sources import Source
+from include.connections import ConnectionEntry
 
 
-def connection_asset(source: Source) -> Asset:
-    """Updated each time the source's Airbyte sync succeeds; its events' ``extra`` holds the
-    Airbyte job id and the records and bytes, overall and per destination table."""
-    return Asset(name=f"airbyte_{source.key}", uri=f"airbyte://{source.key}_postgres")
+def connection_asset(entry: ConnectionEntry) -> Asset:
+    """Updated each time the entry's Airbyte sync succeeds; its events' ``extra`` holds the
+    Airbyte job id and the records and bytes, overall and per destination table.
+
+    Its URI is ``airbyte://<key>`` unless the entry sets ``asset_uri``."""
+    return Asset(name=f"airbyte_{entry.key}", uri=entry.asset_uri or f"airbyte://{entry.key}")
 
 
-def synced_tables(source: Source) -> AssetAlias:
-    """The destination tables a sync of ``source`` wrote, known only when it ran.
+def synced_tables(entry: ConnectionEntry) -> AssetAlias:
+    """The destination tables a sync of ``entry`` wrote, known only when it ran.
 
     Each event names the table as its OpenLineage output does, e.g.
     ``postgres://host:5432/warehouse/public/stripe_charges`` (``plugins.airbyte_client.lineage``),
     so a table has one identity in Airflow and in the lineage graph.
     """
-    return AssetAlias(name=f"airbyte_{source.key}_tables")
+    return AssetAlias(name=f"airbyte_{entry.key}_tables")
 
 
 def table_asset(table: str) -> Asset:
@@ -28,9 +30,6 @@ def table_asset(table: str) -> Asset:
     return Asset(name=table, uri=f"warehouse://{table}")
 
 
-def sync_outlets(source: Source) -> list[Asset | AssetAlias]:
-    """What a successful sync of ``source`` updates: the connection and its raw tables."""
-    return [connection_asset(source), synced_tables(source)]
-
-
-DAILY_REVENUE_ASSET = table_asset("analytics_stripe_daily_revenue")
+def sync_outlets(entry: ConnectionEntry) -> list[Asset | AssetAlias]:
+    """What a successful sync of ``entry`` updates: the connection and its raw tables."""
+    return [connection_asset(entry), synced_tables(entry)]

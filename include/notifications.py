@@ -90,6 +90,13 @@ class OutboxChannel:
 CHANNELS: dict[str, type[Channel]] = {"email": EmailChannel, "outbox": OutboxChannel}
 
 
+def channels_named(names: tuple[str, ...] | None) -> tuple[Channel, ...]:
+    """The channels ``names`` (an entry's ``notify``), or when None the configured ones."""
+    if names is None:
+        return configured_channels()
+    return tuple(CHANNELS[n]() for n in names)
+
+
 def configured_channels() -> tuple[Channel, ...]:
     """The channels named by the Variable ``AIRBYTE_NOTIFY_CHANNELS`` (default: e-mail)."""
     names = [n.strip() for n in Variable.get(CHANNELS_VARIABLE, default="email").split(",")]

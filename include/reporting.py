@@ -8,7 +8,7 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowException
 
-from include.sources import Source
+from include.connections import ConnectionEntry
 from plugins.airbyte_client.contracts import JOB_ID_KEY, job_dict
 
 log = logging.getLogger(__name__)
@@ -18,7 +18,7 @@ class SourcesFailedError(AirflowException):
     """At least one source's sync or validation failed in this run."""
 
 
-def summarize_sources(sources: Iterable[Source], context: Mapping[str, Any]) -> list[dict]:
+def summarize_sources(sources: Iterable[ConnectionEntry], context: Mapping[str, Any]) -> list[dict]:
     """Collect each source's job id, status, rows, bytes and duration; log a table.
 
     Reads the XComs of the task groups ``<source.key>.sync`` and ``<source.key>.validate``.

@@ -9,6 +9,7 @@ does, how it retries and what it raises is the client's (``plugins.airbyte_clien
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from functools import cached_property
@@ -18,7 +19,12 @@ from airflow.sdk import BaseHook, Variable
 from airflow.sdk.exceptions import AirflowNotFoundException
 from asgiref.sync import sync_to_async
 
-from plugins.airbyte_client.arguments import OnConflict, RefreshMode, validate_on_conflict
+from plugins.airbyte_client.arguments import (
+    OnConflict,
+    RefreshMode,
+    validate_connection_id,
+    validate_on_conflict,
+)
 from plugins.airbyte_client.client import AirbyteClient, AsyncAirbyteClient
 from plugins.airbyte_client.config import (
     DEFAULT_CONN_ID,
@@ -37,6 +43,10 @@ from plugins.airbyte_client.models import (
     JobType,
 )
 from plugins.airbyte_client.wait import check_outcome
+
+#: How long a process trusts a connection id it found by name (``connection_id_named``).
+NAME_CACHE_SECONDS = 600.0
+_named_connections: dict[tuple[str, str], tuple[float, str]] = {}
 
 
 def variables_settings(conn_id: str = DEFAULT_CONN_ID) -> AirbyteSettings:
@@ -95,6 +105,15 @@ def connection_id_from_variables(names: str | Sequence[str]) -> str:
         "(Admin → Variables); find the id in the Airbyte UI's connection URL or with "
         "AirbyteHook().list_connections()."
     )
+
+
+def connection_id_given(
+    connection_id: str | None, connection_id_variable: str | Sequence[str] | None
+) -> str:
+    """The connection id, given as itself or by the Variable(s) holding it; checked."""
+    if connection_id is None:
+        connection_id = connection_id_from_variables(connection_id_variable or ())
+    return validate_connection_id(connection_id)
 
 
 class AirbyteHook(BaseHook):
@@ -271,6 +290,34 @@ class AirbyteHook(BaseHook):
     ) -> list[AirbyteConnection]:
         """Every connection visible to the credentials (all pages, all workspaces)."""
         return self.client.list_connections(workspace_id, page_size=page_size)
+
+    def resolve_connection_id(
+        self,
+        connection_id: str | None = None,
+        connection_id_variable: str | Sequence[str] | None = None,
+        connection_name: str | None = None,
+    ) -> str:
+        """The connection id given one of: the id, the Variable(s) holding it, its name."""
+        if connection_name is not None:
+            return self.connection_id_named(connection_name)
+        return connection_id_given(connection_id, connection_id_variable)
+
+    def connection_id_named(self, name: str) -> str:
+        """The id of the one connection called exactly ``name`` (as in Airbyte's UI), looked
+        up on every page and remembered by this process for ``NAME_CACHE_SECONDS``."""
+        key = (self.airbyte_conn_id, name)
+        cached = _named_connections.get(key)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        matches = [c for c in self.list_connections() if c.name == name]
+        if len(matches) != 1:
+            found = "no connection" if not matches else f"{len(matches)} connections"
+            raise AirbyteConfigError(
+                f"Airbyte has {found} named {name!r} (names are compared exactly); rename it "
+                "in Airbyte or name the connection by its id in airbyte_connections.yaml."
+            )
+        _named_connections[key] = (time.monotonic() + NAME_CACHE_SECONDS, matches[0].connection_id)
+        return matches[0].connection_id
 
     def test_connection(self) -> tuple[bool, str]:
         """For the Airflow UI's Test button: reachability, health and credentials."""

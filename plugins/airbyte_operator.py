@@ -30,7 +30,6 @@ from airflow.sdk.configuration import conf
 from plugins.airbyte_client.arguments import (
     JobArguments,
     OnConflict,
-    validate_connection_id,
     validate_flag,
     validate_job_type,
     validate_refresh_mode,
@@ -61,7 +60,9 @@ class AirbyteSyncOperator(ResumableJobMixin, BaseOperator):
 
     :param connection_id: the Airbyte connection id (templated).
     :param connection_id_variable: Variable name(s) holding the connection id, read at run
-        time; give this or ``connection_id``.
+        time.
+    :param connection_name: the connection's name in Airbyte, looked up at run time (give
+        exactly one of ``connection_id``, ``connection_id_variable`` and ``connection_name``).
     :param job_type: ``sync`` (default), ``reset``, ``clear`` or ``refresh`` (templated).
     :param streams: limit a reset, clear or refresh to these streams (templated; the
         Configuration API's per-stream jobs).
@@ -90,6 +91,7 @@ class AirbyteSyncOperator(ResumableJobMixin, BaseOperator):
 
     template_fields: Sequence[str] = (
         "connection_id",
+        "connection_name",
         "job_type",
         "streams",
         "refresh_mode",
@@ -105,6 +107,7 @@ class AirbyteSyncOperator(ResumableJobMixin, BaseOperator):
         *,
         connection_id: str | None = None,
         connection_id_variable: str | Sequence[str] | None = None,
+        connection_name: str | None = None,
         job_type: str = "sync",
         streams: Sequence[str] | str | None = None,
         refresh_mode: str | None = None,
@@ -118,10 +121,14 @@ class AirbyteSyncOperator(ResumableJobMixin, BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if (connection_id is None) == (connection_id_variable is None):
-            raise ValueError("Give exactly one of connection_id and connection_id_variable")
+        named = [connection_id, connection_id_variable, connection_name]
+        if sum(given is not None for given in named) != 1:
+            raise ValueError(
+                "Give exactly one of connection_id, connection_id_variable and connection_name"
+            )
         self.connection_id = connection_id
         self.connection_id_variable = connection_id_variable
+        self.connection_name = connection_name
         self.job_type = job_type
         self.streams = streams
         self.refresh_mode = refresh_mode
@@ -156,14 +163,12 @@ class AirbyteSyncOperator(ResumableJobMixin, BaseOperator):
 
     def checked_arguments(self) -> JobArguments:
         """The rendered arguments, checked; ``AirbyteConfigError`` (no retries) if one is bad."""
-        connection_id = self.connection_id
-        if connection_id is None:
-            from plugins.airbyte_hook import connection_id_from_variables  # see ``hook``
-
-            connection_id = connection_id_from_variables(self.connection_id_variable or ())
+        connection_id = self.hook.resolve_connection_id(
+            self.connection_id, self.connection_id_variable, self.connection_name
+        )
         job_type = validate_job_type(self.job_type)
         return JobArguments(
-            connection_id=validate_connection_id(connection_id),
+            connection_id=connection_id,
             job_type=job_type,
             timeout_minutes=validate_timeout_minutes(self.timeout_minutes),
             wait=validate_flag("wait", self.wait),

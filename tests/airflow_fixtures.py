@@ -37,7 +37,7 @@ DAG_IDS = (
     "airbyte_event_driven_sync",
     "airbyte_multi_source_sync",
     "airbyte_stripe_to_postgres",
-    "airbyte_stripe_quality",
+    "airbyte_quality__stripe",
     "airbyte_stripe_zero_poll_sync",
 )
 #: Generous: the first test that asks for Airflow waits for it to start (~15 s, more on a

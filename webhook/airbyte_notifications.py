@@ -34,8 +34,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from include.assets import connection_asset
-from include.notifications import SyncMessage, configured_channels
-from include.sources import SOURCES, Source
+from include.connections import ConnectionEntry, load_connections
+from include.notifications import SyncMessage, channels_named
 from plugins.airbyte_client.client import AsyncAirbyteClient
 from plugins.airbyte_client.contracts import (
     ORIGIN_NOTIFICATION,
@@ -52,7 +52,7 @@ from plugins.airbyte_client.errors import (
 )
 from plugins.airbyte_client.lineage import SyncLineage, sync_lineage
 from plugins.airbyte_client.models import AirbyteJob, ConnectionDetails, JobStatus, JobType
-from plugins.airbyte_hook import AirbyteHook, connection_id_from_variables
+from plugins.airbyte_hook import AirbyteHook, connection_id_given
 from webhook.airflow_client import AirflowClient, AirflowUnavailable
 from webhook.ledger import JOB_MEMORY_SECONDS, Ledger
 
@@ -125,14 +125,20 @@ def has_job_event(events: list[dict[str, Any]], job_id: int) -> bool:
     return any(names_job(e.get("extra"), job_id) for e in events)
 
 
-def source_of(connection_id: str) -> Source | None:
-    """The source whose connection-id Variable names ``connection_id``, if any."""
-    for source in SOURCES:
+def entry_of(connection_id: str, name: str | None = None) -> ConnectionEntry | None:
+    """The entry of the connections file naming ``connection_id``: by id, through its
+    Variable(s), or (when ``name`` is given) by the connection's name in Airbyte."""
+    for entry in load_connections().connections.values():
+        if entry.connection_name is not None:
+            if entry.connection_name == name:
+                return entry
+            continue
         try:
-            if connection_id_from_variables(source.variables) == connection_id:
-                return source
+            given = connection_id_given(entry.connection_id, entry.connection_variable)
         except AirbyteConfigError:
             continue
+        if given == connection_id:
+            return entry
     return None
 
 
@@ -180,7 +186,7 @@ class NotificationIntake:
         if job.records == 0 and job.bytes == 0:  # also how Airbyte records some launch failures
             log.warning("Airbyte job %s succeeded having moved nothing: no asset events", job_id)
             return Outcome("ignored", "The job moved no data: no asset was updated.", job_id)
-        source = await asyncio.to_thread(source_of, job.connection_id)
+        source = await self._entry(job.connection_id)
         if source is None:
             log.info("Airbyte connection %s is not one of ours: no action", job.connection_id)
             return Outcome("ignored", "No DAG here syncs this connection.", job_id)
@@ -213,23 +219,42 @@ class NotificationIntake:
             log.error("Could not confirm Airbyte job %s: %s", job_id, error)
             raise AirbyteUnavailable(str(error)) from None
 
+    async def _entry(self, connection_id: str) -> ConnectionEntry | None:
+        """The connection's entry in the connections file; its name is asked of Airbyte
+        only when no entry names it otherwise and some entry names a connection by name."""
+        entry = await asyncio.to_thread(entry_of, connection_id)
+        by_name = any(e.connection_name for e in load_connections().connections.values())
+        if entry is not None or not by_name:
+            return entry
+        try:
+            details = await self._details_of(connection_id)
+        except AirbyteError as error:
+            log.error("Cannot read the name of Airbyte connection %s: %s", connection_id, error)
+            raise AirbyteUnavailable(str(error)) from None
+        return entry_of(connection_id, details.name)
+
+    async def _details_of(self, connection_id: str) -> ConnectionDetails:
+        """The connection's details, asked of Airbyte at most every ``DETAILS_TTL_SECONDS``."""
+        cached = self._details.get(connection_id)
+        if cached is None or time.monotonic() - cached[0] > DETAILS_TTL_SECONDS:
+            details = await (await self.airbyte()).get_connection_details(connection_id)
+            cached = self._details[connection_id] = (time.monotonic(), details)
+        return cached[1]
+
     async def _lineage(self, job: AirbyteJob) -> SyncLineage | None:
         """The tables the job wrote, from the connection's (cached) details; None if unknown."""
-        cached = self._details.get(job.connection_id)
-        if cached is None or time.monotonic() - cached[0] > DETAILS_TTL_SECONDS:
-            try:
-                details = await (await self.airbyte()).get_connection_details(job.connection_id)
-            except AirbyteError as error:
-                log.warning("No table names for job %s: %s", job.job_id, error)
-                return None
-            cached = self._details[job.connection_id] = (time.monotonic(), details)
         try:
-            return sync_lineage(job, cached[1])
+            details = await self._details_of(job.connection_id)
+        except AirbyteError as error:
+            log.warning("No table names for job %s: %s", job.job_id, error)
+            return None
+        try:
+            return sync_lineage(job, details)
         except Exception:  # naming is best effort; the connection's event is what counts
             log.exception("No table names for job %s", job.job_id)
             return None
 
-    async def _emit(self, job: AirbyteJob, source: Source) -> Outcome:
+    async def _emit(self, job: AirbyteJob, source: ConnectionEntry) -> Outcome:
         created: list[str] = []
         existing: list[str] = []
         undeclared: list[str] = []
@@ -300,12 +325,13 @@ class NotificationIntake:
             airbyte_job_id=job.job_id,
             stats=dict(sync_stats(job)),
         )
-        await asyncio.to_thread(_send, message)
+        entry = await self._entry(job.connection_id)
+        await asyncio.to_thread(_send, message, entry.notify if entry else None)
         self._ledger.remember(key, str(job.status), ttl=JOB_MEMORY_SECONDS)
         log.warning("Airbyte job %s %s: reported (%s)", job.job_id, job.status, reason)
         return Outcome("failure_reported", f"The job {job.status}; reported.", job.job_id)
 
 
-def _send(message: SyncMessage) -> None:
-    for channel in configured_channels():
+def _send(message: SyncMessage, channels: tuple[str, ...] | None) -> None:
+    for channel in channels_named(channels):
         channel.send(message)

@@ -155,6 +155,7 @@ class ConnectionDetails(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     connection_id: str
+    name: str | None = None
     workspace_id: str | None = None
     source: ConnectorInfo
     destination: ConnectorInfo

@@ -8,16 +8,22 @@ from datetime import timedelta
 import pytest
 
 from include.assets import connection_asset, sync_outlets
-from include.sources import STRIPE
+from include.connections import load_connections
 from tests.dags.conftest import DAGS_DIR
+
+STRIPE = load_connections().entry("stripe")
 
 EXPECTED_DAGS = {
     "airbyte_stripe_to_postgres",
     "airbyte_multi_source_sync",
     "airbyte_event_driven_sync",
     "airbyte_advanced_examples",
-    "airbyte_stripe_quality",
     "airbyte_stripe_zero_poll_sync",
+    # generated from airbyte_connections.yaml
+    "airbyte_quality__stripe",
+    "airbyte_quality__hubspot",
+    "airbyte_quality__salesforce",
+    "airbyte_sync__github",
 }
 DAG_FILES = sorted(p.name for p in DAGS_DIR.glob("*.py") if not p.name.startswith("_"))
 
@@ -53,19 +59,19 @@ def test_stripe_runs_every_six_hours_one_run_at_a_time(dagbag):
         "sync_stripe",
         "validate_sync",
         "stripe_postgres_checkpoint",
-        "build_daily_revenue",
+        "transform_stripe_daily_revenue",
         "notify",
     }
 
 
 def test_stripe_quality_runs_on_every_stripe_sync_asset_event(dagbag):
-    dag = dagbag.dags["airbyte_stripe_quality"]
+    dag = dagbag.dags["airbyte_quality__stripe"]
     assert [a.uri for a in dag.timetable.asset_condition.objects] == [connection_asset(STRIPE).uri]
     assert connection_asset(STRIPE).uri.startswith("airbyte://stripe_postgres")
     assert {t.task_id for t in dag.tasks} == {
         "sync_details",
         "stripe_postgres_checkpoint",
-        "build_daily_revenue",
+        "transform_stripe_daily_revenue",
         "notify",
     }
 
@@ -155,7 +161,7 @@ def test_stripe_emits_assets_for_what_it_refreshes(dagbag):
     dag = dagbag.dags["airbyte_stripe_to_postgres"]
     outlets = [
         outlet
-        for task_id in ("sync_stripe", "build_daily_revenue")
+        for task_id in ("sync_stripe", "transform_stripe_daily_revenue")
         for outlet in dag.get_task(task_id).outlets
     ]
     # Airflow normalises "scheme://name" to "scheme://name/"

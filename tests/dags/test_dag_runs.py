@@ -10,8 +10,6 @@ from __future__ import annotations
 import email
 import json
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -23,59 +21,11 @@ from dev.airbyte_standin.seed import (
     SALESFORCE_CONNECTION_ID,
     STRIPE_CONNECTION_ID,
 )
-from tests.conftest import OPENLINEAGE_EVENTS, token_conn_env
+from tests.conftest import OPENLINEAGE_EVENTS
+from tests.dags.conftest import connect_airbyte
 
 UNKNOWN_CONNECTION_ID = "00000000-0000-4000-8000-000000000000"
 STRIPE_TABLES = ("stripe_customers", "stripe_charges", "stripe_invoices")
-
-
-@pytest.fixture(scope="session")
-def airflow_db() -> None:
-    """The metadata database ``dag.test()`` records runs in (SQLite in the test Airflow home)."""
-    subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"],
-        check=True,
-        capture_output=True,
-    )
-
-
-@pytest.fixture
-def outbox(tmp_path) -> Path:
-    return tmp_path / "outbox.jsonl"
-
-
-@pytest.fixture
-def standin(token_standin):
-    """The client-credentials stand-in, reset; what the runs send and get keeps the contract."""
-    token_standin.reset()
-    yield token_standin
-    token_standin.assert_contract_kept()
-
-
-def connect_airbyte(monkeypatch, url: str, flavour: str = "public") -> None:
-    """``airbyte_default`` as Airbyte 1.x is used: client credentials, on the Public API
-    unless the test asks for the Configuration API."""
-    token_conn_env(monkeypatch, url, api_type=flavour)
-
-
-@pytest.fixture
-def airflow_env(request, standin, monkeypatch, outbox) -> None:
-    """Connections and Variables as a deployment would provide them, as environment variables
-    (``airbyte_default`` on the API flavour given as the fixture's parameter, else public)."""
-    connect_airbyte(monkeypatch, standin.url, getattr(request, "param", "public"))
-    warehouse = standin.warehouse_url.removeprefix("sqlite:///")
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_WAREHOUSE_DEFAULT", json.dumps({"conn_type": "sqlite", "host": warehouse})
-    )
-    variables = {
-        "AIRBYTE_STRIPE_POSTGRES_CONNECTION_ID": STRIPE_CONNECTION_ID,
-        "AIRBYTE_HUBSPOT_CONNECTION_ID": HUBSPOT_CONNECTION_ID,
-        "AIRBYTE_SALESFORCE_CONNECTION_ID": SALESFORCE_CONNECTION_ID,
-        "AIRBYTE_NOTIFY_CHANNELS": "outbox",
-        "AIRBYTE_NOTIFY_OUTBOX": str(outbox),
-    }
-    for name, value in variables.items():
-        monkeypatch.setenv(f"AIRFLOW_VAR_{name}", value)
 
 
 def run_dag(dagbag, dag_id: str, conf: dict | None = None):
@@ -434,7 +384,7 @@ def test_stripe_bad_row_fails_the_checkpoint_and_skips_the_transform(dagbag, own
     assert str(run.state) == "failed"
     assert result["validate_sync"] == "success"
     assert result["stripe_postgres_checkpoint"] == "failed"
-    assert result["build_daily_revenue"] == "upstream_failed"
+    assert result["transform_stripe_daily_revenue"] == "upstream_failed"
     with sqlite3.connect(warehouse) as db:
         assert not db.execute(
             "SELECT 1 FROM sqlite_master WHERE name = 'analytics_stripe_daily_revenue'"

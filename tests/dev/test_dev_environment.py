@@ -25,8 +25,11 @@ def test_env_file_configures_airbyte_and_the_warehouse(monkeypatch, tmp_path):
 
 
 def test_env_file_names_every_connection_id_variable_the_dags_read(tmp_path):
-    from include.sources import SOURCES
+    from include.connections import load_connections
 
     environment = airflow_environment("http://127.0.0.1:4567", airflow_home=tmp_path)
-    for source in SOURCES:
-        assert f"AIRFLOW_VAR_{source.variables[0]}" in environment
+    entries = load_connections().connections.values()
+    variables = [e.connection_variable[0] for e in entries if e.connection_variable]
+    assert variables
+    for variable in variables:
+        assert f"AIRFLOW_VAR_{variable}" in environment

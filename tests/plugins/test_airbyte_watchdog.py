@@ -16,14 +16,15 @@ import pytest
 from airflow.providers.standard.triggers.temporal import DateTimeTrigger
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException, TaskDeferred
 
-from dev.airbyte_standin.seed import STRIPE_CONNECTION_ID
+from dev.airbyte_standin.seed import CONNECTIONS_BY_ID, STRIPE_CONNECTION_ID
 from dev.processes import wait_until
 from include.assets import connection_asset, sync_outlets
-from include.sources import STRIPE
+from include.connections import load_connections
 from plugins.airbyte_client.errors import AirbyteJobTimeoutError
 from plugins.airbyte_hook import AirbyteHook
 from plugins.airbyte_watchdog import AirbyteSyncWatchdogOperator
 
+STRIPE = load_connections().entry("stripe")
 ASSET = connection_asset(STRIPE)
 
 
@@ -141,7 +142,8 @@ def test_a_lost_notification_of_a_succeeded_sync_is_emitted_by_the_watchdog(airb
     assert connection.extra["records"] == result["records"] > 0
     assert connection.extra["duration_seconds"] == result["duration_seconds"]
     # The tables, named as the sync task's lineage names them, through the alias.
-    assert [uri.rsplit("/", 1)[1] for uri, _ in tables.added] == list(STRIPE.tables)
+    tables_synced = [uri.rsplit("/", 1)[1] for uri, _ in tables.added]
+    assert tables_synced == list(CONNECTIONS_BY_ID[STRIPE_CONNECTION_ID].table_names)
     assert {extra["airbyte_job_id"] for _, extra in tables.added} == {job["job_id"]}
 
 

@@ -15,13 +15,13 @@ import pytest
 from dev.processes import wait_until
 from dev.webhook_server import serve_receiver
 from include.assets import connection_asset
-from include.sources import STRIPE as STRIPE_SOURCE
+from include.connections import load_connections
 from tests.airflow_fixtures import STRIPE, SharedAirflow, shared_airflow
 from webhook import WebhookSettings
 
 SECRET = "test-webhook-secret-0123456789"
 TOKEN = "notification-token-0123456789abcdef"
-QUALITY_DAG = "airbyte_stripe_quality"
+QUALITY_DAG = "airbyte_quality__stripe"
 
 
 @pytest.fixture(scope="session")
@@ -115,7 +115,7 @@ def stripe_tables(shared: SharedAirflow) -> list[str]:
 @pytest.fixture(scope="session")
 def stripe_assets(stripe_tables: list[str]) -> list[str]:
     """Every Asset a Stripe sync announces: the connection's and its three tables'."""
-    return [connection_asset(STRIPE_SOURCE).uri, *stripe_tables]
+    return [connection_asset(load_connections().entry("stripe")).uri, *stripe_tables]
 
 
 @pytest.fixture(scope="module")

@@ -14,13 +14,13 @@ import requests
 from dev.airbyte_standin import HUBSPOT_CONNECTION_ID
 from dev.processes import wait_until
 from include.assets import connection_asset
-from include.sources import STRIPE as STRIPE_SOURCE
+from include.connections import load_connections
 from plugins.airbyte_client.contracts import names_job
 from tests.airflow_fixtures import STRIPE, TIMEOUT, SharedAirflow
 from tests.webhook.conftest import QUALITY_DAG, TOKEN
 
 pytestmark = pytest.mark.timeout(TIMEOUT)
-CONNECTION_ASSET = connection_asset(STRIPE_SOURCE).uri
+CONNECTION_ASSET = connection_asset(load_connections().entry("stripe")).uri
 
 
 def start_outside_airflow(shared: SharedAirflow, connection_id: str = STRIPE) -> int:

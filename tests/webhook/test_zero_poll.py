@@ -114,7 +114,7 @@ def test_a_lost_notification_is_caught_by_the_watchdog(stripe_assets, shared, ze
     assert event["extra"]["origin"] == "watchdog"
     assert event["extra"]["records"] == 60
     [run] = wait_until(lambda: quality_runs_for(shared, job_id), timeout=60, interval=0.5)
-    assert run["dag_id"] == "airbyte_stripe_quality"
+    assert run["dag_id"] == "airbyte_quality__stripe"
     # Start, then the watchdog's one look and the lineage the sync task would have asked for.
     assert airbyte_calls(served) == [START, confirm(job_id), *DETAILS]
 

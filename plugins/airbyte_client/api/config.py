@@ -80,6 +80,7 @@ class _ConfigDestination(_ConfigActor):
 
 class _ConfigWebBackendConnection(Contract):
     connectionId: str
+    name: str | None = None
     namespaceDefinition: str | None = None
     namespaceFormat: str | None = None
     prefix: str | None = None
@@ -200,6 +201,7 @@ class ConfigApi:
         c = parse(_ConfigWebBackendConnection, body, request)
         return ConnectionDetails(
             connection_id=c.connectionId,
+            name=c.name,
             workspace_id=c.source.workspaceId or c.destination.workspaceId,
             source=ConnectorInfo(
                 actor_id=c.source.sourceId,

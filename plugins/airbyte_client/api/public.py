@@ -196,6 +196,7 @@ class PublicApi:
         c = parse(_PublicConnection, body, request)
         return ConnectionDetails(
             connection_id=c.connectionId,
+            name=c.name,
             workspace_id=c.workspaceId,
             source=ConnectorInfo(actor_id=c.sourceId),
             destination=ConnectorInfo(actor_id=c.destinationId),
