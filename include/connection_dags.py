@@ -83,7 +83,8 @@ def quality_dag(entry: ConnectionEntry) -> DAG:
         def sync_details(**context: Any) -> dict:
             """The Airbyte job(s) behind this run, from the triggering asset events."""
             events = context["triggering_asset_events"].get(synced, [])
-            if checked_by_sync_dag and all(e.source_dag_id == entry.sync_dag_id for e in events):
+            own = [e for e in events if e.source_dag_id == entry.sync_dag_id]
+            if checked_by_sync_dag and events and len(own) == len(events):
                 raise AirflowSkipException(f"{entry.sync_dag_id} already checked this sync")
             stats = stats_from_events(e.extra for e in events)
             context["ti"].xcom_push(key=JOB_ID_KEY, value=stats["job_id"])
