@@ -28,8 +28,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -57,6 +58,10 @@ from webhook.airflow_client import AirflowClient, AirflowUnavailable
 from webhook.ledger import JOB_MEMORY_SECONDS, Ledger
 
 log = logging.getLogger("webhook.airbyte")
+T = TypeVar("T")
+#: Pauses between tries of one asset event while Airflow is slow or unavailable; after the
+#: last try the receiver answers 503 (nothing lost: the next try finds what was created).
+AIRFLOW_BACKOFF_SECONDS = (1.0, 3.0)
 #: A confirmation must answer quickly: Airbyte waits for the webhook's answer.
 HOOK_OVERRIDES = {"max_retries": 1, "retry_min_wait": 0.5, "retry_max_wait": 2.0}
 #: How much of a notification's ``errorMessage`` (often a stack trace) a report quotes.
@@ -255,27 +260,17 @@ class NotificationIntake:
             return None
 
     async def _emit(self, job: AirbyteJob, source: ConnectionEntry) -> Outcome:
-        created: list[str] = []
-        existing: list[str] = []
-        undeclared: list[str] = []
         lineage = await self._lineage(job)
         tag = {"source": source.key}
         overall = {**job_extra(job, lineage, ORIGIN_NOTIFICATION), **tag}
         targets = [(connection_asset(source).uri, overall)]
         for out in lineage.outputs if lineage else ():
             targets.append((out.uri, {**table_extra(job, out, ORIGIN_NOTIFICATION), **tag}))
+        assets: dict[str, list[str]] = {"created": [], "existing": [], "undeclared": []}
         for uri, extra in targets:
-            asset_id = await self._airflow.asset_id(uri)
-            if asset_id is None:
-                undeclared.append(uri)
-                continue
-            key = f"asset:{job.job_id}:{uri}"
-            if self._ledger.recall(key) is not None or await self._listed(asset_id, job.job_id):
-                existing.append(uri)
-                continue
-            await self._airflow.create_asset_event(asset_id, extra)
-            self._ledger.remember(key, str(asset_id), ttl=JOB_MEMORY_SECONDS)
-            created.append(uri)
+            outcome = await self._patiently(self._emit_one, job.job_id, uri, extra)
+            assets[outcome].append(uri)
+        created, existing, undeclared = assets.values()
         if undeclared:
             log.warning("No DAG declares the assets %s; no event for them", undeclared)
         log.info(
@@ -284,10 +279,34 @@ class NotificationIntake:
             created,
             existing,
         )
-        assets = {"created": created, "existing": existing, "undeclared": undeclared}
         if created:
             return Outcome("asset_events", "Asset events created.", job.job_id, assets=assets)
         return Outcome("duplicate", "The job's asset events exist.", job.job_id, assets=assets)
+
+    async def _emit_one(self, job_id: int, uri: str, extra: dict[str, Any]) -> str:
+        """The event of ``uri`` for the job: ``created``, ``existing`` or ``undeclared``."""
+        asset_id = await self._airflow.asset_id(uri)
+        if asset_id is None:
+            return "undeclared"
+        key = f"asset:{job_id}:{uri}"
+        if self._ledger.recall(key) is not None or await self._listed(asset_id, job_id):
+            return "existing"
+        await self._airflow.create_asset_event(asset_id, extra)
+        self._ledger.remember(key, str(asset_id), ttl=JOB_MEMORY_SECONDS)
+        return "created"
+
+    async def _patiently(self, step: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """``step(*args)``, tried again after ``AIRFLOW_BACKOFF_SECONDS`` when Airflow is slow
+        or unavailable. An event created by a try whose answer was lost is found by the next
+        try's listing, when Airflow can list (apache/airflow#71360): else it may be doubled,
+        which costs a second quality run, where giving up would lose the sync's event."""
+        for delay in AIRFLOW_BACKOFF_SECONDS:
+            try:
+                return await step(*args)
+            except AirflowUnavailable as error:
+                log.warning("Airflow: %s; trying again in %s s", error, delay)
+                await asyncio.sleep(delay)
+        return await step(*args)
 
     async def _listed(self, asset_id: int, job_id: int) -> bool:
         """Whether the asset's recent events name the job; False when Airflow cannot say."""

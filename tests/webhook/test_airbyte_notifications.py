@@ -5,9 +5,14 @@ runs. Every case is judged by the asset events and DAG runs Airflow ends up with
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote
 
+import httpx
 import pytest
 import requests
 
@@ -367,3 +372,65 @@ def test_a_source_outside_the_allowed_networks_is_403(shared, outbox, make_recei
     )
     response = requests.post(f"{allowed}/airbyte/notifications/{TOKEN}", json={}, timeout=30)
     assert response.status_code == 200
+
+
+@contextmanager
+def flaky_airflow(airflow_url: str, refusals: int) -> Iterator[tuple[str, list[str]]]:
+    """A proxy in front of the real Airflow that answers the first ``refusals`` asset-event
+    POSTs with 503 (without passing them on) and forwards everything else; yields its URL and
+    the paths it refused."""
+    refused: list[str] = []
+    target = httpx.Client(base_url=airflow_url, timeout=30)
+
+    class Proxy(BaseHTTPRequestHandler):
+        def _forward(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            event = self.command == "POST" and self.path == "/api/v2/assets/events"
+            if event and len(refused) < refusals:
+                refused.append(self.path)
+                return self._answer(503, b'{"detail": "busy"}', "application/json")
+            headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+            answer = target.request(self.command, self.path, content=body, headers=headers)
+            kind = answer.headers.get("content-type", "application/json")
+            self._answer(answer.status_code, answer.content, kind)
+
+        def _answer(self, status: int, body: bytes, kind: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = _forward
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", refused
+    finally:
+        server.shutdown()
+        server.server_close()
+        target.close()
+
+
+def test_airflow_refusing_an_event_for_a_moment_loses_nothing(
+    stripe_assets, shared, intake, make_receiver
+):
+    """Airflow answers 503 to two asset-event POSTs: the receiver tries again after a pause
+    and every asset still gets its one event; Airbyte is answered 200."""
+    shared.standin.notify_to(None)  # only this test's receiver hears of the job
+    try:
+        with flaky_airflow(shared.airflow.url, refusals=2) as (airflow_url, refused):
+            receiver = make_receiver(airflow_url, airbyte_notification_token=TOKEN)
+            job_id = start_outside_airflow(shared)
+            wait_until(lambda: job_status(shared, job_id) == "succeeded", timeout=60, what="job")
+            answer = notify(f"{receiver}/airbyte/notifications/{TOKEN}", job_id)
+    finally:
+        shared.standin.notify_to(intake)
+    assert len(refused) == 2
+    assert answer["status"] == "asset_events"
+    assert sorted(answer["created"]) == sorted(stripe_assets)
+    assert events_per_asset(shared, job_id, stripe_assets) == dict.fromkeys(stripe_assets, 1)
