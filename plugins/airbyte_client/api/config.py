@@ -223,8 +223,7 @@ class ConfigApi:
                     destination_name=s.config.aliasName if s.config else None,
                     fields=schema_fields(s.stream.jsonSchema),
                 )
-                for s in c.syncCatalog.streams
-                if s.config is None or s.config.selected is not False
+                for s in _selected(c.syncCatalog)
             ),
         )
 
@@ -240,6 +239,11 @@ class ConfigApi:
             source_id=c.sourceId,
             destination_id=c.destinationId,
             workspace_id=c.workspaceId,
-            streams=tuple(s.stream.name for s in c.syncCatalog.streams),
+            streams=tuple(s.stream.name for s in _selected(c.syncCatalog)),
             schedule_type=c.scheduleType,
         )
+
+
+def _selected(catalog: _ConfigCatalog) -> list[Any]:
+    """The catalog's streams the connection syncs (a stream without a config is synced)."""
+    return [s for s in catalog.streams if s.config is None or s.config.selected is not False]

@@ -130,3 +130,24 @@ def test_odd_lineage_fields_never_break_the_answers_a_sync_needs():
     body = job_info("running", [attempt])
     job = api.parse_job(body, ApiRequest("POST", "/jobs/get"))
     assert job.streams == ()
+
+
+def test_a_connection_lists_only_the_streams_it_syncs():
+    """The Configuration API's catalog holds every stream the source offers; the Public API
+    and the drift check count only the selected ones."""
+    body = {
+        "connectionId": STRIPE_CONNECTION_ID,
+        "name": "Stripe → Postgres",
+        "status": "active",
+        "sourceId": "s",
+        "destinationId": "d",
+        "syncCatalog": {
+            "streams": [
+                {"stream": {"name": "kept"}, "config": {"selected": True}},
+                {"stream": {"name": "no_config"}},
+                {"stream": {"name": "unselected"}, "config": {"selected": False}},
+            ]
+        },
+    }
+    connection = ConfigApi().parse_connection(body, ApiRequest("POST", "/connections/get"))
+    assert connection.streams == ("kept", "no_config")
