@@ -116,10 +116,39 @@ class Chaos:
         return self.airflow.wait_for_run(dag_id, run_id, timeout=WAIT)
 
     def start_sync(self, mode: str, flavour: str = "public") -> Sync:
-        """A run of ``chaos_<mode>`` whose task waits (runs or defers) on its stored job."""
+        """A run of ``chaos_<mode>`` whose task waits (runs or defers) on its stored job; a
+        deferred one only once the scheduler has seen its first run end (``wait_deferral_ended``).
+        """
         dag_id, run_id = self.trigger(mode, flavour)
         ti = self.wait_task(dag_id, run_id, "running" if mode == "blocking" else "deferred")
-        return Sync(dag_id, run_id, ti, self.wait_stored(dag_id, run_id))
+        sync = Sync(dag_id, run_id, ti, self.wait_stored(dag_id, run_id))
+        if mode == "deferred":
+            self.wait_deferral_ended(sync)
+        return sync
+
+    def wait_deferral_ended(self, sync: Sync) -> None:
+        """Wait until the scheduler has processed the executor's event for the run that
+        deferred (the TI is ``deferred`` as soon as the task said so, but its worker reports the
+        end of that run seconds later on a loaded machine).
+
+        Until then a scenario that lets the trigger fire early races Airflow: the resumed run
+        keeps the same try number, and if the deferring run's "success" reaches the scheduler
+        after the resumed run was queued, the scheduler takes it for a run of the queued try
+        that died ("finished with state success, but the task instance's state attribute is
+        queued") and fails the try, so the task needs a second one. The scheduler logs the
+        event it processed (``TaskInstance Finished: ...``); the metadata database keeps no
+        trace of it.
+        """
+        log = self.airflow.log_files["scheduler"]
+        marks = (f"ti_id={sync.ti['id']},", "state=deferred,", "TaskInstance Finished:")
+
+        def noted() -> bool:
+            return any(
+                all(mark in line for mark in marks)
+                for line in log.read_text(errors="replace").splitlines()
+            )
+
+        wait_until(noted, f"the scheduler saw the deferring run of {sync.ti['id']} end")
 
     def assert_synced_once(self, sync: Sync, tries: int) -> None:
         """The run succeeded after ``tries`` tries, returning its one Airbyte job, which

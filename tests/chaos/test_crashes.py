@@ -44,6 +44,7 @@ def test_task_killed_mid_wait_retry_waits_for_the_same_job(chaos, flavour):
 
 def test_triggerer_killed_mid_wait_a_restarted_one_takes_over(chaos):
     sync = chaos.start_sync("deferred")
+    chaos.wait_polled()  # by the trigger: the first triggerer really is waiting on the job
     chaos.airflow.kill_component("triggerer")
     chaos.finish_jobs()  # the job ends while no triggerer watches it
     chaos.wait_job(sync.job_id, "succeeded")
