@@ -10,7 +10,14 @@ import uvicorn
 
 from dev.airbyte_standin.app import create_app
 from dev.airbyte_standin.config import StandinConfig, default_warehouse_url
-from dev.airbyte_standin.seed import SEED
+from dev.airbyte_standin.seed import SEED, build_seed
+
+
+def _count(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, not {value}")
+    return value
 
 
 def parse_args(argv: list[str] | None = None) -> StandinConfig:
@@ -28,6 +35,14 @@ def parse_args(argv: list[str] | None = None) -> StandinConfig:
     parser.add_argument("--pending-seconds", type=float, default=d.pending_seconds)
     parser.add_argument("--running-seconds", type=float, default=d.running_seconds)
     parser.add_argument("--rows-per-stream", type=int, default=d.rows_per_stream)
+    parser.add_argument(
+        "--connections",
+        dest="extra_connections",
+        type=_count,
+        default=d.extra_connections,
+        metavar="N",
+        help="seed N deterministic connections after the four fixed ones",
+    )
     parser.add_argument("--warehouse-url", default=None, help="SQLAlchemy URL of the destination")
     parser.add_argument(
         "--state-url", default=None, help="SQLAlchemy URL keeping the jobs across restarts"
@@ -56,6 +71,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"warehouse: {config.warehouse_url}")
     for conn in SEED:
         print(f"connection {conn.connection_id} {conn.name}")
+    extra = build_seed(config.extra_connections)[len(SEED) :]
+    if extra:
+        print(f"and {len(extra)} more connections: {extra[0].name} .. {extra[-1].name}")
     sys.stdout.flush()
     uvicorn.run(app, host=config.host, port=config.port, log_level="warning")
 

@@ -1,4 +1,5 @@
-"""Admin API (``/_standin``, never behind auth): faults, job behaviours, logs, reset."""
+"""Admin API (``/_standin``, never behind auth): faults, job behaviours, connections, logs,
+reset."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from fastapi.responses import JSONResponse
 
 from dev.airbyte_standin.faults import Fault
 from dev.airbyte_standin.job_model import BehaviourRule
-from dev.airbyte_standin.seed import SEED
+from dev.airbyte_standin.seed import SeedConnection
 from dev.airbyte_standin.state import Standin, get_standin, json_object
+from dev.airbyte_standin.workspace import UnknownConnectionError
 
 router = APIRouter(prefix="/_standin")
 StandinDep = Annotated[Standin, Depends(get_standin)]
@@ -97,9 +99,75 @@ def info(standin: StandinDep) -> dict[str, Any]:
         "validate_contract": config.validate_contract,
         "connections": [
             {"connection_id": c.connection_id, "name": c.name, "tables": list(c.table_names)}
-            for c in SEED
+            for c in standin.connections.listed()
         ],
     }
+
+
+def describe(conn: SeedConnection) -> dict[str, Any]:
+    """A connection as the admin API shows it."""
+    return {
+        "connection_id": conn.connection_id,
+        "name": conn.name,
+        "status": conn.status,
+        "source_id": conn.source_id,
+        "source_type": conn.source,
+        "source_name": conn.source_title,
+        "streams": list(conn.streams),
+        "tables": list(conn.table_names),
+    }
+
+
+def _unknown(connection_id: str) -> JSONResponse:
+    return JSONResponse({"message": f"no connection {connection_id}"}, status_code=404)
+
+
+@router.get("/connections")
+def list_connections(standin: StandinDep, include_deleted: bool = False) -> list[dict[str, Any]]:
+    """Every connection in list order (deleted ones too if ``include_deleted``)."""
+    return [describe(c) for c in standin.connections.listed(include_deleted)]
+
+
+@router.post("/connections", response_model=None)
+async def add_connection(request: Request, standin: StandinDep) -> dict[str, Any] | JSONResponse:
+    """``{"name", "streams", "source_type"?, "source_name"?}``: a new connection, listed last."""
+    spec = await json_object(request, 400)
+    unknown = set(spec) - {"name", "streams", "source_type", "source_name"}
+    if unknown:
+        return _bad(
+            f"unknown settings {sorted(unknown)}; use name, streams, source_type, source_name"
+        )
+    if not isinstance(spec.get("streams"), list):
+        return _bad("'streams' must be a list of stream names")
+    try:
+        return describe(standin.connections.add(**spec))
+    except (TypeError, ValueError) as exc:
+        return _bad(str(exc))
+
+
+@router.delete("/connections/{connection_id}", response_model=None)
+def delete_connection(connection_id: str, standin: StandinDep) -> dict[str, Any] | JSONResponse:
+    """Delete the connection as Airbyte does: status ``deprecated``, gone from the lists."""
+    try:
+        return describe(standin.connections.delete(connection_id))
+    except UnknownConnectionError:
+        return _unknown(connection_id)
+
+
+@router.post("/connections/{connection_id}/streams", response_model=None)
+async def add_stream(
+    connection_id: str, request: Request, standin: StandinDep
+) -> dict[str, Any] | JSONResponse:
+    """``{"name": stream}``: one more stream on the connection and its source."""
+    spec = await json_object(request, 400)
+    if set(spec) != {"name"}:
+        return _bad('the body must be {"name": stream}')
+    try:
+        return describe(standin.connections.add_stream(connection_id, spec["name"]))
+    except UnknownConnectionError:
+        return _unknown(connection_id)
+    except ValueError as exc:
+        return _bad(str(exc))
 
 
 @router.post("/reset")

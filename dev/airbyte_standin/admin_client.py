@@ -1,8 +1,8 @@
 """The handle of a started stand-in: its URLs and a client of its ``/_standin`` admin API.
 
 ``RunningStandin`` is what ``dev.airbyte_standin.serving`` yields; every helper talks to the
-server over real HTTP (queue faults and job behaviours, read the request log and the jobs,
-check the Airbyte contract, fetch auth headers).
+server over real HTTP (queue faults and job behaviours, add and delete connections and
+streams, read the request log and the jobs, check the Airbyte contract, fetch auth headers).
 """
 
 from __future__ import annotations
@@ -119,8 +119,36 @@ class RunningStandin:
         """``{job_id, success, status}`` of every notification sent (or dropped)."""
         return self._admin("GET", "/notifications")
 
+    def connections(self, include_deleted: bool = False) -> list[dict[str, Any]]:
+        """``{connection_id, name, status, source_id, source_type, source_name, streams,
+        tables}`` of every connection, in list order (deleted ones if ``include_deleted``)."""
+        return self._admin("GET", f"/connections?include_deleted={str(include_deleted).lower()}")
+
+    def add_connection(
+        self,
+        name: str,
+        streams: list[str],
+        source_type: str = "faker",
+        source_name: str | None = None,
+    ) -> dict[str, Any]:
+        """Add an active connection (listed last) with a source of its own of ``source_type``
+        (a key of ``seed.SOURCE_TYPES``); returns it as ``connections`` shows it."""
+        body: dict[str, Any] = {"name": name, "streams": streams, "source_type": source_type}
+        if source_name is not None:
+            body["source_name"] = source_name
+        return self._admin("POST", "/connections", body)
+
+    def delete_connection(self, connection_id: str) -> dict[str, Any]:
+        """Delete a connection as Airbyte does: status ``deprecated``, left out of the lists."""
+        return self._admin("DELETE", f"/connections/{connection_id}")
+
+    def add_stream(self, connection_id: str, stream: str) -> dict[str, Any]:
+        """Add ``stream`` to the connection (and its source), synced after the others."""
+        return self._admin("POST", f"/connections/{connection_id}/streams", {"name": stream})
+
     def reset(self) -> None:
-        """Clear faults, behaviours, the request log, violations and jobs (not the warehouse)."""
+        """Clear faults, behaviours, the request log, violations, jobs and connection changes
+        (not the warehouse)."""
         self._admin("POST", "/reset")
 
     def auth_headers(self) -> dict[str, str]:

@@ -44,7 +44,13 @@ class StandinConfig:
     validate_contract: bool = True
     tick_seconds: float = 0.02
     notification_url: str | None = None
+    #: Deterministic connections seeded after the four fixed ones (``seed.build_seed``), for
+    #: discovery, pagination and scale tests; ``--connections N`` on the command line.
+    extra_connections: int = 0
 
     def __post_init__(self) -> None:
         if self.auth not in ("basic", "token", "none"):
             raise ValueError(f"unknown auth mode {self.auth!r}")
+        extra = self.extra_connections
+        if isinstance(extra, bool) or not isinstance(extra, int) or extra < 0:
+            raise ValueError(f"extra_connections must be an integer >= 0, not {extra!r}")

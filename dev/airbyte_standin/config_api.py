@@ -11,10 +11,9 @@ from dev.airbyte_standin.auth import check_authorization
 from dev.airbyte_standin.errors import ApiError
 from dev.airbyte_standin.job_model import JobType
 from dev.airbyte_standin.jobs import ConflictError, UnknownJobError
-from dev.airbyte_standin.seed import SEED, WORKSPACE_ID
+from dev.airbyte_standin.seed import WORKSPACE_ID
 from dev.airbyte_standin.state import (
     Standin,
-    find_connection,
     get_standin,
     json_object,
     require_int,
@@ -64,35 +63,67 @@ def list_workspaces() -> dict[str, Any]:
     return {"workspaces": [views.workspace_read()]}
 
 
+def _flag(payload: dict[str, Any], name: str) -> bool:
+    value = payload.get(name, False)
+    if not isinstance(value, bool):
+        raise ApiError(INVALID, f"'{name}' must be a boolean.", property_path=name)
+    return value
+
+
 @router.post("/connections/list")
-def list_connections(payload: Body) -> dict[str, Any]:
+def list_connections(payload: Body, standin: StandinDep) -> dict[str, Any]:
+    """Every connection of the workspace, unpaged as in Airbyte (deleted ones on request)."""
     workspace_id = require_uuid(payload.get("workspaceId"), "workspaceId", INVALID)
     if workspace_id != WORKSPACE_ID:
         raise ApiError(
             404, f"Could not find workspace with id: {workspace_id}", resource_id=workspace_id
         )
-    return {"connections": [views.connection_read(conn) for conn in SEED]}
+    listed = standin.connections.listed(include_deleted=_flag(payload, "includeTombstone"))
+    return {"connections": [views.connection_read(conn) for conn in listed]}
+
+
+@router.post("/connections/list_paginated")
+def list_connections_paginated(payload: Body, standin: StandinDep) -> dict[str, Any]:
+    """A page (``pagination.pageSize`` from ``rowOffset``) of the workspaces' connections."""
+    workspace_ids = payload.get("workspaceIds")
+    if not isinstance(workspace_ids, list):
+        raise ApiError(INVALID, "'workspaceIds' is required and must be a list.")
+    wanted = {require_uuid(w, "workspaceIds", INVALID) for w in workspace_ids}
+    require_uuid(payload.get("userId"), "userId", INVALID)
+    page_size, offset = _pagination(payload)
+    listed = (
+        standin.connections.listed(include_deleted=_flag(payload, "includeDeleted"))
+        if WORKSPACE_ID in wanted
+        else []
+    )
+    return {"connections": [views.connection_read(c) for c in listed[offset : offset + page_size]]}
 
 
 @router.post("/connections/get")
-def get_connection(payload: Body) -> dict[str, Any]:
+def get_connection(payload: Body, standin: StandinDep) -> dict[str, Any]:
     connection_id = require_uuid(payload.get("connectionId"), "connectionId", INVALID)
-    return views.connection_read(find_connection(connection_id))
+    return views.connection_read(standin.find_connection(connection_id))
 
 
 @router.post("/web_backend/connections/get")
 def web_backend_get_connection(payload: Body, standin: StandinDep) -> dict[str, Any]:
     connection_id = require_uuid(payload.get("connectionId"), "connectionId", INVALID)
     return views.web_backend_connection_read(
-        find_connection(connection_id), standin.config.warehouse_url
+        standin.find_connection(connection_id), standin.config.warehouse_url
     )
+
+
+@router.post("/sources/get")
+def get_source(payload: Body, standin: StandinDep) -> dict[str, Any]:
+    source_id = require_uuid(payload.get("sourceId"), "sourceId", INVALID)
+    return views.source_read(standin.find_source(source_id))
 
 
 def _start_job(
     payload: dict[str, Any], standin: Standin, job_type: JobType, *, per_stream: bool = False
 ) -> dict[str, Any]:
     connection_id = require_uuid(payload.get("connectionId"), "connectionId", INVALID)
-    connection = find_connection(connection_id)
+    connection = standin.find_connection(connection_id)
     streams = _streams(payload, connection.streams) if per_stream else None
     mode = None
     if job_type == "refresh":
@@ -194,6 +225,19 @@ def cancel_job(payload: Body, standin: StandinDep) -> dict[str, Any]:
         raise _not_found(job_id) from None
 
 
+def _pagination(payload: dict[str, Any]) -> tuple[int, int]:
+    """``pagination.pageSize`` (default DEFAULT_PAGE_SIZE) and ``rowOffset`` (default 0)."""
+    pagination = payload.get("pagination") or {}
+    if not isinstance(pagination, dict):
+        raise ApiError(INVALID, "'pagination' must be an object.", property_path="pagination")
+    page_size = pagination.get("pageSize", DEFAULT_PAGE_SIZE)
+    offset = pagination.get("rowOffset", 0)
+    for name, value in (("pageSize", page_size), ("rowOffset", offset)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ApiError(INVALID, f"'pagination.{name}' must be a non-negative integer.")
+    return page_size, offset
+
+
 @router.post("/jobs/list")
 def list_jobs(payload: Body, standin: StandinDep) -> dict[str, Any]:
     config_types = payload.get("configTypes")
@@ -203,14 +247,7 @@ def list_jobs(payload: Body, standin: StandinDep) -> dict[str, Any]:
         )
     config_id = payload.get("configId")
     statuses = payload.get("statuses")
-    pagination = payload.get("pagination") or {}
-    if not isinstance(pagination, dict):
-        raise ApiError(INVALID, "'pagination' must be an object.", property_path="pagination")
-    page_size = pagination.get("pageSize", DEFAULT_PAGE_SIZE)
-    offset = pagination.get("rowOffset", 0)
-    for name, value in (("pageSize", page_size), ("rowOffset", offset)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ApiError(INVALID, f"'pagination.{name}' must be a non-negative integer.")
+    page_size, offset = _pagination(payload)
     with standin.jobs.lock:
         jobs = [
             job

@@ -18,14 +18,14 @@ from dev.airbyte_standin.job_model import (
     JobType,
 )
 from dev.airbyte_standin.journal import JobJournal
-from dev.airbyte_standin.seed import CONNECTIONS_BY_ID
 from dev.airbyte_standin.warehouse import StreamResult, Warehouse
+from dev.airbyte_standin.workspace import DELETED, ConnectionRegistry
 
 log = logging.getLogger(__name__)
 
 
 class ConflictError(Exception):
-    """A job is already running on the connection."""
+    """A job is already running on the connection, or the connection is deleted."""
 
 
 class UnknownJobError(KeyError):
@@ -41,12 +41,14 @@ class JobStore:
     def __init__(
         self,
         warehouse: Warehouse,
+        connections: ConnectionRegistry,
         pending_seconds: float,
         running_seconds: float,
         rows_per_stream: int,
         journal: JobJournal | None = None,
     ) -> None:
         self.warehouse = warehouse
+        self.connections = connections
         self.pending_seconds = pending_seconds
         self.running_seconds = running_seconds
         self.rows_per_stream = rows_per_stream
@@ -68,8 +70,17 @@ class JobStore:
         streams: list[str] | None = None,
         refresh_mode: str | None = None,
     ) -> Job:
-        """Queue a new job (``streams``: of a per-stream or refresh job); ConflictError if
-        the connection has a non-terminal job."""
+        """Queue a new job (``streams``: of a per-stream or refresh job, else all of the
+        connection's, recorded as Airbyte records the streams to reset); ConflictError if the
+        connection is deleted or has a non-terminal job."""
+        connection = self.connections.get(connection_id)
+        if connection.status == DELETED:
+            raise ConflictError(
+                f"The connection manager workflow for connection {connection_id} is deleted, "
+                "so no further operations can be performed on it."
+            )
+        if streams is None and job_type != "sync":
+            streams = list(connection.streams)
         with self.lock:
             running = [
                 j for j in self.jobs.values() if j.connection_id == connection_id and not j.terminal
@@ -209,7 +220,7 @@ class JobStore:
         job.status, job.updated_at = job_status, now
 
     def _perform(self, job: Job) -> list[StreamResult]:
-        connection = CONNECTIONS_BY_ID[job.connection_id]
+        connection = self.connections.get(job.connection_id)
         streams = job.streams_selected or list(connection.streams)
         if job.job_type == "sync":
             return self.warehouse.sync(connection, self.rows_per_stream)

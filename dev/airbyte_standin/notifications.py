@@ -24,7 +24,7 @@ from fastapi import APIRouter, Request
 
 from dev.airbyte_standin.job_model import Job
 from dev.airbyte_standin.jobs import JobStore
-from dev.airbyte_standin.seed import CONNECTIONS_BY_ID, DESTINATION_ID, WORKSPACE_ID
+from dev.airbyte_standin.seed import DESTINATION_ID, WORKSPACE_ID, SeedConnection
 from dev.airbyte_standin.state import json_object
 
 log = logging.getLogger(__name__)
@@ -38,9 +38,8 @@ def _iso(epoch: float | None) -> str | None:
     return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
 
 
-def notification_body(job: Job) -> dict[str, Any]:
-    """What Airbyte POSTs for a finished sync job."""
-    connection = CONNECTIONS_BY_ID[job.connection_id]
+def notification_body(job: Job, connection: SeedConnection) -> dict[str, Any]:
+    """What Airbyte POSTs for a finished sync job of ``connection``."""
     success = job.status == "succeeded"
     error = (
         None
@@ -131,7 +130,12 @@ class NotificationSender:
                 return
             new = [j for j in ended if j.id not in self._seen]
             self._seen.update(j.id for j in new)
-            bodies = {j.id: notification_body(j) for j in new if self._due(j)}
+            bodies = {}
+            for job in filter(self._due, new):
+                # None only for a job kept across a restart whose connection was added at run time
+                connection = self.store.connections.find(job.connection_id)
+                if connection is not None:
+                    bodies[job.id] = notification_body(job, connection)
         for job_id, body in bodies.items():
             self._send(job_id, body)
 

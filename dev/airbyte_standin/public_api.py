@@ -14,10 +14,9 @@ from dev.airbyte_standin.auth import check_authorization
 from dev.airbyte_standin.errors import PUBLIC_PREFIX, ApiError
 from dev.airbyte_standin.job_model import JOB_TYPES, Job
 from dev.airbyte_standin.jobs import ConflictError, UnknownJobError
-from dev.airbyte_standin.seed import DESTINATION_ID, SEED, WORKSPACE_ID, SeedConnection
+from dev.airbyte_standin.seed import DESTINATION_ID, WORKSPACE_ID
 from dev.airbyte_standin.state import (
     Standin,
-    find_connection,
     get_standin,
     json_object,
     require_uuid,
@@ -74,7 +73,7 @@ async def create_job(request: Request, standin: StandinDep) -> dict[str, Any]:
     job_type = payload.get("jobType")
     if job_type not in JOB_TYPES:
         raise ApiError(BAD, f"'jobType' must be one of {', '.join(JOB_TYPES)}.")
-    find_connection(connection_id)
+    standin.find_connection(connection_id)
     try:
         job = standin.jobs.create(connection_id, job_type)
     except ConflictError as exc:
@@ -181,42 +180,42 @@ def list_jobs(request: Request, standin: StandinDep) -> dict[str, Any]:
 
 
 # -- connections --------------------------------------------------------------------------
+def _bool_param(request: Request, name: str) -> bool:
+    raw = request.query_params.get(name, "false")
+    if raw not in ("true", "false"):
+        raise ApiError(BAD, f"'{name}' must be true or false.")
+    return raw == "true"
+
+
 @router.get("/connections")
-def list_connections(request: Request) -> dict[str, Any]:
+def list_connections(request: Request, standin: StandinDep) -> dict[str, Any]:
+    """A page of the connections (deleted ones with ``includeDeleted=true``), with links."""
     limit = _int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     offset = _int_param(request, "offset", 0, 0, 2**31 - 1)
     workspace_ids = [
         require_uuid(w, "workspaceIds", BAD) for w in request.query_params.getlist("workspaceIds")
     ]
-    connections = list(SEED) if not workspace_ids or WORKSPACE_ID in workspace_ids else []
+    include_deleted = _bool_param(request, "includeDeleted")
+    connections = (
+        standin.connections.listed(include_deleted)
+        if not workspace_ids or WORKSPACE_ID in workspace_ids
+        else []
+    )
     data = [views.connection_response(conn) for conn in connections[offset : offset + limit]]
     return {"data": data, **_page_links(request, offset, limit, len(connections))}
 
 
 @router.get("/connections/{connection_id}")
-def get_connection(connection_id: str) -> dict[str, Any]:
+def get_connection(connection_id: str, standin: StandinDep) -> dict[str, Any]:
     return views.connection_response(
-        find_connection(require_uuid(connection_id, "connectionId", BAD))
+        standin.find_connection(require_uuid(connection_id, "connectionId", BAD))
     )
 
 
 # -- sources, destinations, streams -------------------------------------------------------
-def _source(source_id: str) -> SeedConnection:
-    source_id = require_uuid(source_id, "sourceId", BAD)
-    for conn in SEED:
-        if conn.source_id == source_id:
-            return conn
-    raise ApiError(
-        404,
-        f"Could not find source with id: {source_id}",
-        resource_id=source_id,
-        resource_type="source",
-    )
-
-
 @router.get("/sources/{source_id}")
-def get_source(source_id: str) -> dict[str, Any]:
-    return views.source_response(_source(source_id))
+def get_source(source_id: str, standin: StandinDep) -> dict[str, Any]:
+    return views.source_response(standin.find_source(require_uuid(source_id, "sourceId", BAD)))
 
 
 @router.get("/destinations/{destination_id}")
@@ -232,8 +231,8 @@ def get_destination(destination_id: str, standin: StandinDep) -> dict[str, Any]:
 
 
 @router.get("/streams")
-def get_streams(request: Request) -> list[dict[str, Any]]:
+def get_streams(request: Request, standin: StandinDep) -> list[dict[str, Any]]:
     source_id = request.query_params.get("sourceId")
     if source_id is None:
         raise ApiError(BAD, "'sourceId' is required.")
-    return views.stream_properties(_source(source_id))
+    return views.stream_properties(standin.find_source(require_uuid(source_id, "sourceId", BAD)))

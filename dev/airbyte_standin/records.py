@@ -1,7 +1,9 @@
-"""Deterministic, realistic records for every seeded stream.
+"""Deterministic, realistic records for every stream.
 
 Row ``n`` of a stream (0-based, counted over all syncs since the last reset) always has the
-same content, so each sync appends the next ``rows_per_stream`` rows with new ids.
+same content, so each sync appends the next ``rows_per_stream`` rows with new ids. The streams
+of ``STREAM_SPECS`` have their own columns; any other stream (an extra connection's, one added
+at run time) has the generic ``GENERIC_SPEC``.
 """
 
 from __future__ import annotations
@@ -36,14 +38,20 @@ class Column:
 
 @dataclass(frozen=True)
 class RowContext:
-    """What a generator may reference: the source and rows already present in other streams."""
+    """What a generator may reference: the key of the rows' ids (the source, or the
+    connection's slug), the stream, and rows already present in other streams."""
 
     source: str
     row_counts: dict[str, int]
+    stream: str = ""
 
     def existing_id(self, rng: random.Random, stream: str, prefix: str) -> str:
         """Id of a random row that exists in ``stream`` (counting this sync's rows)."""
-        return make_id(prefix, self.source, stream, rng.randrange(max(self.row_counts[stream], 1)))
+        return make_id(prefix, self.source, stream, rng.randrange(self.rows_in(stream)))
+
+    def rows_in(self, stream: str) -> int:
+        """Rows of ``stream`` (at least 1, so a reference has something to point at)."""
+        return max(self.row_counts.get(stream, 0), 1)
 
 
 @dataclass(frozen=True)
@@ -133,7 +141,7 @@ def _hubspot_company(rng: random.Random, n: int, ctx: RowContext) -> Record:
 
 
 def _hubspot_deal(rng: random.Random, n: int, ctx: RowContext) -> Record:
-    company = 500_000 + rng.randrange(max(ctx.row_counts["companies"], 1))
+    company = 500_000 + rng.randrange(ctx.rows_in("companies"))
     return {
         "id": str(900_000 + n),
         "dealname": f"Deal {n}",
@@ -164,6 +172,15 @@ def _salesforce_opportunity(rng: random.Random, n: int, ctx: RowContext) -> Reco
         "stage_name": rng.choice(("Prospecting", "Qualification", "Closed Won", "Closed Lost")),
         "amount": rng.randrange(5_000, 1_000_000),
         "close_date": (EPOCH + timedelta(days=n + rng.randrange(60))).date(),
+    }
+
+
+def _generic(rng: random.Random, n: int, ctx: RowContext) -> Record:
+    return {
+        "id": make_id("rec", ctx.source, ctx.stream, n),
+        "name": f"{rng.choice(COMPANY_WORDS)} {ctx.stream} {n}",
+        "amount": rng.randrange(0, 100_000),
+        "updated_at": _moment(n, rng),
     }
 
 
@@ -260,6 +277,16 @@ STREAM_SPECS: dict[str, dict[str, StreamSpec]] = {
     },
 }
 
+GENERIC_SPEC = StreamSpec(
+    _cols("id:text", "name:text", "amount:integer", "updated_at:timestamp"), "updated_at", _generic
+)
+
+
+def stream_spec(source: str, stream: str) -> StreamSpec:
+    """The spec of ``stream`` of a ``source`` type: its own, else ``GENERIC_SPEC``."""
+    return STREAM_SPECS.get(source, {}).get(stream, GENERIC_SPEC)
+
+
 JSON_TYPES = {
     "text": {"type": "string"},
     "integer": {"type": "integer"},
@@ -270,7 +297,7 @@ JSON_TYPES = {
 
 def json_schema(source: str, stream: str) -> dict[str, Any]:
     """JSON schema of a stream's records, as a source would declare it."""
-    spec = STREAM_SPECS[source][stream]
+    spec = stream_spec(source, stream)
     return {
         "type": "object",
         "properties": {col.name: JSON_TYPES[col.type] for col in spec.columns},
@@ -278,14 +305,21 @@ def json_schema(source: str, stream: str) -> dict[str, Any]:
 
 
 def generate_rows(
-    source: str, stream: str, start: int, count: int, row_counts: dict[str, int]
+    source: str,
+    stream: str,
+    start: int,
+    count: int,
+    row_counts: dict[str, int],
+    key: str | None = None,
 ) -> list[Record]:
-    """Rows ``start .. start+count-1`` of a stream; ``row_counts`` are other streams' totals."""
-    spec = STREAM_SPECS[source][stream]
-    ctx = RowContext(source=source, row_counts=row_counts)
+    """Rows ``start .. start+count-1`` of a stream of a ``source`` type; ``row_counts`` are
+    other streams' totals; ``key`` (default ``source``) seeds the rows and their ids."""
+    spec = stream_spec(source, stream)
+    key = key or source
+    ctx = RowContext(source=key, row_counts=row_counts, stream=stream)
     rows = []
     for n in range(start, start + count):
-        rng = random.Random(f"{source}/{stream}/{n}")
+        rng = random.Random(f"{key}/{stream}/{n}")
         rows.append(spec.generate(rng, n, ctx))
     return rows
 

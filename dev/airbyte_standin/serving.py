@@ -124,6 +124,7 @@ def cli_args(config: StandinConfig) -> list[str]:
         f"--rows-per-stream={config.rows_per_stream}",
         f"--warehouse-url={config.warehouse_url}",
         f"--tick-seconds={config.tick_seconds}",
+        f"--connections={config.extra_connections}",
         *([f"--state-url={config.state_url}"] if config.state_url else []),
         "--validate-contract" if config.validate_contract else "--no-validate-contract",
     ]

@@ -1,4 +1,5 @@
-"""The runtime state of one stand-in: settings, warehouse, jobs, tokens, faults, violations."""
+"""The runtime state of one stand-in: settings, connections, warehouse, jobs, tokens, faults,
+violations."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ from dev.airbyte_standin.errors import ApiError
 from dev.airbyte_standin.faults import Fault, FaultRegistry
 from dev.airbyte_standin.jobs import JobStore
 from dev.airbyte_standin.journal import JobJournal
-from dev.airbyte_standin.seed import CONNECTIONS_BY_ID, SeedConnection
+from dev.airbyte_standin.seed import SeedConnection, build_seed
 from dev.airbyte_standin.warehouse import Warehouse
+from dev.airbyte_standin.workspace import ConnectionRegistry
 
 
 @dataclass
@@ -25,6 +27,7 @@ class Standin:
     """Everything the request handlers share."""
 
     config: StandinConfig
+    connections: ConnectionRegistry
     warehouse: Warehouse
     jobs: JobStore
     tokens: TokenIssuer
@@ -34,11 +37,14 @@ class Standin:
     @classmethod
     def from_config(cls, config: StandinConfig) -> Standin:
         warehouse = Warehouse(config.warehouse_url)
+        connections = ConnectionRegistry(build_seed(config.extra_connections))
         standin = cls(
             config=config,
+            connections=connections,
             warehouse=warehouse,
             jobs=JobStore(
                 warehouse,
+                connections,
                 config.pending_seconds,
                 config.running_seconds,
                 config.rows_per_stream,
@@ -53,10 +59,36 @@ class Standin:
         return standin
 
     def reset(self) -> None:
-        """Forget faults, behaviours, the request log, violations and jobs (not the warehouse)."""
+        """Forget faults, behaviours, the request log, violations, jobs and the connections'
+        changes made through the admin API (not the warehouse)."""
         self.faults.reset()
         self.jobs.reset()
+        self.connections.restore()
         self.violations.take(clear=True)
+
+    def find_connection(self, connection_id: str) -> SeedConnection:
+        """The connection (a deleted one too, as Airbyte answers for it), or a 404 ApiError."""
+        found = self.connections.find(connection_id)
+        if found is None:
+            raise ApiError(
+                404,
+                f"Could not find connection with id: {connection_id}",
+                resource_id=connection_id,
+                resource_type="connection",
+            )
+        return found
+
+    def find_source(self, source_id: str) -> SeedConnection:
+        """The connection whose source is ``source_id``, or a 404 ApiError."""
+        found = self.connections.by_source(source_id)
+        if found is None:
+            raise ApiError(
+                404,
+                f"Could not find source with id: {source_id}",
+                resource_id=source_id,
+                resource_type="source",
+            )
+        return found
 
 
 def get_standin(request: Request) -> Standin:
@@ -97,15 +129,3 @@ def require_int(value: Any, field: str, error_status: int) -> int:
             error_status, f"'{field}' is required and must be an integer.", property_path=field
         )
     return value
-
-
-def find_connection(connection_id: str) -> SeedConnection:
-    """The seeded connection, or a 404 ApiError."""
-    if connection_id not in CONNECTIONS_BY_ID:
-        raise ApiError(
-            404,
-            f"Could not find connection with id: {connection_id}",
-            resource_id=connection_id,
-            resource_type="connection",
-        )
-    return CONNECTIONS_BY_ID[connection_id]

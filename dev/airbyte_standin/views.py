@@ -1,4 +1,4 @@
-"""Render seeded objects and jobs in the shapes of the Configuration and Public APIs."""
+"""Render the workspace's objects and jobs in the shapes of the Configuration and Public APIs."""
 
 from __future__ import annotations
 
@@ -8,23 +8,19 @@ from typing import Any
 import sqlalchemy as sa
 
 from dev.airbyte_standin.job_model import Attempt, Job
-from dev.airbyte_standin.records import STREAM_SPECS, json_schema
+from dev.airbyte_standin.records import json_schema, stream_spec
 from dev.airbyte_standin.seed import (
-    CONNECTIONS_BY_ID,
     CUSTOMER_ID,
     DESTINATION_ID,
     ORGANIZATION_ID,
+    SOURCE_TYPES,
     WORKSPACE_ID,
     SeedConnection,
 )
 from dev.airbyte_standin.warehouse import StreamResult
 
 MASKED = "**********"  # how Airbyte returns a secret configuration value
-SOURCE_DEFINITION_IDS = {
-    "stripe": "e094cb9a-26de-4645-8761-65c0c425d1de",
-    "hubspot": "36c891d9-4bd9-43ac-bad2-10e12756272c",
-    "salesforce": "b117307c-14b6-41aa-9422-947e34922962",
-}
+SOURCE_DEFINITION_IDS = {name: kind.definition_id for name, kind in SOURCE_TYPES.items()}
 POSTGRES_DEFINITION_ID = "25c5221d-dce2-4163-ade9-739ef790f503"
 SQLITE_DEFINITION_ID = "b76be0a6-27dc-4560-95f6-2623da0bd7b6"
 
@@ -70,7 +66,7 @@ def workspace_read() -> dict[str, Any]:
 
 
 def _stream_and_configuration(conn: SeedConnection, stream: str) -> dict[str, Any]:
-    cursor = STREAM_SPECS[conn.source][stream].cursor
+    cursor = stream_spec(conn.source, stream).cursor
     return {
         "stream": {
             "name": stream,
@@ -94,7 +90,7 @@ def _stream_and_configuration(conn: SeedConnection, stream: str) -> dict[str, An
 
 
 def connection_read(conn: SeedConnection) -> dict[str, Any]:
-    """ConnectionRead of a seeded connection."""
+    """ConnectionRead of a connection."""
     return {
         "connectionId": conn.connection_id,
         "name": conn.name,
@@ -105,7 +101,7 @@ def connection_read(conn: SeedConnection) -> dict[str, Any]:
         "operationIds": [],
         "syncCatalog": {"streams": [_stream_and_configuration(conn, s) for s in conn.streams]},
         "scheduleType": "manual",
-        "status": "active",
+        "status": conn.status,
         "breakingChange": False,
         "notifySchemaChanges": False,
         "nonBreakingChangesPreference": "ignore",
@@ -129,7 +125,7 @@ def _actor_version(repository: str) -> dict[str, Any]:
 
 
 def source_read(conn: SeedConnection) -> dict[str, Any]:
-    """SourceRead of a seeded connection's source (secrets masked, as Airbyte does)."""
+    """SourceRead of a connection's source (secrets masked, as Airbyte does)."""
     return {
         "sourceDefinitionId": SOURCE_DEFINITION_IDS[conn.source],
         "sourceId": conn.source_id,
@@ -217,8 +213,8 @@ def job_read(job: Job) -> dict[str, Any]:
     }
     if job.started_at is not None:
         body["startedAt"] = int(job.started_at)
-    if job.job_type != "sync":
-        streams = CONNECTIONS_BY_ID[job.connection_id].streams
+    if job.job_type != "sync":  # the job store records the streams of every other job
+        streams = job.streams_selected or []
         body["resetConfig"] = {"streamsToReset": [{"name": s} for s in streams]}
     return body
 
@@ -293,7 +289,7 @@ def job_response(job: Job) -> dict[str, Any]:
 
 
 def source_response(conn: SeedConnection) -> dict[str, Any]:
-    """Public API SourceResponse of a seeded connection's source (secrets masked)."""
+    """Public API SourceResponse of a connection's source (secrets masked)."""
     read = source_read(conn)
     return {
         "sourceId": read["sourceId"],
@@ -326,7 +322,7 @@ def stream_properties(conn: SeedConnection) -> list[dict[str, Any]]:
         {
             "streamName": stream,
             "syncModes": ["full_refresh_overwrite", "incremental_append"],
-            "defaultCursorField": [STREAM_SPECS[conn.source][stream].cursor],
+            "defaultCursorField": [stream_spec(conn.source, stream).cursor],
             "sourceDefinedCursorField": True,
             "sourceDefinedPrimaryKey": [["id"]],
             "propertyFields": [[name] for name in json_schema(conn.source, stream)["properties"]],
@@ -343,7 +339,7 @@ def connection_response(conn: SeedConnection) -> dict[str, Any]:
         "sourceId": conn.source_id,
         "destinationId": DESTINATION_ID,
         "workspaceId": WORKSPACE_ID,
-        "status": "active",
+        "status": conn.status,
         "schedule": {"scheduleType": "manual"},
         "nonBreakingSchemaUpdatesBehavior": "ignore",
         "namespaceDefinition": "destination",
@@ -353,7 +349,7 @@ def connection_response(conn: SeedConnection) -> dict[str, Any]:
                 {
                     "name": s,
                     "syncMode": "incremental_append",
-                    "cursorField": [STREAM_SPECS[conn.source][s].cursor],
+                    "cursorField": [stream_spec(conn.source, s).cursor],
                     "primaryKey": [["id"]],
                 }
                 for s in conn.streams

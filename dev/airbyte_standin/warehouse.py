@@ -9,7 +9,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from dev.airbyte_standin.records import STREAM_SPECS, generate_rows, raw_id, to_json_value
+from dev.airbyte_standin.records import generate_rows, raw_id, stream_spec, to_json_value
 from dev.airbyte_standin.seed import SeedConnection
 
 SQL_TYPES: dict[str, type[sa.types.TypeEngine]] = {
@@ -41,7 +41,7 @@ def record_bytes(record: dict) -> int:
 
 
 class Warehouse:
-    """Creates the seeded streams' tables on demand, appends synced rows, clears on reset."""
+    """Creates the connections' stream tables on demand, appends synced rows, clears on reset."""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -54,7 +54,7 @@ class Warehouse:
         name = connection.table_name(stream)
         if name in self.metadata.tables:
             return self.metadata.tables[name]
-        spec = STREAM_SPECS[connection.source][stream]
+        spec = stream_spec(connection.source, stream)
         columns = [
             sa.Column(col.name, _sql_type(col.type), primary_key=col.name == "id")
             for col in spec.columns
@@ -80,6 +80,7 @@ class Warehouse:
         chosen = streams or connection.streams
         tables = {stream: self.table(connection, stream) for stream in connection.streams}
         extracted_at = datetime.now(UTC)
+        key = connection.key
         results = []
         with self.engine.begin() as db:
             self.metadata.create_all(db, tables=list(tables.values()))
@@ -95,10 +96,10 @@ class Warehouse:
                 table = tables[stream]
                 first = 0 if refresh else starts[stream]
                 count = totals[stream] - first
-                rows = generate_rows(connection.source, stream, first, count, totals)
+                rows = generate_rows(connection.source, stream, first, count, totals, key)
                 size = sum(record_bytes(row) for row in rows)
                 for offset, row in enumerate(rows):
-                    row["_airbyte_raw_id"] = raw_id(connection.source, stream, first + offset)
+                    row["_airbyte_raw_id"] = raw_id(key, stream, first + offset)
                     row["_airbyte_extracted_at"] = extracted_at
                 if refresh == "truncate":
                     db.execute(table.delete())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import requests
 
 from dev.airbyte_standin import (
+    GITHUB_CONNECTION_ID,
     HUBSPOT_CONNECTION_ID,
     SALESFORCE_CONNECTION_ID,
     SEED,
@@ -35,7 +36,7 @@ def test_workspaces_list_returns_seeded_workspace(api, standin) -> None:
     assert [w["workspaceId"] for w in response.json()["workspaces"]] == [WORKSPACE_ID]
 
 
-def test_connections_list_returns_three_seeded_connections(api, standin) -> None:
+def test_connections_list_returns_the_seeded_connections(api, standin) -> None:
     response = post(api, standin, "connections/list", {"workspaceId": WORKSPACE_ID})
     assert response.status_code == 200
     connections = response.json()["connections"]
@@ -43,6 +44,7 @@ def test_connections_list_returns_three_seeded_connections(api, standin) -> None
         STRIPE_CONNECTION_ID,
         HUBSPOT_CONNECTION_ID,
         SALESFORCE_CONNECTION_ID,
+        GITHUB_CONNECTION_ID,
     ]
     assert [c["name"] for c in connections] == [c.name for c in SEED]
     assert all(c["status"] == "active" for c in connections)

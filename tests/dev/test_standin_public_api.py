@@ -5,8 +5,10 @@ from __future__ import annotations
 import requests
 
 from dev.airbyte_standin import (
+    GITHUB_CONNECTION_ID,
     HUBSPOT_CONNECTION_ID,
     SALESFORCE_CONNECTION_ID,
+    SEED,
     STRIPE_CONNECTION_ID,
     WORKSPACE_ID,
 )
@@ -46,7 +48,10 @@ def test_list_connections_paginates_with_absolute_links(api, standin) -> None:
     assert "previous" not in first
     assert first["next"].startswith(standin.url)
     second = api.get(first["next"], timeout=5).json()
-    assert [c["connectionId"] for c in second["data"]] == [SALESFORCE_CONNECTION_ID]
+    assert [c["connectionId"] for c in second["data"]] == [
+        SALESFORCE_CONNECTION_ID,
+        GITHUB_CONNECTION_ID,
+    ]
     assert "next" not in second
     assert api.get(second["previous"], timeout=5).json() == first
 
@@ -54,7 +59,7 @@ def test_list_connections_paginates_with_absolute_links(api, standin) -> None:
 def test_list_connections_by_workspace(api, standin) -> None:
     mine = api.get(url(standin, "connections"), params={"workspaceIds": WORKSPACE_ID}, timeout=5)
     other = api.get(url(standin, "connections"), params={"workspaceIds": UNKNOWN}, timeout=5)
-    assert len(mine.json()["data"]) == 3
+    assert len(mine.json()["data"]) == len(SEED)
     assert other.json()["data"] == []
 
 

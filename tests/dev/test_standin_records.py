@@ -22,6 +22,8 @@ def test_table_names_are_source_and_stream() -> None:
         "hubspot_deals",
         "salesforce_accounts",
         "salesforce_opportunities",
+        "github_issues",
+        "github_pull_requests",
     )
 
 
