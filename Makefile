@@ -8,7 +8,7 @@ export PYTHONPATH := $(CURDIR)
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 
 .DEFAULT_GOAL := help
-.PHONY: help install system-deps test lint format demo standin airflow webhook bench clean
+.PHONY: help install system-deps test lint format demo standin airflow connections webhook bench clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -52,6 +52,9 @@ standin: install ## Run the local Airbyte stand-in in the foreground
 
 airflow: install ## Run Airflow 3 with the stand-in, UI on 127.0.0.1:8080 (AIRFLOW_PORT; EXECUTOR=celery); Ctrl-C stops
 	$(BIN)/python -m dev.airflow_server
+
+connections: install ## Add the stand-in's connections to airbyte_connections.yaml, update streams (ARGS=--dry-run)
+	$(BIN)/python -m dev.connections $(ARGS)
 
 webhook: install ## Run the webhook receiver on 127.0.0.1:8090 (WEBHOOK_PORT); needs WEBHOOK_SECRET
 	$(BIN)/python -m webhook

@@ -183,15 +183,16 @@ def test_parsing_the_dags_leaves_environment_and_loggers_alone():
         "keys = set(os.environ) | set(before)\n"
         "changed = sorted(k for k in keys if os.environ.get(k) != before.get(k))\n"
         "gx = logging.getLogger('great_expectations')\n"
-        "print(json.dumps([changed, gx.level, len(bag.dags)]))\n"
+        "files = {os.path.basename(d.fileloc) for d in bag.dags.values()}\n"
+        "print(json.dumps([changed, gx.level, sorted(files)]))\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "GX_ANALYTICS_ENABLED"}
     done = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    changed, gx_level, dags = json.loads(done.stdout.strip().splitlines()[-1])
-    assert dags == len(list((REPO_ROOT / "dags").glob("*.py")))  # every DAG file parsed
+    changed, gx_level, files = json.loads(done.stdout.strip().splitlines()[-1])
+    assert files == sorted(p.name for p in (REPO_ROOT / "dags").glob("*.py"))  # every file parsed
     assert "GX_ANALYTICS_ENABLED" not in changed
     assert gx_level == logging.NOTSET
 
@@ -210,7 +211,8 @@ def test_importing_the_module_does_not_import_great_expectations():
 def test_checkpoints_cover_every_synced_table():
     assert checkpoint_names() == sorted(CHECKPOINTS)
     covered = [table for name in CHECKPOINTS for table in checkpoint_tables(name)]
-    assert sorted(covered) == sorted(TABLE_NAMES)
+    # GitHub's tables (the demo's generated DAG) have no checkpoint.
+    assert sorted(covered) == sorted(t for t in TABLE_NAMES if not t.startswith("github_"))
     assert checkpoint_tables(STRIPE) == ["stripe_customers", "stripe_charges", "stripe_invoices"]
 
 
