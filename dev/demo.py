@@ -1,4 +1,5 @@
-"""`make demo`: run the four DAGs end to end against the local Airbyte stand-in.
+"""`make demo`: run the DAGs end to end against the local Airbyte stand-in: the seed's four,
+one generated from `airbyte_connections.yaml` (`airbyte_sync__github`) and the drift check.
 
 Sets up an Airflow home in ``.airflow/`` (SQLite metadata database), starts the Airbyte
 stand-in on a free loopback port, configures Connections and Variables from
@@ -45,6 +46,9 @@ RUNS = (
     ("airbyte_multi_source_sync", None),
     ("airbyte_event_driven_sync", {"connection_id": STRIPE, "min_records": 10}),
     ("airbyte_advanced_examples", {"max_age_hours": 0}),
+    # generated from airbyte_connections.yaml: the entry github, found by its name in Airbyte
+    ("airbyte_sync__github", None),
+    ("airbyte_workspace_drift", None),
 )
 #: One DAG run: its id, its state, the state of each task, and its Airbyte jobs.
 Result = tuple[str, str, dict[str, str], list[Any]]
@@ -116,7 +120,8 @@ def run_dags(standin: RunningStandin) -> list[Result] | None:
     environment = {**airflow_environment(standin.url), **caller_overrides()}
     apply(environment)
     step(
-        f"Airbyte stand-in at {standin.url} (3 connections); the DAGs use its Public API "
+        f"Airbyte stand-in at {standin.url} ({len(CONNECTIONS_BY_ID)} connections); the DAGs "
+        "use its Public API "
         "with client credentials (dev/airflow.env)"
     )
     step(f"Airflow home {AIRFLOW_HOME} (SQLite); Connections and Variables from dev/airflow.env")
