@@ -19,13 +19,18 @@ def shared_standin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running
         yield running
 
 
+def reset_and_checked(running: RunningStandin) -> Iterator[RunningStandin]:
+    """``running`` reset before a test; the test fails on a contract violation."""
+    running.reset()
+    yield running
+    violations = running.take_contract_violations()
+    assert not violations, f"contract violations: {violations}"
+
+
 @pytest.fixture
 def standin(shared_standin: RunningStandin) -> Iterator[RunningStandin]:
     """The shared stand-in, reset before the test; fails the test on contract violations."""
-    shared_standin.reset()
-    yield shared_standin
-    violations = shared_standin.take_contract_violations()
-    assert not violations, f"contract violations: {violations}"
+    yield from reset_and_checked(shared_standin)
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from dev.airbyte_standin.admin_client import RunningStandin
 from dev.airbyte_standin.seed import DESTINATION_ID, EXTRA_NAMESPACE, SOURCE_TYPES
 from dev.airbyte_standin.serving import quick_config, run_standin, run_standin_process
 from dev.processes import wait_until
+from tests.dev.conftest import reset_and_checked
 
 EXTRA = 250
 TOTAL = len(SEED) + EXTRA
@@ -33,17 +34,7 @@ def scaled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStandin]
 @pytest.fixture
 def standin(scaled: RunningStandin) -> Iterator[RunningStandin]:
     """The scaled stand-in, reset before the test; fails the test on contract violations."""
-    scaled.reset()
-    yield scaled
-    violations = scaled.take_contract_violations()
-    assert not violations, f"contract violations: {violations}"
-
-
-@pytest.fixture
-def api(standin: RunningStandin) -> requests.Session:
-    session = requests.Session()
-    session.headers.update(standin.auth_headers())
-    return session
+    yield from reset_and_checked(scaled)
 
 
 def expected_ids() -> list[str]:
