@@ -31,7 +31,9 @@ from plugins.airbyte_client.errors import AirbyteConfigError
 FILE_VARIABLE = "AIRBYTE_CONNECTIONS_FILE"
 #: Schedules Airflow knows besides cron expressions (croniter knows @hourly … @yearly).
 AIRFLOW_PRESETS = frozenset({"@once", "@continuous", "@quarterly"})
-Key = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
+#: Longest entry key: it names DAGs (``airbyte_quality__<key>``) and Assets.
+KEY_MAX_LENGTH = 63
+Key = Annotated[str, Field(pattern=rf"^[a-z][a-z0-9_]{{0,{KEY_MAX_LENGTH - 1}}}$")]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 WaitMode = Literal["deferred", "blocking", "zero_poll"]
 

@@ -33,6 +33,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from include.connections import (
+    KEY_MAX_LENGTH,
     ConnectionEntry,
     ConnectionsFile,
     ConnectionsFileError,
@@ -52,7 +53,6 @@ from plugins.airbyte_client.errors import AirbyteError
 from plugins.airbyte_client.models import AirbyteConnection
 from plugins.airbyte_hook import AirbyteHook
 
-MAX_KEY = 63  # include.connections.Key: ^[a-z][a-z0-9_]{0,62}$
 NEW_FILE = "version: 1\nconnections: {}\n"
 
 
@@ -131,11 +131,11 @@ def entry_key(name: str, taken: set[str]) -> str:
     base = re.sub(r"[^a-z0-9]+", "_", ascii_name.lower()).strip("_") or "connection"
     if not base[0].isalpha():
         base = f"connection_{base}"
-    key, number = base[:MAX_KEY], 1
+    key, number = base[:KEY_MAX_LENGTH], 1
     while key in taken:
         number += 1
         suffix = f"_{number}"
-        key = base[: MAX_KEY - len(suffix)] + suffix
+        key = base[: KEY_MAX_LENGTH - len(suffix)] + suffix
     taken.add(key)
     return key
 
