@@ -13,21 +13,24 @@ only Airbyte's answer counts.
   (``include.assets.connection_asset``) and one on each destination table's Asset, named as
   the sync task's lineage names them (``plugins.airbyte_client.lineage``; the connection's details
   are cached ``DETAILS_TTL_SECONDS``, so steady state is one Airbyte request per sync),
-  ``extra`` holding the job id, records, bytes, duration and ``origin``. Each event created
-  is written to the ledger, and an asset whose recent events already name the job (created
-  by the sync task, another receiver or the zero-poll watchdog) is left alone: a redelivery
-  creates nothing.
+  ``extra`` holding the job id, records, bytes, duration and ``origin``. Each event is
+  claimed in the shared ledger first (``webhook.ledger``), so of several receivers given the
+  same notification one creates it, and a replay creates nothing; an asset whose recent events
+  already name the job (created by the sync task or the zero-poll watchdog) is left alone.
   Airflow 3.3.0 answers 500 to that listing while a run an event created is still queued
   (apache/airflow#71360); the ledger then decides alone.
-- A failed or cancelled job: a message with the job id and Airbyte's error to the channels
-  of ``AIRBYTE_NOTIFY_CHANNELS`` (``include.notifications``), once per job.
+- A failed or cancelled job: a message with the job id and Airbyte's error to the entry's
+  channels (else ``AIRBYTE_NOTIFY_CHANNELS``; ``include.notifications``), once per job.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -55,7 +58,7 @@ from plugins.airbyte_client.lineage import SyncLineage, sync_lineage
 from plugins.airbyte_client.models import AirbyteJob, ConnectionDetails, JobStatus, JobType
 from plugins.airbyte_hook import AirbyteHook, connection_id_given
 from webhook.airflow_client import AirflowClient, AirflowUnavailable
-from webhook.ledger import JOB_MEMORY_SECONDS, Ledger
+from webhook.ledger import Ledger
 
 log = logging.getLogger("webhook.airbyte")
 T = TypeVar("T")
@@ -153,6 +156,8 @@ class NotificationIntake:
     def __init__(self, airflow: AirflowClient, ledger: Ledger, airbyte_conn_id: str) -> None:
         self._airflow = airflow
         self._ledger = ledger
+        #: Who holds this receiver's claims in the shared ledger.
+        self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._hook = AirbyteHook(airbyte_conn_id, **HOOK_OVERRIDES)
         self._client: AsyncAirbyteClient | None = None
         self._locks: dict[int, asyncio.Lock] = {}
@@ -284,16 +289,25 @@ class NotificationIntake:
         return Outcome("duplicate", "The job's asset events exist.", job.job_id, assets=assets)
 
     async def _emit_one(self, job_id: int, uri: str, extra: dict[str, Any]) -> str:
-        """The event of ``uri`` for the job: ``created``, ``existing`` or ``undeclared``."""
+        """The event of ``uri`` for the job: ``created``, ``existing`` or ``undeclared``.
+
+        The ledger's claim makes this receiver the only one creating it; the listing finds an
+        event a task created (its outlets, the watchdog) that no ledger knows."""
         asset_id = await self._airflow.asset_id(uri)
         if asset_id is None:
             return "undeclared"
         key = f"asset:{job_id}:{uri}"
-        if self._ledger.recall(key) is not None or await self._listed(asset_id, job_id):
-            return "existing"
-        await self._airflow.create_asset_event(asset_id, extra)
-        self._ledger.remember(key, str(asset_id), ttl=JOB_MEMORY_SECONDS)
-        return "created"
+        if not self._ledger.claim(key, self._owner).ours:
+            return "existing"  # settled, or another receiver is creating it right now
+        try:
+            listed = await self._listed(asset_id, job_id)
+            if not listed:
+                await self._airflow.create_asset_event(asset_id, extra)
+        except BaseException:
+            self._ledger.release(key, self._owner)
+            raise
+        self._ledger.settle(key, str(asset_id))
+        return "existing" if listed else "created"
 
     async def _patiently(self, step: Callable[..., Awaitable[T]], *args: Any) -> T:
         """``step(*args)``, tried again after ``AIRFLOW_BACKOFF_SECONDS`` when Airflow is slow
@@ -320,7 +334,7 @@ class NotificationIntake:
         """Report a confirmed failure once; the reason is Airbyte's API's, else the one the
         notification gave (the Public API has none), said to come from there."""
         key = f"failure:{job.job_id}"
-        if self._ledger.recall(key) is not None:
+        if not self._ledger.claim(key, self._owner).ours:
             return Outcome("duplicate", "This failure was reported already.", job.job_id)
         reason = job.failure_reason or (
             f"{notified[:MAX_REASON_CHARS]} (from Airbyte's notification)"
@@ -345,8 +359,12 @@ class NotificationIntake:
             stats=dict(sync_stats(job)),
         )
         entry = await self._entry(job.connection_id)
-        await asyncio.to_thread(_send, message, entry.notify if entry else None)
-        self._ledger.remember(key, str(job.status), ttl=JOB_MEMORY_SECONDS)
+        try:
+            await asyncio.to_thread(_send, message, entry.notify if entry else None)
+        except BaseException:
+            self._ledger.release(key, self._owner)
+            raise
+        self._ledger.settle(key, str(job.status))
         log.warning("Airbyte job %s %s: reported (%s)", job.job_id, job.status, reason)
         return Outcome("failure_reported", f"The job {job.status}; reported.", job.job_id)
 

@@ -45,7 +45,7 @@ async def _lifespan(
 ) -> AsyncIterator[None]:
     """Make the shared objects at start-up (``client`` if given) and close them at shutdown."""
     airflow = app.state.airflow = client or AirflowClient(settings)
-    ledger = app.state.ledger = Ledger(settings.ledger_path, settings.ledger_retention_seconds)
+    ledger = app.state.ledger = Ledger(settings.ledger_database, settings.ledger_retention_seconds)
     app.state.event_intake = EventIntake(airflow, ledger, settings.dag_id)
     app.state.notification_intake = None
     if settings.airbyte_notification_token is not None:

@@ -1,66 +1,139 @@
-"""What the receiver has already acted on, kept in a SQLite file so a restart remembers it.
+"""What the receivers have acted on, in a database named by a SQLAlchemy URL (PostgreSQL for
+several replicas, a SQLite file for one), so a restart or another replica knows it.
 
-Two uses, both keyed by a string:
+Three uses, each keyed by a string:
 
 - signed events: ``event:<event_id>`` with the fingerprint of the run it asked for, kept for
-  at least the signature window, so a captured request is a duplicate (never a second run)
-  even after its DAG run was deleted, and a reused id with another payload is a conflict;
-- Airbyte notifications: ``asset:<job_id>:<uri>`` once an asset event was created for a job
-  and ``failure:<job_id>`` once a failed job was reported, kept ``JOB_MEMORY_SECONDS``, so a
-  redelivered notification creates no second event and does not page people twice.
-
-Entries are pruned once their time to live has passed. One receiver
-process owns the file; several replicas need one ledger each and stay correct because the
-Airflow side is idempotent too (run ids, job ids in asset events), but each replica may then
-report a failure once.
+  at least the signature window (``remember``), so a captured request is a duplicate (never a
+  second run) even after its DAG run was deleted, and a reused id with another payload is a
+  conflict;
+- a failed Airbyte job reported: ``failure:<job_id>``, kept ``JOB_MEMORY_SECONDS``;
+- the Asset event of asset X for Airbyte job J: ``asset:<job_id>:<uri>``, **claimed** by one
+  receiver before it creates the event and **settled** once the event exists, kept for good:
+  the claim is one insert on the primary key, so of any number of receivers given the same
+  notification at the same moment exactly one creates the event, and a replay months later
+  finds it settled. A claim left unsettled (its receiver died between the claim and the event)
+  may be taken over after ``STALE_CLAIM_SECONDS``.
 """
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 import time
-from pathlib import Path
+from dataclasses import dataclass
 
-SCHEMA = "CREATE TABLE IF NOT EXISTS seen (key TEXT PRIMARY KEY, value TEXT, expires REAL)"
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
 #: How long what was done for an Airbyte job is remembered: longer than any redelivery.
 JOB_MEMORY_SECONDS = 30 * 24 * 3600.0
+#: A claim older than this, never settled, belongs to a receiver that died: take it over.
+STALE_CLAIM_SECONDS = 120.0
+CLAIMED, SETTLED = "claimed", "settled"
+
+METADATA = sa.MetaData()
+ENTRIES = sa.Table(
+    "airbyte_receiver_ledger",
+    METADATA,
+    sa.Column("key", sa.String(1024), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False, default=""),
+    #: ``claimed``/``settled`` for claims; empty for remembered keys.
+    sa.Column("state", sa.String(16), nullable=False, default=""),
+    sa.Column("updated", sa.Float, nullable=False),
+    #: Epoch seconds after which the entry is forgotten; NULL: kept for good.
+    sa.Column("expires", sa.Float, nullable=True),
+)
+_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The answer to ``claim``: ``ours`` to act on, else ``state`` of the other's claim."""
+
+    ours: bool
+    state: str = ""
+    value: str = ""
 
 
 class Ledger:
-    """``remember(key, value)`` once; ``recall(key)`` until it expires (``retention`` seconds
-    after it was remembered unless ``remember`` says otherwise)."""
+    """``remember``/``recall`` keys for a while; ``claim``/``settle`` keys for good."""
 
-    def __init__(self, path: str | Path, retention: float) -> None:
-        if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(SCHEMA)
-        self._lock = threading.Lock()
+    def __init__(self, url: str, retention: float) -> None:
+        backend = sa.engine.make_url(url).get_backend_name()
+        if backend not in _INSERTS:
+            raise ValueError(f"LEDGER_URL must be PostgreSQL or SQLite, not {backend}")
+        self.engine = sa.create_engine(url, pool_pre_ping=True)
+        if self.engine.dialect.name == "sqlite":
+            with self.engine.begin() as db:
+                db.exec_driver_sql("PRAGMA journal_mode=WAL")
+        try:
+            METADATA.create_all(self.engine)
+        except sa.exc.DatabaseError:  # another replica created it at the same moment
+            if not sa.inspect(self.engine).has_table(ENTRIES.name):
+                raise
         self.retention = retention
 
+    def _insert(self, **row: object) -> bool:
+        """Insert ``row`` unless its key exists (atomically); whether it was inserted."""
+        statement = _INSERTS[self.engine.dialect.name](ENTRIES).values(**row)
+        with self.engine.begin() as db:
+            return db.execute(statement.on_conflict_do_nothing()).rowcount == 1
+
+    def _row(self, key: str) -> sa.Row | None:
+        with self.engine.connect() as db:
+            return db.execute(sa.select(ENTRIES).where(ENTRIES.c.key == key)).first()
+
     def recall(self, key: str) -> str | None:
-        """The value remembered under ``key`` within the retention, or None."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT value FROM seen WHERE key = ? AND expires >= ?", (key, time.time())
-            ).fetchone()
-        return None if row is None else row[0]
+        """The value remembered or settled under ``key`` and not expired, or None."""
+        row = self._row(key)
+        if row is None or row.state == CLAIMED or (row.expires and row.expires < time.time()):
+            return None
+        return row.value
 
     def remember(self, key: str, value: str = "", ttl: float | None = None) -> str | None:
-        """Store ``value`` under ``key`` for ``ttl`` seconds (default: the retention) unless a
-        live entry exists; return that entry's value."""
+        """Store ``value`` under ``key`` for ``ttl`` seconds (default: the retention) unless
+        a live entry exists; return that entry's value (None when this call stored it)."""
         now = time.time()
-        with self._lock:
-            self._db.execute("DELETE FROM seen WHERE expires < ?", (now,))
-            row = self._db.execute("SELECT value FROM seen WHERE key = ?", (key,)).fetchone()
-            if row is not None:
-                return row[0]
-            expires = now + (self.retention if ttl is None else ttl)
-            self._db.execute("INSERT INTO seen VALUES (?, ?, ?)", (key, value, expires))
-        return None
+        with self.engine.begin() as db:
+            db.execute(sa.delete(ENTRIES).where(ENTRIES.c.expires < now))
+        expires = now + (self.retention if ttl is None else ttl)
+        if self._insert(key=key, value=value, state="", updated=now, expires=expires):
+            return None
+        row = self._row(key)
+        return None if row is None else row.value
+
+    def claim(self, key: str, owner: str) -> Claim:
+        """Take ``key`` for ``owner`` unless another holds a live claim or it is settled."""
+        now = time.time()
+        if self._insert(key=key, value=owner, state=CLAIMED, updated=now, expires=None):
+            return Claim(ours=True)
+        row = self._row(key)
+        if row is None or row.state != CLAIMED or now - row.updated < STALE_CLAIM_SECONDS:
+            return Claim(False, row.state if row else "", row.value if row else "")
+        with self.engine.begin() as db:  # a dead receiver's claim: one taker wins
+            taken = db.execute(
+                sa.update(ENTRIES)
+                .where(ENTRIES.c.key == key, ENTRIES.c.updated == row.updated)
+                .values(value=owner, updated=now)
+            ).rowcount
+        return Claim(ours=taken == 1, state=CLAIMED, value=row.value)
+
+    def settle(self, key: str, value: str) -> None:
+        """The claimed work is done: ``key`` holds ``value`` for good."""
+        with self.engine.begin() as db:
+            db.execute(
+                sa.update(ENTRIES)
+                .where(ENTRIES.c.key == key)
+                .values(state=SETTLED, value=value, updated=time.time())
+            )
+
+    def release(self, key: str, owner: str) -> None:
+        """Give up ``owner``'s claim (the work failed): another try may claim it at once."""
+        with self.engine.begin() as db:
+            db.execute(
+                sa.delete(ENTRIES).where(
+                    ENTRIES.c.key == key, ENTRIES.c.state == CLAIMED, ENTRIES.c.value == owner
+                )
+            )
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self.engine.dispose()

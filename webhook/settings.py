@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from functools import cached_property
+from pathlib import Path
 
 from pydantic import AnyHttpUrl, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -52,9 +53,14 @@ class WebhookSettings(BaseSettings):
     signature_tolerance_seconds: int = Field(
         default=300, ge=1, description="How old (or early) a signed timestamp may be."
     )
+    ledger_url: SecretStr | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the ledger database every replica shares, e.g. "
+        "postgresql+psycopg2://receiver:...@db:5432/airbyte_receiver; unset: LEDGER_PATH.",
+    )
     ledger_path: str = Field(
         default=".webhook/ledger.db",
-        description="SQLite file remembering event ids and reported failures.",
+        description="SQLite file of the ledger when LEDGER_URL is unset (one replica).",
     )
     airbyte_notification_token: SecretStr | None = Field(
         default=None,
@@ -92,6 +98,14 @@ class WebhookSettings(BaseSettings):
     @cached_property
     def allowed_networks(self) -> tuple[Network, ...]:
         return _parse_networks(self.airbyte_allowed_networks)
+
+    @property
+    def ledger_database(self) -> str:
+        """The ledger's SQLAlchemy URL: ``LEDGER_URL``, else the SQLite file (its folder made)."""
+        if self.ledger_url is not None:
+            return self.ledger_url.get_secret_value()
+        Path(self.ledger_path).parent.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{Path(self.ledger_path).resolve()}"
 
     @property
     def ledger_retention_seconds(self) -> float:

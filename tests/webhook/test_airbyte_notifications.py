@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -433,4 +434,33 @@ def test_airflow_refusing_an_event_for_a_moment_loses_nothing(
     assert len(refused) == 2
     assert answer["status"] == "asset_events"
     assert sorted(answer["created"]) == sorted(stripe_assets)
+    assert events_per_asset(shared, job_id, stripe_assets) == dict.fromkeys(stripe_assets, 1)
+
+
+def test_two_receivers_on_one_ledger_given_the_same_notification_at_once_make_one_event(
+    stripe_assets, shared, intake, make_receiver, postgres_url
+):
+    """Two replicas sharing a PostgreSQL ledger each get the notification ten times at the
+    same moment: every asset gets exactly one event for the job."""
+    shared.standin.notify_to(None)  # only these two receivers hear of the job
+    try:
+        settings = {"airbyte_notification_token": TOKEN, "ledger_url": postgres_url}
+        receivers = [
+            f"{make_receiver(shared.airflow.url, **settings)}/airbyte/notifications/{TOKEN}"
+            for _ in range(2)
+        ]
+        job_id = start_outside_airflow(shared)
+        wait_until(lambda: job_status(shared, job_id) == "succeeded", timeout=60, what="job")
+        start = threading.Barrier(20)
+
+        def deliver(n: int) -> dict:
+            start.wait()
+            return notify(receivers[n % 2], job_id)
+
+        with ThreadPoolExecutor(20) as pool:
+            answers = list(pool.map(deliver, range(20)))
+    finally:
+        shared.standin.notify_to(intake)
+    created = [uri for answer in answers for uri in answer.get("created", [])]
+    assert sorted(created) == sorted(stripe_assets)  # each asset created by one delivery
     assert events_per_asset(shared, job_id, stripe_assets) == dict.fromkeys(stripe_assets, 1)
