@@ -43,7 +43,7 @@ from dev.airflow_components import run_airflow
 from dev.environment import airflow_environment
 from dev.processes import wait_until
 from dev.webhook_server import serve_receiver
-from webhook import WebhookSettings
+from include.receiver import WebhookSettings
 
 TOKEN = "bench-notification-token-0123456789"  # noqa: S105 - a local bench value
 ZERO_POLL_DAG = "airbyte_stripe_zero_poll_sync"

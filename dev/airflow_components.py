@@ -37,7 +37,7 @@ from dev.airflow_settings import (
 from dev.environment import REPO
 from dev.processes import free_port, stop_process_groups, tail, wait_until
 from include.connections import FILE_VARIABLE, Pool, load_connections
-from webhook.airflow_client import jwt_expiry
+from include.receiver.airflow_client import jwt_expiry
 
 #: A component restarted this often within RESTART_WINDOW seconds is given up on.
 MAX_RESTARTS = 5

@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+from dotenv import dotenv_values
+
 from dev.airbyte_standin.admin_client import RunningStandin
 from dev.airbyte_standin.config import StandinConfig
 from dev.airbyte_standin.seed import CONNECTIONS_BY_ID
@@ -25,8 +27,9 @@ from dev.airbyte_standin.serving import StandinStartError, quick_config, run_sta
 from dev.airflow_components import AirflowServer, AirflowStartError, note_restart, run_airflow
 from dev.airflow_settings import DEFAULT_EXECUTOR, EXECUTORS
 from dev.celery_executor import RedisError, run_redis
-from dev.environment import AIRFLOW_HOME, airflow_environment, caller_overrides
+from dev.environment import AIRFLOW_HOME, ENV_FILE, airflow_environment, caller_overrides
 from dev.processes import tail
+from include.receiver.mount import URL_PREFIX
 
 #: How often ``make airflow`` looks for dead components.
 SUPERVISE_INTERVAL = 1.0
@@ -43,7 +46,7 @@ def main() -> int:
     AIRFLOW_HOME.mkdir(exist_ok=True)
     # Ctrl-C and SIGTERM both unwind through the context managers of ``supervise``.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    config = standin_config()
+    config = standin_config(port)
     overrides = caller_overrides()
     for key in sorted(overrides):
         print(f"==> {key} from your environment overrides the local setting", flush=True)
@@ -57,9 +60,10 @@ def main() -> int:
         return 1
 
 
-def standin_config() -> StandinConfig:
-    """The stand-in of ``make airflow``: jobs of a few seconds, kept in ``.airflow/``; with
-    ``AIRBYTE_NOTIFICATION_TOKEN`` set it notifies ``make webhook`` (``WEBHOOK_PORT``)."""
+def standin_config(port: int) -> StandinConfig:
+    """The stand-in of ``make airflow``: jobs of a few seconds, kept in ``.airflow/``. It
+    notifies the receiver the API server on ``port`` serves (with ``dev/airflow.env``'s token),
+    or, with ``AIRBYTE_NOTIFICATION_TOKEN`` exported, ``make webhook`` (``WEBHOOK_PORT``)."""
     config = quick_config(
         AIRFLOW_HOME,
         pending_seconds=0.5,
@@ -70,7 +74,10 @@ def standin_config() -> StandinConfig:
     token = os.environ.get("AIRBYTE_NOTIFICATION_TOKEN")
     if token:  # `make webhook` with the same token receives the stand-in's notifications
         receiver = f"http://127.0.0.1:{os.environ.get('WEBHOOK_PORT', '8090')}"
-        config.notification_url = f"{receiver}/airbyte/notifications/{token}"
+    else:
+        token = dotenv_values(ENV_FILE)["AIRBYTE_NOTIFICATION_TOKEN"]
+        receiver = f"http://127.0.0.1:{port}{URL_PREFIX}"
+    config.notification_url = f"{receiver}/airbyte/notifications/{token}"
     return config
 
 

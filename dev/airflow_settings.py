@@ -99,6 +99,11 @@ def server_environment(
         "AIRFLOW__API__BASE_URL": base_url,
         "AIRFLOW__API__WORKERS": "1",
         "AIRFLOW__API__EXPOSE_CONFIG": "False",
+        # The receiver the API server serves (include.receiver.mount) calls this API server.
+        "AIRFLOW_API_URL": base_url,
+        "AIRFLOW_USERNAME": username,
+        "AIRFLOW_PASSWORD": password,
+        "LEDGER_PATH": str(home / "receiver-ledger.db"),
         # Fast local loops: a triggered run starts within a second or two.
         "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
         "AIRFLOW__SCHEDULER__JOB_HEARTBEAT_SEC": "2",

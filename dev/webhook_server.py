@@ -9,7 +9,7 @@ from contextlib import contextmanager
 import uvicorn
 
 from dev.processes import bound_socket, wait_until
-from webhook import WebhookSettings, create_app
+from include.receiver import WebhookSettings, create_app
 
 
 @contextmanager

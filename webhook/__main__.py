@@ -10,9 +10,9 @@ import uvicorn
 from pydantic import ValidationError
 from uvicorn.config import LOGGING_CONFIG
 
-from webhook.app import create_app
-from webhook.routes import NOTIFICATIONS_PATH
-from webhook.settings import WebhookSettings
+from include.receiver.app import create_app
+from include.receiver.routes import NOTIFICATIONS_PATH
+from include.receiver.settings import WebhookSettings
 
 #: Importing the notification intake imports Airflow, whose logging setup stops
 #: ``uvicorn.error`` propagating; uvicorn's own config leaves that in place unless told.

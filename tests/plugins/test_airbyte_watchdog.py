@@ -1,7 +1,7 @@
 """AirbyteSyncWatchdogOperator's decisions against the stand-in, one per situation.
 
 The end-to-end cases (notification arrived, notification lost, job failed) run in a real
-Airflow in tests/webhook/test_zero_poll.py; here each branch is driven directly, with the
+Airflow in tests/include/receiver/test_zero_poll.py; here each branch is driven directly, with the
 asset events the task would read given as a list.
 """
 

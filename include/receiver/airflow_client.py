@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from webhook.settings import WebhookSettings
+from include.receiver.settings import WebhookSettings
 
 log = logging.getLogger(__name__)
 TOKEN_MARGIN_SECONDS = 60

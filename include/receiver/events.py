@@ -18,8 +18,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from webhook.airflow_client import AirflowClient, AirflowRejected, AirflowUnavailable
-from webhook.ledger import Ledger
+from include.receiver.airflow_client import AirflowClient, AirflowRejected, AirflowUnavailable
+from include.receiver.ledger import Ledger
 
 log = logging.getLogger("webhook")
 RUN_ID_PREFIX = "webhook__"

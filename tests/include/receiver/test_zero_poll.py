@@ -11,7 +11,7 @@ import pytest
 from dev.airbyte_standin.seed import CONNECTIONS_BY_ID, DESTINATION_ID
 from dev.processes import wait_until
 from tests.airflow_fixtures import DAG_IDS, STRIPE, TIMEOUT
-from tests.webhook.test_airbyte_notifications import (
+from tests.include.receiver.test_airbyte_notifications import (
     CONNECTION_ASSET,
     asset_events,
     events_per_asset,

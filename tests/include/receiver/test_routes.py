@@ -8,9 +8,9 @@ import asyncio
 import httpx
 import pytest
 
-from tests.webhook.conftest import TOKEN, receiver_settings
-from webhook import create_app
-from webhook.airflow_client import AirflowClient
+from include.receiver import create_app
+from include.receiver.airflow_client import AirflowClient
+from tests.include.receiver.conftest import TOKEN, receiver_settings
 
 OVERSIZE = b"x" * (64 * 1024 + 1)
 

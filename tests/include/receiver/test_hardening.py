@@ -21,8 +21,8 @@ from pydantic import ValidationError
 
 from dev.processes import free_port, wait_until
 from tests.airflow_fixtures import EVENT_DAG, STRIPE, TIMEOUT
-from tests.webhook.conftest import SECRET, receiver_settings
-from tests.webhook.test_receiver import new_event_id, post, signed_headers
+from tests.include.receiver.conftest import SECRET, receiver_settings
+from tests.include.receiver.test_receiver import new_event_id, post, signed_headers
 
 pytestmark = pytest.mark.timeout(TIMEOUT)
 REPO = Path(__file__).resolve().parents[2]

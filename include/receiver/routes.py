@@ -1,11 +1,11 @@
 """The receiver's routers, thin adapters between HTTP and the intakes.
 
 - ``health``: ``GET /healthz``.
-- ``events``: ``POST /events``, a signed event for ``webhook.events.EventIntake``.
+- ``events``: ``POST /events``, a signed event for ``include.receiver.events.EventIntake``.
 - ``notifications``: ``POST /airbyte/notifications/<token>``, an Airbyte notification for
-  ``webhook.airbyte_notifications.NotificationIntake``.
+  ``include.receiver.airbyte_notifications.NotificationIntake``.
 
-The checks before a body is handled are dependencies (``webhook.dependencies``); what the
+The checks before a body is handled are dependencies (``include.receiver.dependencies``); what the
 routes add is the 503 with ``Retry-After`` when Airflow or Airbyte cannot answer now.
 """
 
@@ -16,9 +16,9 @@ import logging
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
-from webhook.airbyte_notifications import AirbyteUnavailable
-from webhook.airflow_client import AirflowUnavailable
-from webhook.dependencies import (
+from include.receiver.airbyte_notifications import AirbyteUnavailable
+from include.receiver.airflow_client import AirflowUnavailable
+from include.receiver.dependencies import (
     Events,
     LimitedBody,
     Notifications,
@@ -27,7 +27,7 @@ from webhook.dependencies import (
     allowed_source,
     known_token,
 )
-from webhook.settings import WebhookSettings
+from include.receiver.settings import WebhookSettings
 
 log = logging.getLogger("webhook")
 NOTIFICATIONS_PATH = "/airbyte/notifications"

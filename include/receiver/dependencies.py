@@ -2,8 +2,8 @@
 checks a request passes before its body is handled.
 
 Each check refuses with an ``HTTPException`` (``{"detail": ...}``): 413 for a body over
-``MAX_BODY_BYTES`` (``webhook.body``), 401 for a missing or wrong signature or a timestamp
-outside the window (``webhook.signature``), 404 for a wrong notification token and 403 for
+``MAX_BODY_BYTES`` (``include.receiver.body``), 401 for a missing or wrong signature or a timestamp
+outside the window (``include.receiver.signature``), 404 for a wrong notification token and 403 for
 a source outside ``AIRBYTE_ALLOWED_NETWORKS``.
 """
 
@@ -17,11 +17,12 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
-from webhook.airbyte_notifications import NotificationIntake
-from webhook.body import BodyTooLarge, read_limited
-from webhook.events import EventIntake
-from webhook.settings import WebhookSettings
-from webhook.signature import HEADER, TIMESTAMP_HEADER, Verdict, verify
+from include.receiver import state
+from include.receiver.airbyte_notifications import NotificationIntake
+from include.receiver.body import BodyTooLarge, read_limited
+from include.receiver.events import EventIntake
+from include.receiver.settings import WebhookSettings
+from include.receiver.signature import HEADER, TIMESTAMP_HEADER, Verdict, verify
 
 log = logging.getLogger("webhook")
 
@@ -31,11 +32,13 @@ async def get_settings(request: Request) -> WebhookSettings:
 
 
 async def get_event_intake(request: Request) -> EventIntake:
+    await state.start(request.app)  # mounted in Airflow's API server: on the first request
     return request.app.state.event_intake
 
 
 async def get_notification_intake(request: Request) -> NotificationIntake:
     """None without a token, but then ``known_token`` has refused the request already."""
+    await state.start(request.app)
     return request.app.state.notification_intake
 
 

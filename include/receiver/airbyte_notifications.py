@@ -14,9 +14,9 @@ only Airbyte's answer counts.
   the sync task's lineage names them (``plugins.airbyte_client.lineage``; the connection's details
   are cached ``DETAILS_TTL_SECONDS``, so steady state is one Airbyte request per sync),
   ``extra`` holding the job id, records, bytes, duration and ``origin``. Each event is
-  claimed in the shared ledger first (``webhook.ledger``), so of several receivers given the
-  same notification one creates it, and a replay creates nothing; an asset whose recent events
-  already name the job (created by the sync task or the zero-poll watchdog) is left alone.
+  claimed in the shared ledger first (``include.receiver.ledger``), so of several receivers
+  given the same notification one creates it, and a replay creates nothing; an asset whose
+  recent events already name the job (the sync task's, the zero-poll watchdog's) is left alone.
   Airflow 3.3.0 answers 500 to that listing while a run an event created is still queued
   (apache/airflow#71360); the ledger then decides alone.
 - A failed or cancelled job: a message with the job id and Airbyte's error to the entry's
@@ -40,6 +40,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from include.assets import connection_asset
 from include.connections import ConnectionEntry, load_connections
 from include.notifications import SyncMessage, channels_named
+from include.receiver.airflow_client import AirflowClient, AirflowUnavailable
+from include.receiver.ledger import Ledger
 from plugins.airbyte_client.client import AsyncAirbyteClient
 from plugins.airbyte_client.contracts import (
     ORIGIN_NOTIFICATION,
@@ -57,8 +59,6 @@ from plugins.airbyte_client.errors import (
 from plugins.airbyte_client.lineage import SyncLineage, sync_lineage
 from plugins.airbyte_client.models import AirbyteJob, ConnectionDetails, JobStatus, JobType
 from plugins.airbyte_hook import AirbyteHook, connection_id_given
-from webhook.airflow_client import AirflowClient, AirflowUnavailable
-from webhook.ledger import Ledger
 
 log = logging.getLogger("webhook.airbyte")
 T = TypeVar("T")

@@ -16,8 +16,8 @@ from dev.processes import wait_until
 from dev.webhook_server import serve_receiver
 from include.assets import connection_asset
 from include.connections import load_connections
+from include.receiver import WebhookSettings
 from tests.airflow_fixtures import STRIPE, SharedAirflow, shared_airflow
-from webhook import WebhookSettings
 
 SECRET = "test-webhook-secret-0123456789"
 TOKEN = "notification-token-0123456789abcdef"

@@ -3,7 +3,7 @@
 The sender puts the Unix time it signed at in ``X-Signature-Timestamp``; the timestamp is
 part of what is signed, so it cannot be changed without breaking the signature, and the
 receiver refuses requests signed too long ago (or too far in the future). Within that window
-the receiver remembers event ids (``webhook.ledger``), so a captured request cannot be
+the receiver remembers event ids (``include.receiver.ledger``), so a captured request cannot be
 replayed at all.
 """
 

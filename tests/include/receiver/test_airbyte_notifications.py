@@ -23,7 +23,7 @@ from include.assets import connection_asset
 from include.connections import load_connections
 from plugins.airbyte_client.contracts import names_job
 from tests.airflow_fixtures import STRIPE, TIMEOUT, SharedAirflow
-from tests.webhook.conftest import QUALITY_DAG, TOKEN
+from tests.include.receiver.conftest import QUALITY_DAG, TOKEN
 
 pytestmark = pytest.mark.timeout(TIMEOUT)
 CONNECTION_ASSET = connection_asset(load_connections().entry("stripe")).uri

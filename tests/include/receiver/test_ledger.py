@@ -9,8 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import sqlalchemy as sa
 
-from webhook import ledger as ledger_module
-from webhook.ledger import CLAIMED, SETTLED, Ledger
+from include.receiver import ledger as ledger_module
+from include.receiver.ledger import CLAIMED, SETTLED, Ledger
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

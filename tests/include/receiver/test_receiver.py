@@ -14,11 +14,11 @@ import pytest
 import requests
 
 from dev.processes import free_port
+from include.receiver import create_app
+from include.receiver.airflow_client import AirflowClient
+from include.receiver.signature import sign
 from tests.airflow_fixtures import EVENT_DAG, STRIPE, TIMEOUT, SharedAirflow
-from tests.webhook.conftest import SECRET, receiver_settings
-from webhook import create_app
-from webhook.airflow_client import AirflowClient
-from webhook.signature import sign
+from tests.include.receiver.conftest import SECRET, receiver_settings
 
 pytestmark = pytest.mark.timeout(TIMEOUT)
 HUBSPOT = "7c9e4b1a-3d2f-4e5a-8b6c-0f1e2d3c4b5a"
