@@ -15,13 +15,16 @@ import logging
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
-from include.receiver.settings import WebhookSettings
+from include.receiver.settings import AirflowSettings
 
 log = logging.getLogger(__name__)
 TOKEN_MARGIN_SECONDS = 60
+#: Task instances asked for per request when listing them.
+PAGE_SIZE = 100
 
 
 class AirflowUnavailable(Exception):
@@ -85,7 +88,7 @@ class AirflowClient:
     """
 
     def __init__(
-        self, settings: WebhookSettings, transport: httpx.AsyncBaseTransport | None = None
+        self, settings: AirflowSettings, transport: httpx.AsyncBaseTransport | None = None
     ):
         self._settings = settings
         self._http = httpx.AsyncClient(
@@ -230,3 +233,40 @@ class AirflowClient:
                 f"{str(_detail(response))[:300]}"
             )
         return _json(response)
+
+    # --- task instances --------------------------------------------------------------------
+
+    async def failed_tasks(self, operator: str, ended_since: str) -> list[dict[str, Any]]:
+        """Failed task instances of ``operator`` that ended since ``ended_since`` (ISO 8601),
+        across DAGs and runs, every page."""
+        found: list[dict[str, Any]] = []
+        while True:
+            response = await self._request(
+                "GET",
+                "/api/v2/dags/~/dagRuns/~/taskInstances",
+                params={
+                    "state": "failed",
+                    "operator": operator,
+                    "end_date_gte": ended_since,
+                    "limit": PAGE_SIZE,
+                    "offset": len(found),
+                },
+            )
+            if response.status_code != 200:
+                raise AirflowUnavailable(f"Airflow answered {response.status_code} listing tasks")
+            page = _json(response).get("task_instances")
+            page = [t for t in page if isinstance(t, dict)] if isinstance(page, list) else []
+            found += page
+            if len(page) < PAGE_SIZE:
+                return found
+
+    async def stored_value(self, ti: dict[str, Any], key: str) -> Any:
+        """The task instance's ``task_state_store`` value under ``key``, or None."""
+        dag, run, task = (quote(ti[k], safe="") for k in ("dag_id", "dag_run_id", "task_id"))
+        path = f"/api/v2/dags/{dag}/dagRuns/{run}/taskInstances/{task}/state-store/{quote(key)}"
+        response = await self._request("GET", path, params={"map_index": ti.get("map_index", -1)})
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise AirflowUnavailable(f"Airflow answered {response.status_code} reading a state")
+        return _json(response).get("value")

@@ -57,7 +57,7 @@ class Claim:
 class Ledger:
     """``remember``/``recall`` keys for a while; ``claim``/``settle`` keys for good."""
 
-    def __init__(self, url: str, retention: float) -> None:
+    def __init__(self, url: str, retention: float = 600.0) -> None:
         backend = sa.engine.make_url(url).get_backend_name()
         if backend not in _INSERTS:
             raise ValueError(f"LEDGER_URL must be PostgreSQL or SQLite, not {backend}")

@@ -16,7 +16,6 @@ import logging
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
-from include.receiver.airbyte_notifications import AirbyteUnavailable
 from include.receiver.airflow_client import AirflowUnavailable
 from include.receiver.dependencies import (
     Events,
@@ -28,6 +27,7 @@ from include.receiver.dependencies import (
     known_token,
 )
 from include.receiver.settings import WebhookSettings
+from include.receiver.settle import AirbyteUnavailable
 
 log = logging.getLogger("webhook")
 NOTIFICATIONS_PATH = "/airbyte/notifications"

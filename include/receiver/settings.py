@@ -26,8 +26,9 @@ def _strong(value: SecretStr | None, name: str, minimum: int) -> SecretStr | Non
     return value
 
 
-class WebhookSettings(BaseSettings):
-    """``WEBHOOK_SECRET``, ``AIRFLOW_API_URL``, ``AIRFLOW_USERNAME``, ``AIRFLOW_PASSWORD``, ...
+class AirflowSettings(BaseSettings):
+    """How the receiver and the reconciler reach Airflow's API and the ledger they share:
+    ``AIRFLOW_API_URL``, ``AIRFLOW_USERNAME``, ``AIRFLOW_PASSWORD``, ``LEDGER_URL``, ...
 
     Secrets are ``SecretStr``: their ``repr`` and ``str`` print ``**********``, so logging the
     settings never leaks them.
@@ -35,9 +36,6 @@ class WebhookSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
 
-    webhook_secret: SecretStr = Field(
-        description="Shared secret the sender signs each body with (HMAC-SHA256)."
-    )
     airflow_api_url: AnyHttpUrl = Field(
         default="http://127.0.0.1:8080",
         description="Base URL of the Airflow API server (the UI's URL), without /api/v2.",
@@ -45,14 +43,7 @@ class WebhookSettings(BaseSettings):
     airflow_username: str = Field(default="admin")
     airflow_password: SecretStr = Field(default=SecretStr("admin"))
     dag_id: str = Field(default="airbyte_event_driven_sync")
-    webhook_host: str = Field(default="127.0.0.1")
-    webhook_port: int = Field(default=8090, ge=1, le=65535)
     airflow_timeout_seconds: float = Field(default=10.0, gt=0)
-    retry_after_seconds: int = Field(default=30, ge=1)
-    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
-    signature_tolerance_seconds: int = Field(
-        default=300, ge=1, description="How old (or early) a signed timestamp may be."
-    )
     ledger_url: SecretStr | None = Field(
         default=None,
         description="SQLAlchemy URL of the ledger database every replica shares, e.g. "
@@ -61,6 +52,34 @@ class WebhookSettings(BaseSettings):
     ledger_path: str = Field(
         default=".webhook/ledger.db",
         description="SQLite file of the ledger when LEDGER_URL is unset (one replica).",
+    )
+
+    @property
+    def airflow_base(self) -> str:
+        return str(self.airflow_api_url).rstrip("/")
+
+    @property
+    def ledger_database(self) -> str:
+        """The ledger's SQLAlchemy URL: ``LEDGER_URL``, else the SQLite file (its folder made)."""
+        if self.ledger_url is not None:
+            return self.ledger_url.get_secret_value()
+        Path(self.ledger_path).parent.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{Path(self.ledger_path).resolve()}"
+
+
+class WebhookSettings(AirflowSettings):
+    """The receiver's: ``WEBHOOK_SECRET``, ``AIRBYTE_NOTIFICATION_TOKEN``, ... besides
+    ``AirflowSettings``."""
+
+    webhook_secret: SecretStr = Field(
+        description="Shared secret the sender signs each body with (HMAC-SHA256)."
+    )
+    webhook_host: str = Field(default="127.0.0.1")
+    webhook_port: int = Field(default=8090, ge=1, le=65535)
+    retry_after_seconds: int = Field(default=30, ge=1)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    signature_tolerance_seconds: int = Field(
+        default=300, ge=1, description="How old (or early) a signed timestamp may be."
     )
     airbyte_notification_token: SecretStr | None = Field(
         default=None,
@@ -91,21 +110,9 @@ class WebhookSettings(BaseSettings):
         _parse_networks(value)
         return value
 
-    @property
-    def airflow_base(self) -> str:
-        return str(self.airflow_api_url).rstrip("/")
-
     @cached_property
     def allowed_networks(self) -> tuple[Network, ...]:
         return _parse_networks(self.airbyte_allowed_networks)
-
-    @property
-    def ledger_database(self) -> str:
-        """The ledger's SQLAlchemy URL: ``LEDGER_URL``, else the SQLite file (its folder made)."""
-        if self.ledger_url is not None:
-            return self.ledger_url.get_secret_value()
-        Path(self.ledger_path).parent.mkdir(parents=True, exist_ok=True)
-        return f"sqlite:///{Path(self.ledger_path).resolve()}"
 
     @property
     def ledger_retention_seconds(self) -> float:

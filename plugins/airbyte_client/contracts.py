@@ -28,6 +28,7 @@ STATS_KEY = "airbyte_sync_stats"
 ORIGIN_TASK = "airflow_task"
 ORIGIN_NOTIFICATION = "airbyte_notification"
 ORIGIN_WATCHDOG = "watchdog"
+ORIGIN_RECONCILED = "airbyte_reconciled"
 
 
 class StreamFigures(TypedDict):

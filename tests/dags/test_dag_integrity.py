@@ -19,6 +19,7 @@ EXPECTED_DAGS = {
     "airbyte_event_driven_sync",
     "airbyte_advanced_examples",
     "airbyte_stripe_zero_poll_sync",
+    "airbyte_reconcile",
     "airbyte_workspace_drift",
     # generated from airbyte_connections.yaml
     "airbyte_quality__stripe",

@@ -1,0 +1,138 @@
+"""Making Airflow's and Airbyte's views agree: the work of the DAG ``airbyte_reconcile``.
+
+For every entry of the connections file, the connection's latest jobs (one request per
+connection, ``RECENT_JOBS_LOOKED_AT`` jobs) that ended within ``lookback`` are settled as a
+notification would settle them (``include.receiver.settle``, origin ``airbyte_reconciled``):
+the Asset events of a succeeded sync that no receiver or task created (a lost notification),
+the report of a failure nobody reported. The ledger the receivers share decides what exists,
+so a job is never settled twice, whoever saw it first.
+
+Then the orphans: Airbyte jobs an ``AirbyteSyncOperator`` started whose task instance has
+failed for good (its retries spent, or marked failed while deferred, before any triggerer ran
+its trigger) are cancelled when still running. The job ids come from the task instances'
+``task_state_store``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from airflow.sdk.observability.stats import Stats
+
+from include.connections import ConnectionEntry, ConnectionsFile
+from include.receiver.airflow_client import AirflowClient
+from include.receiver.ledger import Ledger
+from include.receiver.settings import AirflowSettings
+from include.receiver.settle import JobSettler
+from plugins.airbyte_client.client import AsyncAirbyteClient
+from plugins.airbyte_client.contracts import JOB_ID_KEY, ORIGIN_RECONCILED
+from plugins.airbyte_client.errors import AirbyteConfigError, AirbyteError
+from plugins.airbyte_hook import AirbyteHook
+
+log = logging.getLogger("airbyte.reconcile")
+OPERATOR = "AirbyteSyncOperator"
+
+
+@dataclass
+class Reconciled:
+    """What one reconciliation did, by Airbyte job id."""
+
+    events_created: dict[int, list[str]] = field(default_factory=dict)
+    failures_reported: list[int] = field(default_factory=list)
+    orphans_cancelled: list[int] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "events_created": {str(k): v for k, v in self.events_created.items()},
+            "failures_reported": self.failures_reported,
+            "orphans_cancelled": self.orphans_cancelled,
+            "unreadable": self.unreadable,
+        }
+
+
+def count(done: Reconciled) -> None:
+    """Airflow metrics (StatsD) of a run: ``airbyte.reconcile.events_created`` (syncs whose
+    notification was lost) and ``airbyte.reconcile.orphans_cancelled``."""
+    Stats.incr("airbyte.reconcile.events_created", len(done.events_created))
+    Stats.incr("airbyte.reconcile.failures_reported", len(done.failures_reported))
+    Stats.incr("airbyte.reconcile.orphans_cancelled", len(done.orphans_cancelled))
+
+
+async def reconcile(
+    connections: ConnectionsFile, settings: AirflowSettings, lookback: timedelta
+) -> Reconciled:
+    """One reconciliation of every entry's jobs and of the orphaned ones."""
+    done = Reconciled()
+    since = datetime.now(UTC) - lookback
+    airflow = AirflowClient(settings)
+    ledger = await asyncio.to_thread(Ledger, settings.ledger_database)
+    by_server: dict[str, list[ConnectionEntry]] = defaultdict(list)
+    for entry in connections.connections.values():
+        by_server[entry.airbyte_conn_id].append(entry)
+    try:
+        for conn_id, entries in by_server.items():
+            settler = JobSettler(airflow, ledger, AirbyteHook(conn_id))
+            try:
+                for entry in entries:
+                    await _settle_entry(settler, entry, since, done)
+            finally:
+                await settler.aclose()
+        await _cancel_orphans(airflow, since, done)
+    finally:
+        await airflow.aclose()
+        ledger.close()
+    return done
+
+
+async def _settle_entry(
+    settler: JobSettler, entry: ConnectionEntry, since: datetime, done: Reconciled
+) -> None:
+    airbyte = await settler.airbyte()
+    try:
+        hook = AirbyteHook(entry.airbyte_conn_id)
+        connection_id = await asyncio.to_thread(hook.resolve_connection_id, **entry.connection)
+        jobs = await airbyte.recent_jobs(connection_id)
+    except (AirbyteConfigError, AirbyteError) as error:
+        log.warning("Cannot read the jobs of %s: %s", entry.key, error)
+        done.unreadable.append(entry.key)
+        return
+    for job in jobs:
+        if not job.is_terminal or job.updated_at is None or job.updated_at < since:
+            continue
+        outcome = await settler.settle(job, ORIGIN_RECONCILED)
+        if outcome.status == "asset_events":
+            done.events_created[job.job_id] = outcome.assets["created"]
+            log.warning(
+                "Job %s of %s: created its lost events %s",
+                job.job_id,
+                entry.key,
+                outcome.assets["created"],
+            )
+        elif outcome.status == "failure_reported":
+            done.failures_reported.append(job.job_id)
+
+
+async def _cancel_orphans(airflow: AirflowClient, since: datetime, done: Reconciled) -> None:
+    """Cancel the running jobs of failed Airbyte tasks (on ``airbyte_default``: the state
+    store keeps a task's job id, not its Connection)."""
+    hook = AirbyteHook()
+    settings = await asyncio.to_thread(lambda: hook.settings)
+    async with AsyncAirbyteClient(settings, log=log) as airbyte:
+        for ti in await airflow.failed_tasks(OPERATOR, since.isoformat()):
+            job_id = await airflow.stored_value(ti, JOB_ID_KEY)
+            where = f"{ti['dag_id']}.{ti['task_id']} (run {ti['dag_run_id']})"
+            try:
+                job = None if job_id is None else await airbyte.get_job(int(job_id))
+                if job is None or job.is_terminal:
+                    continue
+                await airbyte.cancel_job(job.job_id)
+            except (AirbyteError, ValueError) as error:
+                log.warning("Cannot settle job %r of the failed task %s: %s", job_id, where, error)
+                continue
+            done.orphans_cancelled.append(job.job_id)
+            log.warning("Cancelled Airbyte job %s: its task %s failed, nobody waits", job_id, where)

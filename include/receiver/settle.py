@@ -1,0 +1,295 @@
+"""What happens once Airbyte has confirmed a finished job, for the receiver and the
+reconciler alike: the Asset events of a succeeded sync (the connection's and each table's),
+or one report of a failed or cancelled job.
+
+- A succeeded sync: one Airflow asset event on the connection's Asset
+  (``include.assets.connection_asset``) and one on each destination table's Asset, named as
+  the sync task's lineage names them (``plugins.airbyte_client.lineage``; the connection's
+  details are cached ``DETAILS_TTL_SECONDS``), ``extra`` holding the job id, records, bytes,
+  duration and ``origin``. Each event is claimed in the shared ledger first
+  (``include.receiver.ledger``), so of several receivers (and the reconciler) given the same
+  job one creates it, and a replay creates nothing; an asset whose recent events already name
+  the job (the sync task's, the zero-poll watchdog's) is left alone. Airflow 3.3.0 answers 500
+  to that listing while a run an event created is still queued (apache/airflow#71360); the
+  ledger then decides alone.
+- A failed or cancelled job: a message with the job id and Airbyte's error to the entry's
+  channels (else ``AIRBYTE_NOTIFY_CHANNELS``; ``include.notifications``), once per job.
+- A job still running, a reset or clear, a sync that moved nothing, a connection the
+  connections file does not list: nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from include.assets import connection_asset
+from include.connections import ConnectionEntry, load_connections
+from include.notifications import SyncMessage, channels_named
+from include.receiver.airflow_client import AirflowClient, AirflowUnavailable
+from include.receiver.ledger import Ledger
+from plugins.airbyte_client.client import AsyncAirbyteClient
+from plugins.airbyte_client.contracts import job_extra, names_job, sync_stats, table_extra
+from plugins.airbyte_client.errors import AirbyteConfigError, AirbyteError
+from plugins.airbyte_client.lineage import SyncLineage, sync_lineage
+from plugins.airbyte_client.models import AirbyteJob, ConnectionDetails, JobStatus, JobType
+from plugins.airbyte_hook import AirbyteHook, connection_id_given
+
+log = logging.getLogger("webhook.airbyte")
+T = TypeVar("T")
+#: Pauses between tries of one asset event while Airflow is slow or unavailable; after the
+#: last try the receiver answers 503 (nothing lost: the next try finds what was created).
+AIRFLOW_BACKOFF_SECONDS = (1.0, 3.0)
+#: How much of a notification's ``errorMessage`` (often a stack trace) a report quotes.
+MAX_REASON_CHARS = 2000
+#: How long a connection's details (its tables' names) are reused before being asked again.
+DETAILS_TTL_SECONDS = 3600.0
+
+
+class AirbyteUnavailable(Exception):
+    """Airbyte could not answer now (unreachable, 5xx, credentials refused)."""
+
+
+@dataclass
+class Outcome:
+    """What the receiver answers Airbyte."""
+
+    status: str
+    detail: str
+    job_id: int | None = None
+    status_code: int = 200
+    assets: dict[str, list[str]] = field(default_factory=dict)
+
+    def content(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"status": self.status, "detail": self.detail}
+        if self.job_id is not None:
+            body["job_id"] = self.job_id
+        return {**body, **self.assets}
+
+
+def has_job_event(events: list[dict[str, Any]], job_id: int) -> bool:
+    """Whether one of ``events`` (REST API shapes) was created for Airbyte job ``job_id``."""
+    return any(names_job(e.get("extra"), job_id) for e in events)
+
+
+def entry_of(connection_id: str, name: str | None = None) -> ConnectionEntry | None:
+    """The entry of the connections file naming ``connection_id``: by id, through its
+    Variable(s), or (when ``name`` is given) by the connection's name in Airbyte."""
+    for entry in load_connections().connections.values():
+        if entry.connection_name is not None:
+            if entry.connection_name == name:
+                return entry
+            continue
+        try:
+            given = connection_id_given(entry.connection_id, entry.connection_variable)
+        except AirbyteConfigError:
+            continue
+        if given == connection_id:
+            return entry
+    return None
+
+
+class JobSettler:
+    """Settles confirmed Airbyte jobs: Asset events or a failure report, once for good."""
+
+    def __init__(self, airflow: AirflowClient, ledger: Ledger, hook: AirbyteHook) -> None:
+        self._airflow = airflow
+        self._ledger = ledger
+        #: Who holds this process's claims in the shared ledger.
+        self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._hook = hook
+        self._client: AsyncAirbyteClient | None = None
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._details: dict[str, tuple[float, ConnectionDetails]] = {}
+
+    async def settle(
+        self, job: AirbyteJob, origin: str, error_message: str | None = None
+    ) -> Outcome:
+        """Act on ``job`` as Airbyte reported it; ``origin`` goes into the events' ``extra``,
+        ``error_message`` (a notification's) into a failure report when Airbyte gives none."""
+        if not job.is_terminal:
+            log.info("Airbyte job %s is %s, not finished: no action", job.job_id, job.status)
+            return Outcome("ignored", f"The job is {job.status}, not finished.", job.job_id)
+        if job.status is not JobStatus.SUCCEEDED:
+            return await self._report_failure(job, error_message)
+        if job.job_type is not JobType.SYNC:
+            log.info("Airbyte %s job %s succeeded: no asset events", job.job_type, job.job_id)
+            return Outcome("ignored", f"A {job.job_type} job updates no asset.", job.job_id)
+        if job.records == 0 and job.bytes == 0:  # also how Airbyte records some launch failures
+            log.warning(
+                "Airbyte job %s succeeded having moved nothing: no asset events", job.job_id
+            )
+            return Outcome("ignored", "The job moved no data: no asset was updated.", job.job_id)
+        source = await self._entry(job.connection_id)
+        if source is None:
+            log.info("Airbyte connection %s is not one of ours: no action", job.connection_id)
+            return Outcome("ignored", "No DAG here syncs this connection.", job.job_id)
+        async with self._locks.setdefault(job.job_id, asyncio.Lock()):
+            try:
+                return await self._emit(job, source, origin)
+            finally:
+                self._locks.pop(job.job_id, None)
+
+    async def airbyte(self) -> AsyncAirbyteClient:
+        """The receiver's one Airbyte client, made on first use (settings read then)."""
+        if self._client is None:
+            # Outside a task Airflow's secrets are read the blocking way: once, in a thread.
+            settings = await asyncio.to_thread(lambda: self._hook.settings)
+            self._client = AsyncAirbyteClient(settings, log=log)
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def _entry(self, connection_id: str) -> ConnectionEntry | None:
+        """The connection's entry in the connections file; its name is asked of Airbyte
+        only when no entry names it otherwise and some entry names a connection by name."""
+        entry = await asyncio.to_thread(entry_of, connection_id)
+        by_name = any(e.connection_name for e in load_connections().connections.values())
+        if entry is not None or not by_name:
+            return entry
+        try:
+            details = await self._details_of(connection_id)
+        except AirbyteError as error:
+            log.error("Cannot read the name of Airbyte connection %s: %s", connection_id, error)
+            raise AirbyteUnavailable(str(error)) from None
+        return entry_of(connection_id, details.name)
+
+    async def _details_of(self, connection_id: str) -> ConnectionDetails:
+        """The connection's details, asked of Airbyte at most every ``DETAILS_TTL_SECONDS``."""
+        cached = self._details.get(connection_id)
+        if cached is None or time.monotonic() - cached[0] > DETAILS_TTL_SECONDS:
+            details = await (await self.airbyte()).get_connection_details(connection_id)
+            cached = self._details[connection_id] = (time.monotonic(), details)
+        return cached[1]
+
+    async def _lineage(self, job: AirbyteJob) -> SyncLineage | None:
+        """The tables the job wrote, from the connection's (cached) details; None if unknown."""
+        try:
+            details = await self._details_of(job.connection_id)
+        except AirbyteError as error:
+            log.warning("No table names for job %s: %s", job.job_id, error)
+            return None
+        try:
+            return sync_lineage(job, details)
+        except Exception:  # naming is best effort; the connection's event is what counts
+            log.exception("No table names for job %s", job.job_id)
+            return None
+
+    async def _emit(self, job: AirbyteJob, source: ConnectionEntry, origin: str) -> Outcome:
+        lineage = await self._lineage(job)
+        tag = {"source": source.key}
+        overall = {**job_extra(job, lineage, origin), **tag}
+        targets = [(connection_asset(source).uri, overall)]
+        for out in lineage.outputs if lineage else ():
+            targets.append((out.uri, {**table_extra(job, out, origin), **tag}))
+        assets: dict[str, list[str]] = {"created": [], "existing": [], "undeclared": []}
+        for uri, extra in targets:
+            outcome = await self._patiently(self._emit_one, job.job_id, uri, extra)
+            assets[outcome].append(uri)
+        created, existing, undeclared = assets.values()
+        if undeclared:
+            log.warning("No DAG declares the assets %s; no event for them", undeclared)
+        log.info(
+            "Airbyte job %s succeeded: asset events created %s, already there %s",
+            job.job_id,
+            created,
+            existing,
+        )
+        if created:
+            return Outcome("asset_events", "Asset events created.", job.job_id, assets=assets)
+        return Outcome("duplicate", "The job's asset events exist.", job.job_id, assets=assets)
+
+    async def _emit_one(self, job_id: int, uri: str, extra: dict[str, Any]) -> str:
+        """The event of ``uri`` for the job: ``created``, ``existing`` or ``undeclared``.
+
+        The ledger's claim makes this receiver the only one creating it; the listing finds an
+        event a task created (its outlets, the watchdog) that no ledger knows."""
+        asset_id = await self._airflow.asset_id(uri)
+        if asset_id is None:
+            return "undeclared"
+        key = f"asset:{job_id}:{uri}"
+        if not self._ledger.claim(key, self._owner).ours:
+            return "existing"  # settled, or another receiver is creating it right now
+        try:
+            listed = await self._listed(asset_id, job_id)
+            if not listed:
+                await self._airflow.create_asset_event(asset_id, extra)
+        except BaseException:
+            self._ledger.release(key, self._owner)
+            raise
+        self._ledger.settle(key, str(asset_id))
+        return "existing" if listed else "created"
+
+    async def _patiently(self, step: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """``step(*args)``, tried again after ``AIRFLOW_BACKOFF_SECONDS`` when Airflow is slow
+        or unavailable. An event created by a try whose answer was lost is found by the next
+        try's listing, when Airflow can list (apache/airflow#71360): else it may be doubled,
+        which costs a second quality run, where giving up would lose the sync's event."""
+        for delay in AIRFLOW_BACKOFF_SECONDS:
+            try:
+                return await step(*args)
+            except AirflowUnavailable as error:
+                log.warning("Airflow: %s; trying again in %s s", error, delay)
+                await asyncio.sleep(delay)
+        return await step(*args)
+
+    async def _listed(self, asset_id: int, job_id: int) -> bool:
+        """Whether the asset's recent events name the job; False when Airflow cannot say."""
+        try:
+            return has_job_event(await self._airflow.asset_events(asset_id), job_id)
+        except AirflowUnavailable as error:
+            log.warning("Cannot list asset %s events (%s); the ledger decides", asset_id, error)
+            return False
+
+    async def _report_failure(self, job: AirbyteJob, notified: str | None) -> Outcome:
+        """Report a confirmed failure once; the reason is Airbyte's API's, else the one the
+        notification gave (the Public API has none), said to come from there."""
+        key = f"failure:{job.job_id}"
+        if not self._ledger.claim(key, self._owner).ours:
+            return Outcome("duplicate", "This failure was reported already.", job.job_id)
+        reason = job.failure_reason or (
+            f"{notified[:MAX_REASON_CHARS]} (from Airbyte's notification)"
+            if notified
+            else "Airbyte gave no reason; see the job's logs in Airbyte."
+        )
+        message = SyncMessage(
+            subject=f"Airbyte job {job.job_id} {job.status}: connection {job.connection_id}",
+            body="\n".join(
+                [
+                    f"Airbyte job: {job.job_id}",
+                    f"Connection: {job.connection_id}",
+                    f"Status: {job.status}",
+                    f"Error: {reason}",
+                ]
+            ),
+            dag_id="airbyte",
+            run_id=f"airbyte_job_{job.job_id}",
+            task_id=None,
+            state=str(job.status),
+            airbyte_job_id=job.job_id,
+            stats=dict(sync_stats(job)),
+        )
+        entry = await self._entry(job.connection_id)
+        try:
+            await asyncio.to_thread(_send, message, entry.notify if entry else None)
+        except BaseException:
+            self._ledger.release(key, self._owner)
+            raise
+        self._ledger.settle(key, str(job.status))
+        log.warning("Airbyte job %s %s: reported (%s)", job.job_id, job.status, reason)
+        return Outcome("failure_reported", f"The job {job.status}; reported.", job.job_id)
+
+
+def _send(message: SyncMessage, channels: tuple[str, ...] | None) -> None:
+    for channel in channels_named(channels):
+        channel.send(message)

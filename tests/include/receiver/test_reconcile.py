@@ -1,0 +1,52 @@
+"""``airbyte_reconcile`` in the session's real Airflow: syncs whose notification was lost get
+their Asset events, once, whatever runs again; what a receiver already created is left alone."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import pytest
+
+from dev.processes import wait_until
+from tests.airflow_fixtures import STRIPE, TIMEOUT, SharedAirflow
+from tests.include.receiver.test_airbyte_notifications import (
+    asset_events,
+    events_per_asset,
+    job_status,
+    start_outside_airflow,
+)
+
+pytestmark = pytest.mark.timeout(TIMEOUT)
+DAG = "airbyte_reconcile"
+
+
+def reconcile(shared: SharedAirflow) -> dict:
+    """One run of the reconciliation DAG; what its task returned."""
+    run_id = shared.airflow.trigger(DAG, {"lookback_hours": 1})["dag_run_id"]
+    run = shared.airflow.wait_for_run(DAG, quote(run_id, safe=""), timeout=180)
+    assert run["state"] == "success", run
+    path = f"/dags/{DAG}/dagRuns/{quote(run_id, safe='')}/taskInstances/reconcile/xcomEntries"
+    return shared.airflow._ok(shared.airflow.api("GET", f"{path}/return_value"))["value"]
+
+
+def test_syncs_whose_notification_was_lost_get_their_events_once(
+    shared: SharedAirflow, stripe_assets
+):
+    shared.standin.notify_to(None)  # the notifications are lost
+    shared.airflow.unpause(DAG)
+    jobs = [start_outside_airflow(shared, STRIPE)]
+    wait_until(lambda: job_status(shared, jobs[0]) == "succeeded", timeout=60, what="job")
+    jobs.append(start_outside_airflow(shared, STRIPE))
+    wait_until(lambda: job_status(shared, jobs[1]) == "succeeded", timeout=60, what="job")
+
+    reconcile(shared)  # (unpausing may have started a scheduled run as well: either creates)
+
+    for job_id in jobs:
+        assert events_per_asset(shared, job_id, stripe_assets) == dict.fromkeys(stripe_assets, 1)
+        [event] = asset_events(shared, stripe_assets[0], job_id)
+        assert event["extra"]["origin"] == "airbyte_reconciled"
+        assert event["extra"]["airbyte_job_id"] == job_id
+    again = reconcile(shared)  # a second run, or a replica of it, creates nothing
+    assert not set(again["events_created"]) & {str(j) for j in jobs}
+    for job_id in jobs:
+        assert events_per_asset(shared, job_id, stripe_assets) == dict.fromkeys(stripe_assets, 1)
