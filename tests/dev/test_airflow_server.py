@@ -7,9 +7,11 @@ import contextlib
 import signal
 
 import requests
+from dotenv import dotenv_values
 
 from dev.airbyte_standin.serving import quick_config
 from dev.airflow_server import SupervisedStandin, main, standin_config
+from dev.environment import ENV_FILE
 
 
 def test_an_unknown_executor_is_refused(monkeypatch, capsys):
@@ -18,12 +20,14 @@ def test_an_unknown_executor_is_refused(monkeypatch, capsys):
     assert "EXECUTOR=kubernetes: use one of local, celery" in capsys.readouterr().err
 
 
-def test_the_notification_token_points_the_standin_at_make_webhook(monkeypatch):
+def test_the_standin_notifies_the_api_servers_receiver_or_make_webhook(monkeypatch):
     monkeypatch.delenv("AIRBYTE_NOTIFICATION_TOKEN", raising=False)
-    assert standin_config().notification_url is None
+    token = dotenv_values(ENV_FILE)["AIRBYTE_NOTIFICATION_TOKEN"]
+    mounted = f"http://127.0.0.1:8080/airbyte-receiver/airbyte/notifications/{token}"
+    assert standin_config(8080).notification_url == mounted
     monkeypatch.setenv("AIRBYTE_NOTIFICATION_TOKEN", "t0k")
     monkeypatch.setenv("WEBHOOK_PORT", "9099")
-    config = standin_config()
+    config = standin_config(8080)
     assert config.notification_url == "http://127.0.0.1:9099/airbyte/notifications/t0k"
     assert config.state_url.endswith("standin-state.db")
 

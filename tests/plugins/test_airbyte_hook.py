@@ -19,6 +19,7 @@ import requests
 from dev.airbyte_standin.seed import (
     HUBSPOT_CONNECTION_ID,
     SALESFORCE_CONNECTION_ID,
+    SEED,
     STRIPE_CONNECTION_ID,
 )
 from plugins.airbyte_client.errors import (
@@ -463,11 +464,7 @@ def test_get_connection_info(hook):
 
 def test_list_connections_reads_every_page(hook, standin, flavour):
     connections = hook.list_connections(page_size=2)
-    assert {c.connection_id for c in connections} == {
-        STRIPE_CONNECTION_ID,
-        HUBSPOT_CONNECTION_ID,
-        SALESFORCE_CONNECTION_ID,
-    }
+    assert {c.connection_id for c in connections} == {c.connection_id for c in SEED}
     if flavour == "public":
         assert requests_to(standin, "/api/public/v1/connections") == 2
 
@@ -479,13 +476,13 @@ def test_config_api_without_workspaces_list_asks_for_a_workspace_id(standin, mon
     standin.inject("status", status=404, count=1, path="/api/v1/workspaces/list")
     with pytest.raises(AirbyteConfigError, match="set the extra workspace_id"):
         AirbyteHook().list_connections()
-    assert len(AirbyteHook(workspace_id=WORKSPACE_ID).list_connections()) == 3
+    assert len(AirbyteHook(workspace_id=WORKSPACE_ID).list_connections()) == len(SEED)
 
 
 def test_test_connection(hook):
     ok, message = hook.test_connection()
     assert ok, message
-    assert "3 connections visible" in message
+    assert f"{len(SEED)} connections visible" in message
 
 
 def test_test_connection_reports_bad_credentials(standin, monkeypatch):

@@ -25,7 +25,7 @@ from tests.include.receiver.conftest import SECRET, receiver_settings
 from tests.include.receiver.test_receiver import new_event_id, post, signed_headers
 
 pytestmark = pytest.mark.timeout(TIMEOUT)
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 LIMIT = 64 * 1024
 MB = 1024 * 1024
 

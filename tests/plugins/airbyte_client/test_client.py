@@ -12,7 +12,7 @@ import pytest
 
 from dev.airbyte_standin.seed import (
     HUBSPOT_CONNECTION_ID,
-    SALESFORCE_CONNECTION_ID,
+    SEED,
     STRIPE_CONNECTION_ID,
 )
 from plugins.airbyte_client.client import AirbyteClient, AsyncAirbyteClient
@@ -93,11 +93,7 @@ def test_both_drivers_give_the_same_results(standin, flavour):
     assert moved(async_done) == moved(done)
     assert async_reads == reads
     assert async_log == blocking_log  # the same endpoints, in the same order
-    assert {c.connection_id for c in reads[1]} == {
-        STRIPE_CONNECTION_ID,
-        HUBSPOT_CONNECTION_ID,
-        SALESFORCE_CONNECTION_ID,
-    }
+    assert {c.connection_id for c in reads[1]} == {c.connection_id for c in SEED}
 
 
 def test_both_drivers_retry_and_fail_alike(standin, flavour):
