@@ -56,4 +56,4 @@ def airbyte_reconcile():
     reconcile()
 
 
-airbyte_reconcile()
+reconcile_dag = airbyte_reconcile()

@@ -255,6 +255,7 @@ def chaos_airflow(request: pytest.FixtureRequest) -> Iterator[Chaos]:
         for mode in ("blocking", "deferred"):
             airflow.unpause(f"chaos_{mode}")
             airflow.unpause(f"chaos_{mode}_config")
+        airflow.unpause("airbyte_reconcile")
         yield Chaos(executor, airflow, standin, stack, standin_log)
 
 
