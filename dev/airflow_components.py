@@ -165,7 +165,7 @@ class AirflowServer:
         body = {
             "name": pool.name,
             "slots": pool.slots,
-            "description": "Airbyte jobs at once (airbyte_connections.yaml)",
+            "description": pool.description,
             "include_deferred": True,
         }
         response = self.api("PATCH", f"/pools/{pool.name}", json=body)

@@ -129,6 +129,13 @@ def run_dags(standin: RunningStandin) -> list[Result] | None:
 
     # Airflow reads its configuration when first imported: only after ``apply``.
     from airflow.dag_processing.dagbag import DagBag
+    from airflow.models.pool import Pool
+
+    from include.connections import load_connections
+
+    pool = load_connections().pool
+    Pool.create_or_update_pool(pool.name, pool.slots, pool.description, include_deferred=True)
+    step(f"Pool {pool.name}: {pool.slots} Airbyte jobs at once, deferred tasks included")
 
     from plugins.airbyte_hook import AirbyteHook
 

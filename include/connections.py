@@ -77,6 +77,10 @@ class Pool(BaseModel):
     name: Key = "airbyte"
     slots: int = Field(default=10, ge=1, le=10_000)
 
+    @property
+    def description(self) -> str:
+        return "Airbyte jobs at once (airbyte_connections.yaml)"
+
 
 class EntrySettings(BaseModel):
     """What an entry sets and ``defaults`` may set for every entry."""
