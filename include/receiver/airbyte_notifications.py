@@ -37,7 +37,8 @@ class _Ref(BaseModel):
 
 class _Summary(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
-    job_id: int | None = Field(default=None, alias="jobId", ge=1)
+    #: Strictly an integer: a JSON ``true``, ``1.0`` or ``"1"`` is not a job id.
+    job_id: int | None = Field(default=None, alias="jobId", ge=1, strict=True)
     connection: _Ref | None = None
     #: Airbyte's own words on a failure: the only reason the Public API flavour has.
     error_message: str | None = Field(default=None, alias="errorMessage")

@@ -2,9 +2,10 @@
 checks a request passes before its body is handled.
 
 Each check refuses with an ``HTTPException`` (``{"detail": ...}``): 413 for a body over
-``MAX_BODY_BYTES`` (``include.receiver.body``), 401 for a missing or wrong signature or a timestamp
-outside the window (``include.receiver.signature``), 404 for a wrong notification token and 403 for
-a source outside ``AIRBYTE_ALLOWED_NETWORKS``.
+``MAX_BODY_BYTES`` (a notification: ``MAX_NOTIFICATION_BYTES``; ``include.receiver.body``),
+401 for a missing or wrong signature or a timestamp outside the window
+(``include.receiver.signature``), 404 for a wrong notification token and 403 for a source
+outside ``AIRBYTE_ALLOWED_NETWORKS``.
 """
 
 from __future__ import annotations
@@ -47,19 +48,30 @@ Events = Annotated[EventIntake, Depends(get_event_intake)]
 Notifications = Annotated[NotificationIntake, Depends(get_notification_intake)]
 
 
-async def limited_body(request: Request, settings: Settings) -> bytes:
-    """The raw body, read no further than ``MAX_BODY_BYTES``."""
+async def _read_at_most(request: Request, limit: int) -> bytes:
     try:
-        return await read_limited(request, settings.max_body_bytes)
+        return await read_limited(request, limit)
     except BodyTooLarge:
         raise HTTPException(
             status_code=413,
-            detail=f"Request body larger than {settings.max_body_bytes} bytes.",
+            detail=f"Request body larger than {limit} bytes.",
             headers={"Connection": "close"},
         ) from None
 
 
+async def limited_body(request: Request, settings: Settings) -> bytes:
+    """A signed event's raw body, read no further than ``MAX_BODY_BYTES``."""
+    return await _read_at_most(request, settings.max_body_bytes)
+
+
+async def notification_body(request: Request, settings: Settings) -> bytes:
+    """A notification's raw body, read no further than ``MAX_NOTIFICATION_BYTES``: Airbyte
+    puts a failed job's stack trace in it."""
+    return await _read_at_most(request, settings.max_notification_bytes)
+
+
 LimitedBody = Annotated[bytes, Depends(limited_body)]
+NotificationBody = Annotated[bytes, Depends(notification_body)]
 
 
 async def signed_body(request: Request, body: LimitedBody, settings: Settings) -> bytes:

@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 from include.receiver.airflow_client import AirflowUnavailable
 from include.receiver.dependencies import (
     Events,
-    LimitedBody,
+    NotificationBody,
     Notifications,
     Settings,
     SignedBody,
@@ -68,7 +68,7 @@ async def receive_event(body: SignedBody, intake: Events, settings: Settings) ->
 
 @notifications.post("/{token}")
 async def airbyte_notification(
-    body: LimitedBody, intake: Notifications, settings: Settings
+    body: NotificationBody, intake: Notifications, settings: Settings
 ) -> JSONResponse:
     try:
         outcome = await intake.handle(body)

@@ -78,6 +78,12 @@ class WebhookSettings(AirflowSettings):
     webhook_port: int = Field(default=8090, ge=1, le=65535)
     retry_after_seconds: int = Field(default=30, ge=1)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    max_notification_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Largest Airbyte notification read: a failure's errorMessage holds a "
+        "stack trace.",
+    )
     signature_tolerance_seconds: int = Field(
         default=300, ge=1, description="How old (or early) a signed timestamp may be."
     )

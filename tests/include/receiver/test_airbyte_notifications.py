@@ -464,3 +464,24 @@ def test_two_receivers_on_one_ledger_given_the_same_notification_at_once_make_on
     created = [uri for answer in answers for uri in answer.get("created", [])]
     assert sorted(created) == sorted(stripe_assets)  # each asset created by one delivery
     assert events_per_asset(shared, job_id, stripe_assets) == dict.fromkeys(stripe_assets, 1)
+
+
+def test_a_failure_notification_with_a_500_kib_stack_trace_is_reported_once(shared, intake, outbox):
+    """Airbyte puts the stack trace in ``errorMessage``: the body is far over the signed
+    events' 64 KiB cap, and the failure is still reported, once, quoting its start."""
+    shared.standin.set_job_behaviour("fail", STRIPE)
+    shared.standin.notify_to(intake, drop=1)  # the stand-in's own notification is lost
+    job_id = start_outside_airflow(shared)
+    wait_until(lambda: job_status(shared, job_id) == "failed", timeout=30)
+    body = sync_summary(job_id, success=False)
+    trace = "java.lang.RuntimeException: boom\n" + "\tat io.airbyte.Worker.run\n" * 21_000
+    body["data"]["errorMessage"] = trace
+    assert len(json.dumps(body)) > 500 * 1024
+    first = requests.post(intake, json=body, timeout=30)
+    assert first.status_code == 200, first.text[:300]
+    assert first.json()["status"] == "failure_reported"
+    again = requests.post(intake, json=body, timeout=30)
+    assert again.json()["status"] == "duplicate"
+    [message] = outbox_messages(outbox, job_id)
+    assert "java.lang.RuntimeException: boom" in message["body"]
+    assert len(message["body"]) < 4000  # a quote of the trace, not all of it

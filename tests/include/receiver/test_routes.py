@@ -13,6 +13,8 @@ from include.receiver.airflow_client import AirflowClient
 from tests.include.receiver.conftest import TOKEN, receiver_settings
 
 OVERSIZE = b"x" * (64 * 1024 + 1)
+#: Over the notification route's own cap (Airbyte's failure bodies carry stack traces).
+NOTIFICATION_OVERSIZE = b"x" * (1024 * 1024 + 1)
 
 
 def no_airflow(request: httpx.Request) -> httpx.Response:
@@ -54,7 +56,16 @@ def post(path: str, body: bytes, **settings) -> httpx.Response:
 def test_the_first_failed_check_answers(case, path, settings, status):
     if case != "no token configured":
         settings = {"airbyte_notification_token": TOKEN, **settings}
-    assert post(path, OVERSIZE, **settings).status_code == status, case
+    body = OVERSIZE if path == "/events" else NOTIFICATION_OVERSIZE
+    assert post(path, body, **settings).status_code == status, case
+
+
+@pytest.mark.parametrize("job_id", ["true", "1.0", '"1"', "0", "-3"])
+def test_a_job_id_that_is_not_a_positive_integer_is_400(job_id):
+    body = f'{{"text": "Sync succeeded", "data": {{"jobId": {job_id}}}}}'.encode()
+    response = post(f"/airbyte/notifications/{TOKEN}", body, airbyte_notification_token=TOKEN)
+    assert response.status_code == 400
+    assert response.json()["status"] == "invalid"
 
 
 def test_an_unsigned_event_is_401_before_airflow_is_asked():
