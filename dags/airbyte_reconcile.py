@@ -4,9 +4,10 @@
 Makes Airflow's and Airbyte's views agree, for every connection of
 `airbyte_connections.yaml` (`include/receiver/reconcile.py`):
 
-- the Asset events of every succeeded sync of the last `lookback_hours` that neither a task
-  nor the webhook receiver created (Airbyte does not retry a lost notification), with the
-  receiver's `extra` and `"origin": "airbyte_reconciled"`, so the DAGs scheduled on them run;
+- the Asset events of every succeeded sync of the last `lookback_hours` (ended at least
+  `settle_after_minutes` ago) that neither a task nor the webhook receiver created (Airbyte
+  does not retry a lost notification), with the receiver's `extra` and
+  `"origin": "airbyte_reconciled"`, so the DAGs scheduled on them run;
 - a report of each failed job nobody reported;
 - the cancellation of Airbyte jobs an `AirbyteSyncOperator` started whose task has failed for
   good (retries spent, or marked failed while no triggerer watched it).
@@ -38,7 +39,11 @@ from include.dag_defaults import default_args
     default_args=default_args(retries=1, retry_delay=timedelta(minutes=1)),
     tags=["airbyte", "reconcile"],
     doc_md=__doc__,
-    params={"lookback_hours": Param(24, type="number", exclusiveMinimum=0, maximum=24 * 30)},
+    params={
+        "lookback_hours": Param(24, type="number", exclusiveMinimum=0, maximum=24 * 30),
+        # Until then a job's notification, or the task waiting for it, creates its events.
+        "settle_after_minutes": Param(5, type="number", minimum=0, maximum=24 * 60),
+    },
 )
 def airbyte_reconcile():
     @task(multiple_outputs=False)  # one XCom: what it did
@@ -48,8 +53,11 @@ def airbyte_reconcile():
         from include.receiver.reconcile import reconcile as reconcile_now
         from include.receiver.settings import AirflowSettings
 
-        lookback = timedelta(hours=float(context["params"]["lookback_hours"]))
-        done = asyncio.run(reconcile_now(load_connections(), AirflowSettings(), lookback))
+        params = context["params"]
+        lookback = timedelta(hours=float(params["lookback_hours"]))
+        settle_after = timedelta(minutes=float(params["settle_after_minutes"]))
+        settings = AirflowSettings()
+        done = asyncio.run(reconcile_now(load_connections(), settings, lookback, settle_after))
         count(done)
         return done.as_dict()
 

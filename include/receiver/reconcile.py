@@ -1,11 +1,12 @@
 """Making Airflow's and Airbyte's views agree: the work of the DAG ``airbyte_reconcile``.
 
 For every entry of the connections file, the connection's latest jobs (one request per
-connection, ``RECENT_JOBS_LOOKED_AT`` jobs) that ended within ``lookback`` are settled as a
-notification would settle them (``include.receiver.settle``, origin ``airbyte_reconciled``):
-the Asset events of a succeeded sync that no receiver or task created (a lost notification),
-the report of a failure nobody reported. The ledger the receivers share decides what exists,
-so a job is never settled twice, whoever saw it first.
+connection, ``RECENT_JOBS_LOOKED_AT`` jobs) that ended within ``lookback``, but at least
+``settle_after`` ago (until then the job's notification or the task waiting for it creates
+its events), are settled as a notification would settle them (``include.receiver.settle``,
+origin ``airbyte_reconciled``): the Asset events of a succeeded sync that no receiver or task
+created (a lost notification), the report of a failure nobody reported. The ledger the
+receivers share decides what exists, so a job is never settled twice, whoever saw it first.
 
 Then the orphans: Airbyte jobs an ``AirbyteSyncOperator`` started whose task instance has
 failed for good (its retries spent, or marked failed while deferred, before any triggerer ran
@@ -56,19 +57,24 @@ class Reconciled:
 
 
 def count(done: Reconciled) -> None:
-    """Airflow metrics (StatsD) of a run: ``airbyte.reconcile.events_created`` (syncs whose
-    notification was lost) and ``airbyte.reconcile.orphans_cancelled``."""
+    """Airflow metrics (StatsD) of a run, sent even when 0: ``airbyte.reconcile.events_created``
+    (syncs whose notification was lost), ``airbyte.reconcile.failures_reported`` and
+    ``airbyte.reconcile.orphans_cancelled``."""
     Stats.incr("airbyte.reconcile.events_created", len(done.events_created))
     Stats.incr("airbyte.reconcile.failures_reported", len(done.failures_reported))
     Stats.incr("airbyte.reconcile.orphans_cancelled", len(done.orphans_cancelled))
 
 
 async def reconcile(
-    connections: ConnectionsFile, settings: AirflowSettings, lookback: timedelta
+    connections: ConnectionsFile,
+    settings: AirflowSettings,
+    lookback: timedelta,
+    settle_after: timedelta,
 ) -> Reconciled:
     """One reconciliation of every entry's jobs and of the orphaned ones."""
     done = Reconciled()
-    since = datetime.now(UTC) - lookback
+    now = datetime.now(UTC)
+    window = (now - lookback, now - settle_after)
     airflow = AirflowClient(settings)
     ledger = await asyncio.to_thread(Ledger, settings.ledger_database)
     by_server: dict[str, list[ConnectionEntry]] = defaultdict(list)
@@ -79,10 +85,10 @@ async def reconcile(
             settler = JobSettler(airflow, ledger, AirbyteHook(conn_id))
             try:
                 for entry in entries:
-                    await _settle_entry(settler, entry, since, done)
+                    await _settle_entry(settler, entry, window, done)
             finally:
                 await settler.aclose()
-        await _cancel_orphans(airflow, since, done)
+        await _cancel_orphans(airflow, window[0], done)
     finally:
         await airflow.aclose()
         ledger.close()
@@ -90,8 +96,12 @@ async def reconcile(
 
 
 async def _settle_entry(
-    settler: JobSettler, entry: ConnectionEntry, since: datetime, done: Reconciled
+    settler: JobSettler,
+    entry: ConnectionEntry,
+    window: tuple[datetime, datetime],
+    done: Reconciled,
 ) -> None:
+    """Settle the jobs of ``entry`` that ended within ``window``."""
     airbyte = await settler.airbyte()
     try:
         hook = AirbyteHook(entry.airbyte_conn_id)
@@ -102,7 +112,8 @@ async def _settle_entry(
         done.unreadable.append(entry.key)
         return
     for job in jobs:
-        if not job.is_terminal or job.updated_at is None or job.updated_at < since:
+        ended = job.updated_at
+        if not job.is_terminal or ended is None or not window[0] <= ended <= window[1]:
             continue
         outcome = await settler.settle(job, ORIGIN_RECONCILED)
         if outcome.status == "asset_events":

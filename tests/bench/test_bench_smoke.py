@@ -91,7 +91,10 @@ def test_parse_cost_parses_every_dag_file_on_its_own(quick_results):
     dag_files = sorted(f"dags/{path.name}" for path in (Path(REPO_ROOT) / "dags").glob("*.py"))
     assert files == ["bench/dag_files/ours_minimal_sync.py", *dag_files]
     for row in result["dag_files"]:
-        assert (row["dags"], row["import_errors"]) == (1, 0), row
+        # dags/airbyte_connections.py holds a DAG per generated entry; every other file one.
+        generated = row["file"] == "dags/airbyte_connections.py"
+        assert row["dags"] >= 1 if generated else row["dags"] == 1, row
+        assert row["import_errors"] == 0, row
         assert row["parse_s"] > 0
     goal = result["dag_parse_goal"]
     assert goal == dag_parse_goal(result["dag_files"])

@@ -119,7 +119,8 @@ def test_deferred_task_marked_failed_while_no_triggerer_runs_the_reconciler_canc
     chaos.airflow._ok(chaos.airflow.api("PATCH", path, json={"new_state": "failed"}))
     assert chaos.finished_run(sync.dag_id, sync.run_id)["state"] == "failed"
     assert chaos.jobs()[0]["status"] == "running"  # an orphan: nobody watches it
-    run_id = chaos.airflow.trigger(RECONCILE, {"lookback_hours": 1})["dag_run_id"]
+    conf = {"lookback_hours": 1, "settle_after_minutes": 0}
+    run_id = chaos.airflow.trigger(RECONCILE, conf)["dag_run_id"]
     assert chaos.finished_run(RECONCILE, run_id)["state"] == "success"
     chaos.wait_job(sync.job_id, "cancelled")
     chaos.assert_one_job("cancelled")

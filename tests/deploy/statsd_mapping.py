@@ -15,6 +15,7 @@ statsd-mappings.yml, copied into ``CHART_STATSD_MAPPINGS``) followed by the valu
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +23,19 @@ from typing import Any
 
 import yaml
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 #: The deployment's Helm values: ``statsd.extraMappings`` and Airflow's ``[metrics]`` config.
-VALUES_FILE = Path(__file__).resolve().parents[2] / "deploy" / "helm" / "values-airflow.yaml"
+VALUES_FILE = REPO_ROOT / "deploy" / "helm" / "values-airflow.yaml"
+#: Where the project's own code may send StatsD metrics (Airflow's ``Stats``).
+PROJECT_CODE = ("dags", "include", "plugins", "webhook")
+#: ``Stats`` methods -> the StatsD type they send, as named in Airflow's metric registry.
+STATS_CALLS = {
+    "incr": "counter",
+    "decr": "counter",
+    "gauge": "gauge",
+    "timing": "timer",
+    "timer": "timer",
+}
 
 
 @dataclass(frozen=True)
@@ -137,3 +149,29 @@ def translate(name: str, mappings: list[Mapping]) -> tuple[str, dict[str, str]]:
         if mapped is not None:
             return mapped
     return escape_metric_name(name), {}
+
+
+def project_statsd_metrics(root: Path = REPO_ROOT) -> list[tuple[str, str]]:
+    """(StatsD name with the chart's ``airflow`` prefix, type) of every metric the project's
+    own code sends through Airflow's ``Stats`` (``Stats.incr("airbyte.reconcile....", n)``),
+    found in the source; these are in no Airflow metric registry. A call whose name is not a
+    string literal cannot be checked and is an error."""
+    found: dict[str, str] = {}
+    for folder in PROJECT_CODE:
+        for path in sorted((root / folder).rglob("*.py")):
+            tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+            for node in ast.walk(tree):
+                if not (
+                    isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Attribute)
+                    and isinstance(node.func.value, ast.Name)
+                    and node.func.value.id == "Stats"
+                    and node.func.attr in STATS_CALLS
+                ):
+                    continue
+                name = node.args[0] if node.args else None
+                if not (isinstance(name, ast.Constant) and isinstance(name.value, str)):
+                    where = f"{path.relative_to(root)}:{node.lineno}"
+                    raise ValueError(f"{where}: Stats.{node.func.attr} with a computed name")
+                found[f"airflow.{name.value}"] = STATS_CALLS[node.func.attr]
+    return sorted(found.items())

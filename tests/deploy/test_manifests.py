@@ -38,7 +38,12 @@ import promql_parser
 import pytest
 import yaml
 
-from tests.deploy.statsd_mapping import VALUES_FILE, statsd_mappings, translate
+from tests.deploy.statsd_mapping import (
+    VALUES_FILE,
+    project_statsd_metrics,
+    statsd_mappings,
+    translate,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = REPO_ROOT / "deploy"
@@ -1069,7 +1074,7 @@ def exported_metrics(values: dict) -> dict[str, set[str]]:
     """Prometheus metric name -> label names, for everything the exporter would expose."""
     mappings = statsd_mappings(values)
     exported: dict[str, set[str]] = defaultdict(set)
-    for name, kind in airflow_statsd_metrics():
+    for name, kind in [*airflow_statsd_metrics(), *project_statsd_metrics()]:
         metric, label_values = translate(name, mappings)
         labels = set(label_values)
         if kind == "timer":  # a summary, in seconds

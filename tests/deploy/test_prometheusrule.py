@@ -117,6 +117,9 @@ def test_every_alert_has_a_firing_and_a_silent_case():
     assert (fires | silent) - alerts == set(), "cases for alerts the rules do not define"
 
 
+#: The term of the reconcile alerts counting a series younger than the window whole, with
+#: the `or` after it (group 1: the `x unless x offset 30m` inside the parentheses).
+YOUNGER_SERIES = r"\(\s*(airflow_\w+\{[^}]*\}\s*unless\s*airflow_\w+\{[^}]*\} offset 30m)\s*\)\s*or"
 #: Plausible mistakes in each alert (regex, replacement); the promtool cases must catch each.
 BREAKAGES: dict[str, list[tuple[str, str]]] = {
     "AirbyteSyncTaskFailed": [
@@ -136,6 +139,25 @@ BREAKAGES: dict[str, list[tuple[str, str]]] = {
         (r"or vector\(0\)", ""),
         (r"> 12 \* 3600", "> 0"),
         (r'task_id=~"sync_stripe\|stripe__sync"', 'task_id="sync_stripe"'),
+    ],
+    "AirbyteNotificationsLost": [
+        # Without the younger-series term a count born with its series (exporter restart) is
+        # missed; after `or increase(...)` instead of before it, increase's 0 hides it.
+        (YOUNGER_SERIES, ""),
+        (YOUNGER_SERIES + r"\s*(increase\(.*?\]\))", r"\2 or (\1)"),
+        (r"\[30m\]", "[5m]"),
+        (r"events_created", "failures_reported"),  # reported failures are not lost events
+    ],
+    "AirbyteOrphanedJobsCancelled": [
+        (YOUNGER_SERIES, ""),
+        (r"\[30m\]", "[5m]"),
+    ],
+    "AirbyteReconcileStale": [
+        (r"or vector\(0\)", ""),
+        (r"> 30 \* 60", "> 0"),
+        (r', state="success"\}', "}"),  # failed runs would count
+        # Without the younger-series term the first success after a gap does not count.
+        (YOUNGER_SERIES, ""),
     ],
     "AirflowDagImportErrors": [(r"> 0$", ">= 0")],
     "AirflowMetricsMissing": [(r" == 1\)$", ")")],

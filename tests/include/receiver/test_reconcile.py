@@ -24,7 +24,8 @@ DAG = "airbyte_reconcile"
 
 def reconcile(shared: SharedAirflow) -> dict:
     """One run of the reconciliation DAG; what its task returned."""
-    run_id = shared.airflow.trigger(DAG, {"lookback_hours": 1})["dag_run_id"]
+    conf = {"lookback_hours": 1, "settle_after_minutes": 0}
+    run_id = shared.airflow.trigger(DAG, conf)["dag_run_id"]
     run = shared.airflow.wait_for_run(DAG, quote(run_id, safe=""), timeout=180)
     assert run["state"] == "success", run
     path = f"/dags/{DAG}/dagRuns/{quote(run_id, safe='')}/taskInstances/reconcile/xcomEntries"
@@ -32,13 +33,16 @@ def reconcile(shared: SharedAirflow) -> dict:
 
 
 def test_syncs_whose_notification_was_lost_get_their_events_once(
-    shared: SharedAirflow, stripe_assets
+    shared: SharedAirflow, stripe_assets, request
 ):
     """The receiver hears nothing of five syncs Airbyte ran: after a reconcile run every
     Asset has one event per job, and no job's event ran the quality DAG twice."""
     shared.standin.notify_to(None)  # the notifications are lost
     shared.airflow.unpause(QUALITY_DAG)
     shared.airflow.unpause(DAG)
+    request.addfinalizer(
+        lambda: shared.airflow.api("PATCH", f"/dags/{DAG}", json={"is_paused": True})
+    )
     jobs = []
     for _ in range(5):
         jobs.append(start_outside_airflow(shared, STRIPE))
