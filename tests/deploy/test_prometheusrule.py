@@ -124,7 +124,7 @@ YOUNGER_SERIES = r"\(\s*(airflow_\w+\{[^}]*\}\s*unless\s*airflow_\w+\{[^}]*\} of
 BREAKAGES: dict[str, list[tuple[str, str]]] = {
     "AirbyteSyncTaskFailed": [
         # Without the `unless ... offset` term a series born with its first failure is missed.
-        (r"\s*or\s*\(.*offset 15m\s*\)", ""),
+        (r"\(\s*airflow_task_finish.*?offset 15m\s*\)\s*or\s*", ""),
         (r'state="failed"\}\[15m\]', "}[15m]"),  # any finished task would count
     ],
     "AirbyteDagRunFailed": [
