@@ -225,6 +225,14 @@ class ConnectionsFile(BaseModel):
         """The entries of group ``name``, in file order."""
         return [e for e in self.connections.values() if name in e.groups]
 
+    def by_server(self) -> dict[str, list[ConnectionEntry]]:
+        """The entries of each Airbyte server (``airbyte_conn_id``), the defaults' first even
+        when it has no entry."""
+        grouped: dict[str, list[ConnectionEntry]] = {self.defaults.airbyte_conn_id: []}
+        for entry in self.connections.values():
+            grouped.setdefault(entry.airbyte_conn_id, []).append(entry)
+        return grouped
+
     def scheduled(self) -> list[ConnectionEntry]:
         """The entries that get a sync DAG of their own."""
         return [e for e in self.connections.values() if e.schedule is not None]

@@ -258,20 +258,11 @@ def stream_change(key: str, recorded: Sequence[str], current: Sequence[str]) -> 
     return StreamChange(key, added, removed) if added or removed else None
 
 
-def servers(file: ConnectionsFile) -> dict[str, list[ConnectionEntry]]:
-    """The entries of each Airbyte server (``airbyte_conn_id``), the defaults' first even
-    when it has no entry (its new connections are findings too)."""
-    grouped: dict[str, list[ConnectionEntry]] = {file.defaults.airbyte_conn_id: []}
-    for entry in file.connections.values():
-        grouped.setdefault(entry.airbyte_conn_id, []).append(entry)
-    return grouped
-
-
 def check_workspace(file: ConnectionsFile, resolver: Resolver = airflow_variables) -> Findings:
     """Read the workspace (``file.workspace_id``, else all) of every Airbyte server the file
     uses, all pages, and compare it with the file's entries."""
     findings = Findings()
-    for conn_id, entries in servers(file).items():
+    for conn_id, entries in file.by_server().items():
         connections = AirbyteHook(conn_id).list_connections(file.workspace_id)
         findings += compare(entries, connections, resolve_variables(entries, resolver))
     return findings

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -77,15 +76,13 @@ async def reconcile(
     window = (now - lookback, now - settle_after)
     airflow = AirflowClient(settings)
     ledger = await asyncio.to_thread(Ledger, settings.ledger_database)
-    by_server: dict[str, list[ConnectionEntry]] = defaultdict(list)
-    for entry in connections.connections.values():
-        by_server[entry.airbyte_conn_id].append(entry)
     try:
-        for conn_id, entries in by_server.items():
-            settler = JobSettler(airflow, ledger, AirbyteHook(conn_id))
+        for conn_id, entries in connections.by_server().items():
+            hook = AirbyteHook(conn_id)  # one Connection lookup per server, not per entry
+            settler = JobSettler(airflow, ledger, hook)
             try:
                 for entry in entries:
-                    await _settle_entry(settler, entry, window, done)
+                    await _settle_entry(settler, hook, entry, window, done)
             finally:
                 await settler.aclose()
         await _cancel_orphans(airflow, window[0], done)
@@ -97,14 +94,14 @@ async def reconcile(
 
 async def _settle_entry(
     settler: JobSettler,
+    hook: AirbyteHook,
     entry: ConnectionEntry,
     window: tuple[datetime, datetime],
     done: Reconciled,
 ) -> None:
-    """Settle the jobs of ``entry`` that ended within ``window``."""
+    """Settle the jobs of ``entry`` (on ``hook``'s server) that ended within ``window``."""
     airbyte = await settler.airbyte()
     try:
-        hook = AirbyteHook(entry.airbyte_conn_id)
         connection_id = await asyncio.to_thread(hook.resolve_connection_id, **entry.connection)
         jobs = await airbyte.recent_jobs(connection_id)
     except (AirbyteConfigError, AirbyteError) as error:
