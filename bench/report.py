@@ -6,6 +6,7 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
+from bench import connections_scale
 from bench.parse_cost import DAG_PARSE_GOAL_S, dag_parse_goal
 
 NA = "n/a"
@@ -20,12 +21,8 @@ def _num(value: Any, digits: int = 2) -> str:
 
 
 def _ratio(ours: Any, official: Any) -> str:
-    try:
-        if official in (None, 0) or ours is None:
-            return NA
-        return f"{ours / official:.2f}"
-    except TypeError:
-        return NA
+    numbers = all(isinstance(x, int | float) for x in (ours, official))
+    return f"{ours / official:.2f}" if numbers and official != 0 else NA
 
 
 def _met(ok: bool | None) -> str:
@@ -38,22 +35,15 @@ def _get(results: dict, bench: str, side: str) -> list[dict[str, Any]]:
 
 
 def _one(results: dict, bench: str, side: str) -> dict[str, Any] | None:
-    docs = _get(results, bench, side)
-    return docs[0] if docs else None
+    return next(iter(_get(results, bench, side)), None)
 
 
 def _case(
     results: dict, side: str, mode: str, minutes: float, history: bool = False
 ) -> dict[str, Any] | None:
-    doc = _one(results, "polling", side)
-    for case in (doc or {}).get("cases", []):
-        if (
-            case
-            and case["mode"] == mode
-            and case["minutes"] == minutes
-            and case.get("history", False) == history
-        ):
-            return case
+    for c in (_one(results, "polling", side) or {}).get("cases", []):
+        if c and (c["mode"], c["minutes"], c.get("history", False)) == (mode, minutes, history):
+            return c
     return None
 
 
@@ -74,8 +64,7 @@ def render(context: dict[str, Any], results: dict[str, Any]) -> str:
         "Ratios are ours / official."
     )
     add("")
-    add("| | |")
-    add("|---|---|")
+    lines += ["| | |", "|---|---|"]
     add(f"| command | `{context['command']}` ({context['elapsed_s']} s) |")
     add(f"| date | {context['date']} |")
     add(f"| machine | {m['cpu']}, {m['memory']} RAM, {m['os']}, Python {m['python']} |")
@@ -87,13 +76,10 @@ def render(context: dict[str, Any], results: dict[str, Any]) -> str:
     if context.get("quick"):
         add("| mode | **quick smoke run: our side only, reduced sizes; not a benchmark** |")
     add("")
-    lines += _summary(results)
-    lines += _polling(results)
-    lines += _worker_slot(results)
-    lines += _triggerer(results)
-    lines += _parse(results)
-    lines += _resilience(results)
+    for part in (_summary, _polling, _worker_slot, _triggerer, _parse, _resilience):
+        lines += part(results)
     lines += _notifications(results)
+    lines += connections_scale.section(_one(results, "connections_scale", "ours"))
     return "\n".join(lines) + "\n"
 
 
@@ -132,8 +118,7 @@ def _summary(results: dict) -> list[str]:
         fs = (f or {}).get("slot_s")
         out.append(
             f"| worker-slot seconds per deferred sync < 5 s, s | {_num(o['slot_s'], 3)} "
-            f"| {_num(fs, 3)} | {_ratio(o['slot_s'], fs)} "
-            f"| {_met(o['slot_s'] < 5)} |"
+            f"| {_num(fs, 3)} | {_ratio(o['slot_s'], fs)} | {_met(o['slot_s'] < 5)} |"
         )
     for n in (500, 100, 20):
         o, f = _trig(results, "ours", n), _trig(results, "official", n)
@@ -160,13 +145,21 @@ def _summary(results: dict) -> list[str]:
             f"| syncs duplicated under 5xx bursts / lost answers = 0 | {dup_o} "
             f"| {dup_f if dup_f is not None else NA} | | {_met(dup_o == 0)} |"
         )
-    out += _notification_goals(results, pairs)
+    out += _notification_goals(results, pairs) + _connections_goals(results)
     out += [
         "",
         "Module and function size limits (400 and 60 lines) and import layering (no cycles, "
         "imports in layer order) are enforced by `tests/test_repository.py`, not benchmarked.",
     ]
     return [*out, ""]
+
+
+def _connections_goals(results: dict) -> list[str]:
+    doc = _one(results, "connections_scale", "ours") or {}
+    return [
+        f"| {goal} | {_num(ours)} | no such file | | {_met(met)} |"
+        for goal, ours, met in connections_scale.goals(doc)
+    ]
 
 
 def _notification_goals(results: dict, pairs: list) -> list[str]:

@@ -86,7 +86,7 @@ def run_script(
         sink.flush()
         done = subprocess.run(args, cwd=REPO_ROOT, env=env, stdout=sink, stderr=sink)
     took = time.monotonic() - started
-    print(f"  {module:<12} {side:<9} {' '.join(extra):<8} {took:6.1f} s  rc={done.returncode}")
+    print(f"  {module:<17} {side:<9} {' '.join(extra):<8} {took:6.1f} s  rc={done.returncode}")
     if done.returncode != 0 or not out.exists():
         return None
     return json.loads(out.read_text())
@@ -191,7 +191,15 @@ def main() -> None:
             store(item)
     # 6: ours only (the official provider has no notification path); starts its own Airflow.
     store(job("notifications", "ours"))
-    elapsed = time.monotonic() - started
+    # 7: ours only (no connections file there); parse times and its own Airflow: alone.
+    store(job("connections_scale", "ours"))
+    write_results(args, raw, results, time.monotonic() - started, official)
+
+
+def write_results(
+    args: argparse.Namespace, raw: Path, results: dict, elapsed: float, official: Path | None
+) -> None:
+    """The raw ``all.json`` and the rendered report, with the run's context."""
     context = {
         "command": "python -m bench.run --quick" if args.quick else "make bench",
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),

@@ -14,6 +14,7 @@ keep comments when it rewrites the file, takes 350 ms), with duplicate keys refu
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -36,6 +37,13 @@ KEY_MAX_LENGTH = 63
 Key = Annotated[str, Field(pattern=rf"^[a-z][a-z0-9_]{{0,{KEY_MAX_LENGTH - 1}}}$")]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 WaitMode = Literal["deferred", "blocking", "zero_poll"]
+
+
+@lru_cache(maxsize=256)
+def _known_schedule(value: str) -> bool:
+    """A preset or a valid cron expression; cached, since a large file repeats a few schedules
+    and croniter's check is the largest part of loading one."""
+    return value in AIRFLOW_PRESETS or croniter.is_valid(value)
 
 
 class ConnectionsFileError(ValueError):
@@ -102,7 +110,7 @@ class EntrySettings(BaseModel):
     @field_validator("schedule")
     @classmethod
     def _schedule(cls, value: str | AssetSchedule | None) -> str | AssetSchedule | None:
-        if isinstance(value, str) and value not in AIRFLOW_PRESETS and not croniter.is_valid(value):
+        if isinstance(value, str) and not _known_schedule(value):
             raise ValueError(
                 f"{value!r} is neither a cron expression ('0 */6 * * *') nor a preset "
                 "(@hourly, @daily, @weekly, @monthly, @quarterly, @yearly, @once, @continuous)"

@@ -2,7 +2,9 @@
 only: the official provider's venv is not needed) and the report renders.
 
 The scripts print figures and never fail on timing; these tests only check that they run
-and produce every figure the report needs. All five run at once to keep this short.
+and produce every figure the report needs. All six run at once to keep this short;
+``connections_scale --quick`` leaves out its part that starts Airflow (as ``notifications``,
+not run here, does), whose figures are checked on a made-up result.
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ from pathlib import Path
 
 import pytest
 
+from bench import connections_scale
 from bench.parse_cost import DAG_PARSE_GOAL_S, dag_parse_goal
 from bench.polling import model, model_official_blocking, model_official_deferred, model_ours
 from bench.report import render
 from tests.conftest import REPO_ROOT
 
-SCRIPTS = ("polling", "worker_slot", "triggerer", "parse_cost", "resilience")
+SCRIPTS = ("polling", "worker_slot", "triggerer", "parse_cost", "resilience", "connections_scale")
 
 
 @pytest.fixture(scope="module")
@@ -140,6 +143,72 @@ def test_resilience_counts_duplicates(quick_results):
         assert figures["jobs_created"] >= figures["syncs"]
 
 
+def test_connections_scale_parses_every_dag_file_and_discovers(quick_results):
+    result = quick_results["connections_scale"]
+    assert result["parts"] == ["parse", "discovery"]
+    assert "pool" not in result  # starts Airflow: not in --quick
+    parse = result["parse"]
+    generated, others = parse["generated"], parse["others"]
+    assert (generated["file"], generated["import_errors"]) == (connections_scale.GENERATED, 0)
+    assert generated["dags"] == generated["expected_dags"] > 0
+    dag_files = sorted(f"dags/{path.name}" for path in (Path(REPO_ROOT) / "dags").glob("*.py"))
+    assert sorted([generated["file"], *(r["file"] for r in others)]) == dag_files
+    for row in others:
+        assert (row["dags"], row["import_errors"]) == (1, 0), row
+    assert parse["others_goal"] == dag_parse_goal(others)
+    extra = result["discovery"]["extra_connections"]
+    for api, found in result["discovery"]["flavours"].items():
+        assert (found["listed"], found["added"]) == (extra + 4, extra), api
+        assert found["entries_after"] == found["entries_before"] + extra
+        assert found["token_requests"] >= 1
+        assert 1 <= found["requests"] <= found["bound"]
+        assert (found["second_run"]["added"], found["second_run"]["written"]) == (0, False)
+    assert [met for *_, met in connections_scale.goals(result)][2:] == [True, True]
+
+
+def test_connections_scale_counts_jobs_at_once_from_reads():
+    def job(id_: int, status: str, updated_at: float = 0.0) -> dict:
+        return {"id": id_, "status": status, "updated_at": updated_at}
+
+    reads = [
+        (10.0, []),
+        (11.0, [job(1, "pending"), job(2, "running")]),
+        (12.0, [job(1, "running"), job(2, "succeeded", 11.5), job(3, "pending")]),
+        (13.0, [job(1, "succeeded", 12.5), job(2, "succeeded", 11.5), job(3, "succeeded", 12.9)]),
+    ]
+    # 1 and 2 count from 10.0 (the read before the first listing them), 3 from 11.0: all three
+    # overlap in [11.0, 11.5] (2 ended at 11.5), though no read listed more than two not ended.
+    assert connections_scale.at_once(reads) == {
+        "max_jobs_at_once": 3,
+        "max_jobs_at_once_read": 2,
+        "max_running_read": 1,
+    }
+    assert connections_scale.at_once([])["max_jobs_at_once"] == 0
+
+
+#: The shape of ``bench/connections_scale.py``'s ``pool`` part (starts Airflow: not run here).
+POOL = {
+    "dags": 100, "slots": 10, "job_s": 7.0, "airflow_start_s": 20.0, "trigger_s": 9.5,
+    "wall_s": 300.0, "runs": 100, "run_states": {"success": 99, "failed": 1},
+    "runs_succeeded": 99, "not_manual_runs": 0, "trigger_retries": 2, "pool_max_occupied": 10,
+    "max_jobs_at_once": 10, "max_jobs_at_once_read": 10,
+    "max_running_read": 9, "jobs": 101, "duplicated_syncs": 1, "connections_without_job": 0,
+    "airbyte_requests": 900, "token_requests": 200,
+}  # fmt: skip
+
+
+def test_connections_scale_pool_goals():
+    goals = connections_scale.goals({"pool": POOL})
+    assert [(ours, met) for _, ours, met in goals] == [(10, True), (99, False), (1, False)]
+    assert connections_scale.goals({"pool": POOL | {"max_jobs_at_once": 11}})[0][2] is False
+    text = "\n".join(connections_scale.section({"pool": POOL}))
+    assert "| 100 | 99 | 10 | 10 (9) | 10 | 101 | 1 | 300.0 | 900 (200) |" in text
+    assert "triggered in 9.5 s, retries: 2; pool of 10, 7-s jobs" in text
+    assert connections_scale.section(None) == []
+    failed = connections_scale.goals({"pool_error": "AirflowStartError: ..."})
+    assert failed == [("DAGs triggered at once: failed (see `pool_error`)", None, False)]
+
+
 #: The shape ``bench/notifications.py`` prints (it starts Airflow: not run in the smoke test).
 NOTIFICATIONS = {
     "outside_syncs": {
@@ -171,6 +240,7 @@ def test_report_renders_both_sides(quick_results):
         for side in ("ours", "official")
     }
     results["notifications"] = {"ours": {"all": NOTIFICATIONS}}
+    results["connections_scale"]["ours"]["all"] |= {"pool": POOL}
     context = {
         "command": "make bench",
         "date": "today",
@@ -179,7 +249,7 @@ def test_report_renders_both_sides(quick_results):
         "elapsed_s": 1.0,
     }
     text = render(context, results)
-    for heading in ("## Goals", "## 1.", "## 2.", "## 3.", "## 4.", "## 5.", "## 6."):
+    for heading in ("## Goals", "## 1.", "## 2.", "## 3.", "## 4.", "## 5.", "## 6.", "## 7."):
         assert heading in text
     assert "500 concurrent waits" in text
     p95 = "| notification to asset event p95 <= 2 s (sync started outside Airflow), s | 2.50 |"
@@ -195,6 +265,9 @@ def test_report_renders_both_sides(quick_results):
     assert f"| ours | **`{parse['slowest']}`** (slowest) | **" in text
     assert "| ours | `bench/dag_files/ours_minimal_sync.py` |" in text
     assert "enforced by `tests/test_repository.py`, not benchmarked" in text
+    assert "| Airbyte jobs at once, 100 DAGs triggered at once, <= 10 (the pool) | 10 " in text
+    assert "| duplicated syncs = 0 (one job per connection) | 1 | no such file | | **NO** |" in text
+    assert "(public API): requests <= pages + connections" in text
     for gone in ("hook import", "airbyte_hook.py` < 400 lines", "over 60 lines"):
         assert gone not in text
 

@@ -1,0 +1,399 @@
+"""Bench 7: the connections file at scale (ours only: the official provider has no such file).
+
+1. ``parse``: 500 entries in use (``AIRBYTE_CONNECTIONS_FILE``: the repository's four, then
+   the stand-in's extra connections, all scheduled, some blocking or zero-poll, every 50th
+   with a checkpoint); each file of ``dags/`` parsed as ``bench.parse_cost`` does (median of
+   ``--reps`` fresh processes), then serialised. Goals: ``dags/airbyte_connections.py`` <= 2 s,
+   every other file < 100 ms.
+2. ``discovery``: ``include.discovery.discover`` in a fresh process, from a copy of the
+   repository's file, of a stand-in with 500 extra connections (Public and Configuration
+   API), twice. Goal: Airbyte requests (the stand-in's log) <= pages + connections.
+3. ``pool``: a real Airflow (LocalExecutor, SQLite), 100 entries scheduled ``@yearly``
+   (scheduler's own runs off), a pool of 10; the 100 sync DAGs triggered back to back (REST
+   API), deferred waits, 7-s jobs. A job counts from the read of the stand-in's job list
+   (every 0.25 s) before the first listing it to its ``updated_at`` at its end (an upper
+   bound). Goals: <= 10 jobs at once, every run succeeds, one job per connection.
+
+``--quick``: 50 entries, one rep, 50 connections, no ``pool`` (starting Airflow does not fit
+the smoke test); ``--quick --parts pool``: 10 DAGs, 3 slots, 2-s jobs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.common import REPO_ROOT, compile_ours, emit, median, parse_args
+from bench.parse_cost import PRELUDE, dag_parse_goal, run_python
+from dev.airbyte_standin.seed import extra_connection
+from dev.airbyte_standin.serving import quick_config, run_standin_process
+from dev.airflow_components import run_airflow
+from dev.environment import airflow_environment
+from include.connections import FILE_VARIABLE, load_connections
+from include.paths import CONNECTIONS_FILE
+
+PARTS = ("parse", "discovery", "pool")
+FULL = {"entries": 500, "connections": 500, "dags": 100, "slots": 10, "job_s": 7.0}
+QUICK = {"entries": 50, "connections": 50, "dags": 10, "slots": 3, "job_s": 2.0, "reps": 1}
+GENERATED, GENERATED_GOAL_S = "dags/airbyte_connections.py", 2.0
+PAGE_SIZE = 100  # AirbyteHook.list_connections' page: the Public API's largest
+SCHEDULES = ("@hourly", "@daily", "0 */6 * * *", "30 2 * * *", "*/15 * * * *")
+CHECKPOINTS = ("stripe_postgres_checkpoint", "hubspot_checkpoint", "salesforce_checkpoint")
+PREFIX = "airbyte_sync__bench_"
+TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
+SAMPLE_S, RUNS_TIMEOUT_S = 0.25, 1800.0
+
+PARSE = (
+    PRELUDE
+    + """
+t = time.perf_counter(); bag = DagBag(dag_folder={path!r}, safe_mode=False)
+parse_s = time.perf_counter() - t  # as bench.parse_cost; then serialised, as the processor does
+from airflow.serialization.serialized_objects import DagSerialization
+t = time.perf_counter(); [DagSerialization.to_dict(dag) for dag in bag.dags.values()]
+print(json.dumps([parse_s, time.perf_counter() - t, len(bag.dags), len(bag.import_errors)]))
+"""
+)
+DISCOVER = """
+import json, pathlib, sys, time
+from include.discovery import discover
+t, found = time.perf_counter(), discover(pathlib.Path(sys.argv[1]))
+print(json.dumps({"discover_s": time.perf_counter() - t, "listed": found.connections,
+    "added": len(found.added), "written": found.written}))
+"""
+
+
+def write_file(path: Path, total: int, *, slots: int = 10, schedule: str | None = None) -> None:
+    """The repository's file (pool resized) plus the stand-in's extra connections up to
+    ``total`` entries; without ``schedule``, varied ones, some blocking or zero-poll waits."""
+    document = yaml.safe_load(CONNECTIONS_FILE.read_text(encoding="utf-8"))
+    document["pool"] = {"name": "airbyte", "slots": slots}
+    entries = document["connections"]
+    for i in range(1, total - len(entries) + 1):
+        conn = extra_connection(i)
+        entry: dict[str, Any] = {"connection_id": conn.connection_id, "label": conn.name}
+        entry["schedule"] = schedule or SCHEDULES[i % len(SCHEDULES)]
+        if schedule is None:
+            entry |= {3: {"wait": "blocking"}, 7: {"wait": "zero_poll"}}.get(i % 10, {})
+            if i % 50 == 0:
+                entry["checkpoint"] = CHECKPOINTS[i // 50 % len(CHECKPOINTS)]
+        entries[f"bench_{i:04d}"] = entry | {"streams": list(conn.streams)}
+    path.write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False), "utf-8")
+
+
+def parse_row(path: Path, reps: int) -> dict[str, Any]:
+    runs = [json.loads(run_python(PARSE.format(path=str(path)))) for _ in range(reps)]
+    return {
+        "file": str(path.relative_to(REPO_ROOT)),
+        "parse_s": round(median([r[0] for r in runs]), 4),
+        "serialize_s": round(median([r[1] for r in runs]), 4),
+        "dags": runs[-1][2],
+        "import_errors": runs[-1][3],
+    }
+
+
+def measure_parse(tmp: Path, entries: int, reps: int, baseline: bool) -> dict[str, Any]:
+    """Every DAG file with the ``entries``-entry file in use (and with the repository's)."""
+    path = tmp / "parse.yaml"
+    write_file(path, entries)
+    compile_ours()
+    files = sorted((REPO_ROOT / "dags").glob("*.py"))
+    os.environ[FILE_VARIABLE] = str(path)
+    rows = [parse_row(file, reps) for file in files]
+    os.environ.pop(FILE_VARIABLE)
+    for row, file in zip(rows, files, strict=True):
+        row["repo_file_parse_s"] = parse_row(file, reps)["parse_s"] if baseline else None
+    file, generated = load_connections(path), next(r for r in rows if r["file"] == GENERATED)
+    generated["expected_dags"] = len(file.scheduled()) + len(file.checked())
+    others = [r for r in rows if r["file"] != GENERATED]
+    return {"entries": len(file.connections), "reps": reps, "generated": generated} | {
+        "others": others,
+        "others_goal": dag_parse_goal(others),
+    }
+
+
+def discover_once(server: Any, path: Path, env: dict[str, str]) -> dict[str, Any]:
+    """One discovery in a fresh process: its figures and the requests the stand-in saw."""
+    seen, started = len(server.requests()), time.monotonic()
+    command = [sys.executable, "-c", DISCOVER, str(path)]
+    done = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, check=True)
+    served = [r for r in server.requests()[seen:] if not r["path"].endswith("/health")]
+    tokens = sum(1 for r in served if r["path"].endswith("/applications/token"))
+    calls = Counter(f"{r['method']} {r['path']}" for r in served)
+    return json.loads(done.stdout.decode().splitlines()[-1]) | {
+        "command_s": round(time.monotonic() - started, 2),
+        "requests": len(served) - tokens,
+        "token_requests": tokens,
+        "calls": dict(sorted(calls.items())),
+    }
+
+
+def discovery_flavour(server: Any, tmp: Path, api: str) -> dict[str, Any]:
+    """Discovery from a copy of the repository's file, twice (the second changes nothing)."""
+    env = {**os.environ, **airflow_environment(server.url, tmp / f"home-{api}")}
+    env.pop(FILE_VARIABLE, None)
+    if api == "config":  # the same Connection id, on the Configuration API
+        env["AIRFLOW_CONN_AIRBYTE_DEFAULT"] = env["AIRFLOW_CONN_AIRBYTE_CONFIG_API"]
+    path = tmp / f"discovery-{api}.yaml"
+    shutil.copy(CONNECTIONS_FILE, path)
+    first, second = discover_once(server, path, env), discover_once(server, path, env)
+    # Public API: a page per PAGE_SIZE; Configuration API: workspaces/list, connections/list.
+    pages = max(1, math.ceil(first["listed"] / PAGE_SIZE)) if api == "public" else 2
+    return first | {
+        "pages": pages,
+        "bound": pages + first["listed"],
+        "entries_before": len(load_connections(CONNECTIONS_FILE).connections),
+        "entries_after": len(load_connections(path).connections),
+        "second_run": {k: second[k] for k in ("requests", "discover_s", "added", "written")},
+    }
+
+
+def measure_discovery(tmp: Path, connections: int) -> dict[str, Any]:
+    config = quick_config(tmp, extra_connections=connections, validate_contract=False)
+    with run_standin_process(config, log_file=tmp / "discovery-standin.log") as server:
+        flavours = {api: discovery_flavour(server, tmp, api) for api in ("public", "config")}
+    return {"extra_connections": connections, "flavours": flavours}
+
+
+def sample_jobs(standin: Any, samples: list, done: threading.Event) -> None:
+    while not done.wait(SAMPLE_S):
+        with contextlib.suppress(OSError):  # (time before the read, jobs); requests' errors
+            samples.append((time.time(), standin.jobs()))
+
+
+def at_once(samples: list[tuple[float, list[dict[str, Any]]]]) -> dict[str, int]:
+    """Most jobs at once over [read before a job's first listing, its end], and in one read."""
+    starts, ends = {}, {}  # job id: time
+    previous = samples[0][0] if samples else 0.0
+    for before, jobs in samples:
+        for job in jobs:
+            starts.setdefault(job["id"], previous)
+            if job["status"] in TERMINAL:
+                ends.setdefault(job["id"], job["updated_at"])
+        previous = before
+    steps = [(t, 1) for t in starts.values()] + [(ends.get(i, math.inf), -1) for i in starts]
+    level = peak = 0
+    for _, step in sorted(steps, key=lambda s: (s[0], -s[1])):  # starts first at a tie
+        level += step
+        peak = max(peak, level)
+    reads = [[j["status"] for j in jobs] for _, jobs in samples] or [[]]
+    return {
+        "max_jobs_at_once": peak,
+        "max_jobs_at_once_read": max(sum(s not in TERMINAL for s in read) for read in reads),
+        "max_running_read": max(read.count("running") for read in reads),
+    }
+
+
+def wait_runs(airflow: Any, dags: int, pool: str) -> tuple[list[dict[str, Any]], int]:
+    """Every run once all ended (or at the timeout), and the pool's most occupied slots."""
+    deadline, occupied = time.monotonic() + RUNS_TIMEOUT_S, 0
+    params = {"dag_id_prefix_pattern": PREFIX, "limit": dags}
+    while True:
+        runs = airflow._ok(airflow.api("GET", "/dags/~/dagRuns", params=params))["dag_runs"]
+        slots = airflow._ok(airflow.api("GET", f"/pools/{pool}"))
+        occupied = max(occupied, slots["occupied_slots"])
+        ended = sum(r["state"] in ("success", "failed") for r in runs)
+        if ended >= dags or time.monotonic() > deadline:
+            return runs, occupied
+        time.sleep(2.0)
+
+
+def trigger(airflow: Any, dag_id: str) -> int:
+    """A manual run of ``dag_id`` (SQLite's locks make the API answer 500 at times): retries."""
+    for retries in range(10):
+        with contextlib.suppress(RuntimeError):
+            airflow.trigger(dag_id)
+            return retries
+        if airflow.list_runs(dag_id):  # created before the error: no second run
+            return retries + 1
+        time.sleep(1.0)
+    raise RuntimeError(f"{dag_id}: no run after 10 tries")
+
+
+def run_all(airflow: Any, dags: int, pool: str) -> dict[str, Any]:
+    """Unpause the generated sync DAGs, trigger them all at once, wait for every run."""
+    airflow.wait_for_dag(f"{PREFIX}{dags:04d}", timeout=300)
+    # dag_id_prefix_pattern matches no DAG in PATCH /dags (Airflow 3.3.0); a LIKE pattern does.
+    unpause = {"params": {"dag_id_pattern": PREFIX}, "json": {"is_paused": False}}
+    body = airflow._ok(airflow.api("PATCH", "/dags", **unpause))
+    assert body["total_entries"] == dags, f"unpaused {body['total_entries']} of {dags} DAGs"
+    started = time.time()
+    retries = sum(trigger(airflow, f"{PREFIX}{i:04d}") for i in range(1, dags + 1))
+    triggered = time.time()
+    runs, occupied = wait_runs(airflow, dags, pool)
+    states = Counter(r["state"] for r in runs)
+    ends = [datetime.fromisoformat(r["end_date"]).timestamp() for r in runs if r["end_date"]]
+    return {
+        "trigger_s": round(triggered - started, 2),
+        "trigger_retries": retries,
+        "wall_s": round(max(ends, default=math.nan) - started, 1),
+        "runs": len(runs),
+        "run_states": dict(states),
+        "runs_succeeded": states.get("success", 0),
+        "not_manual_runs": sum(1 for r in runs if r["run_type"] != "manual"),
+        "pool_max_occupied": occupied,
+    }
+
+
+def measure_pool(tmp: Path, dags: int, slots: int, job_s: float) -> dict[str, Any]:
+    path, seed_entries = tmp / "pool.yaml", len(load_connections(CONNECTIONS_FILE).connections)
+    write_file(path, dags + seed_entries, slots=slots, schedule="@yearly")
+    pending = min(1.0, job_s / 4)
+    settings = {"pending_seconds": pending, "running_seconds": job_s - pending}
+    config = quick_config(tmp, extra_connections=dags, validate_contract=False, **settings)
+    overrides = {"AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False"}  # manual runs only
+    started, samples, done = time.monotonic(), [], threading.Event()
+    with run_standin_process(config, log_file=tmp / "pool-standin.log") as standin:
+        env = airflow_environment(standin.url, tmp / "airflow") | {FILE_VARIABLE: str(path)}
+        with run_airflow(env, overrides=overrides) as airflow:
+            up_s = time.monotonic() - started
+            sampler = threading.Thread(target=sample_jobs, args=(standin, samples, done))
+            sampler.start()
+            try:
+                figures = run_all(airflow, dags, load_connections(path).pool.name)
+            finally:
+                done.set()
+                sampler.join()
+            jobs, served = standin.jobs(), standin.requests()
+    tokens = sum(1 for r in served if r["path"].endswith("/applications/token"))
+    ids = {extra_connection(i).connection_id for i in range(1, dags + 1)}
+    per_connection = Counter(j["connection_id"] for j in jobs if j["job_type"] == "sync")
+    return {"dags": dags, "slots": slots, "job_s": job_s, "airflow_start_s": round(up_s, 1)} | {
+        **figures,
+        **at_once(samples),
+        "jobs": len(jobs),  # every job on the stand-in, whatever its connection
+        "duplicated_syncs": sum(n - 1 for c, n in per_connection.items() if c in ids),
+        "connections_without_job": len(ids - set(per_connection)),
+        "airbyte_requests": len(served) - tokens,
+        "token_requests": tokens,
+    }
+
+
+def goals(doc: dict[str, Any]) -> list[tuple[str, Any, bool]]:
+    """(goal, ours, met) of every part measured: the report's summary rows."""
+    rows = []
+    if parse := doc.get("parse"):
+        gen, other, n = parse["generated"], parse["others_goal"], parse["entries"]
+        ok = gen["dags"] == gen["expected_dags"] and not gen["import_errors"]
+        text = f"`{GENERATED}` parses in <= {GENERATED_GOAL_S:g} s ({n} entries), s"
+        rows.append((text, gen["parse_s"], ok and gen["parse_s"] <= GENERATED_GOAL_S))
+        missed = ", ".join(f"`{f}`" for f in other["missed"])
+        text = f"every other DAG file parses in < {other['goal_ms']} ms ({n} entries), ms "
+        text += f"(slowest: `{other['slowest']}`{'; missed: ' + missed if missed else ''})"
+        rows.append((text, round(other["slowest_ms"]), other["met"]))
+    for api, d in (doc.get("discovery") or {}).get("flavours", {}).items():
+        text = f"discovery of {d['listed']} connections ({api} API): requests <= pages + "
+        text += f"connections = {d['bound']} (plus {d['token_requests']} token request(s))"
+        ok = d["entries_before"] + d["added"] == d["entries_after"]
+        rows.append((text, d["requests"], ok and d["requests"] <= d["bound"]))
+    if doc.get("pool_error"):
+        rows.append(("DAGs triggered at once: failed (see `pool_error`)", None, False))
+    if pool := doc.get("pool"):
+        n, slots, most = pool["dags"], pool["slots"], pool["max_jobs_at_once"]
+        text = f"Airbyte jobs at once, {n} DAGs triggered at once, <= {slots} (the pool)"
+        rows.append((text, most, most <= slots))
+        rows.append((f"runs succeeded = {n}", pool["runs_succeeded"], pool["runs_succeeded"] == n))
+        ok = pool["duplicated_syncs"] == 0 and not pool["connections_without_job"]
+        rows.append(("duplicated syncs = 0 (one job per connection)", pool["duplicated_syncs"], ok))
+    return rows
+
+
+def _ms(seconds: float | None) -> str:
+    return "n/a" if seconds is None else f"{seconds * 1000:.0f}"
+
+
+def section(doc: dict[str, Any] | None) -> list[str]:
+    """Section 7 of ``bench/RESULTS.md`` (nothing if the bench did not run)."""
+    out = ["## 7. The connections file at scale (ours only)", "", __doc__.split("\n\n")[1], ""]
+    if parse := (doc or {}).get("parse"):
+        missed = parse["others_goal"]["missed"]
+        out += [
+            f"**Parse** ({parse['entries']} entries, median of {parse['reps']}). The < 100 ms "
+            "goal is section 4's, missed for the README's reason (Airflow's discovery of the "
+            "providers' asset URI handlers on the first Asset with a URI, in an Airflow home with "
+            "a generated `airflow.cfg`); last column: with the repository's own file instead.",
+            "",
+            "| DAG file | DAGs | parse ms | serialise ms | met | parse ms, repository's file |",
+            "|---|---|---|---|---|---|",
+        ]
+        for r in [parse["generated"], *parse["others"]]:
+            goal = GENERATED_GOAL_S if r["file"] == GENERATED else math.inf
+            met = r["parse_s"] <= goal and r["file"] not in missed
+            out.append(
+                f"| `{r['file']}` | {r['dags']} | {_ms(r['parse_s'])} | {_ms(r['serialize_s'])} "
+                f"| {'yes' if met else '**NO**'} | {_ms(r['repo_file_parse_s'])} |"
+            )
+    if found := (doc or {}).get("discovery"):
+        out += [
+            "",
+            f"**Discovery** ({found['extra_connections']} extra connections; seconds: "
+            "`discover` itself, the whole process; a second run must add nothing).",
+            "",
+            "| API | listed | added | requests (tokens) | calls | s | process s | second run |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for api, d in found["flavours"].items():
+            calls = ", ".join(f"`{c}` x{n}" for c, n in d["calls"].items())
+            again = d["second_run"]
+            out.append(
+                f"| {api} | {d['listed']} | {d['added']} | {d['requests']} ({d['token_requests']})"
+                f" | {calls} | {d['discover_s']:.2f} | {d['command_s']:.1f} | {again['requests']} "
+                f"requests, {again['added']} added |"
+            )
+    if pool := (doc or {}).get("pool"):
+        out += [
+            "",
+            f"**Pool** ({pool['dags']} runs triggered in {pool['trigger_s']:.1f} s, retries: "
+            f"{pool['trigger_retries']}; pool of {pool['slots']}, {pool['job_s']:g}-s jobs).",
+            "",
+            "| runs | succeeded | jobs at once | in one read (running) | pool occupied max "
+            "| jobs | duplicated | wall s | Airbyte requests (tokens) |",
+            "|---|---|---|---|---|---|---|---|---|",
+            f"| {pool['runs']} | {pool['runs_succeeded']} | {pool['max_jobs_at_once']} "
+            f"| {pool['max_jobs_at_once_read']} ({pool['max_running_read']}) "
+            f"| {pool['pool_max_occupied']} | {pool['jobs']} | {pool['duplicated_syncs']} "
+            f"| {pool['wall_s']} | {pool['airbyte_requests']} ({pool['token_requests']}) |",
+        ]
+    return [*out, ""] if doc else []
+
+
+def main() -> None:
+    args = parse_args(
+        __doc__.splitlines()[0],
+        parts={"default": None, "help": "comma-separated, of " + ",".join(PARTS)},
+        reps={"type": int, "default": 3},
+    )
+    size = QUICK if args.quick else FULL | {"reps": max(1, args.reps)}
+    wanted = (args.parts or ("parse,discovery" if args.quick else ",".join(PARTS))).split(",")
+    result: dict[str, Any] = {"bench": "connections_scale", "side": "ours", "quick": args.quick}
+    result["parts"] = [p for p in PARTS if p in wanted]
+    with tempfile.TemporaryDirectory(prefix="bench-connections-") as name:
+        tmp = Path(name)
+        if "parse" in wanted:
+            result["parse"] = measure_parse(tmp, size["entries"], size["reps"], not args.quick)
+        if "discovery" in wanted:
+            result["discovery"] = measure_discovery(tmp, size["connections"])
+        try:  # the figures of the other parts stay if it fails
+            if "pool" in wanted:
+                result["pool"] = measure_pool(tmp, size["dags"], size["slots"], size["job_s"])
+        except Exception as error:
+            result["pool_error"] = f"{type(error).__name__}: {error}"[-2000:]
+    result["goals"] = goals(result)
+    emit(result, args.json)
+
+
+if __name__ == "__main__":
+    main()
