@@ -153,6 +153,7 @@ class NotificationSender:
             record["status"] = "dropped" if dropped else "no url"
         else:
             sent_at = time.monotonic()
+            record["sent_at"] = time.time()  # epoch, to compare with what the receiver did
             try:
                 answer = requests.post(url, json=body, timeout=SEND_TIMEOUT)
                 record["status"] = answer.status_code

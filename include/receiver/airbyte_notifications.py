@@ -3,29 +3,35 @@
 Airbyte (self-managed and Cloud) POSTs a Slack-shaped body to the workspace's success and
 failure webhooks: ``text``, ``blocks`` and a ``data`` object with ``jobId``, ``connection``
 (``{id, name, url}``), figures and ``success``. It is not signed, so the body is only a hint:
-the job id it names is looked up with one request to Airbyte (``AsyncAirbyteClient``) and
-only Airbyte's answer counts; what follows is ``include.receiver.settle``'s.
+the job id it names is recorded in the inbox (``include.receiver.inbox``) and answered 202 at
+once; later the job is looked up with one request to Airbyte (``AsyncAirbyteClient``) and only
+Airbyte's answer counts; what follows is ``include.receiver.settle``'s.
 
-No job id (the settings page's test button sends only ``text``), a job Airbyte does not know
-or a job of another connection than the body says: 200, a log line, nothing else.
+No job id (the settings page's test button sends only ``text``): 200, nothing else. A job
+Airbyte does not know, or a job of another connection than the body says: a log line and the
+inbox's outcome ``ignored``. A job still running is looked at again later.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from include.receiver.airflow_client import AirflowClient
+from include.receiver.inbox import Inbox, Notice
 from include.receiver.ledger import Ledger
 from include.receiver.settle import AirbyteUnavailable, JobSettler, Outcome
+from include.receiver.worker import NotFinished, NotificationWorker
 from plugins.airbyte_client.contracts import ORIGIN_NOTIFICATION
 from plugins.airbyte_client.errors import AirbyteError, AirbyteNotFoundError, AirbyteRequestError
 from plugins.airbyte_client.models import AirbyteJob
 from plugins.airbyte_hook import AirbyteHook
 
 log = logging.getLogger("webhook.airbyte")
-#: A confirmation must answer quickly: Airbyte waits for the webhook's answer.
+#: One confirmation's retries stay short: a try that fails is retried from the inbox.
 HOOK_OVERRIDES = {"max_retries": 1, "retry_min_wait": 0.5, "retry_max_wait": 2.0}
 
 
@@ -65,12 +71,22 @@ class Notification(BaseModel):
 
 
 class NotificationIntake:
-    """Turns one notification body into Airflow asset events or a failure message."""
+    """Accepts notification bodies into the inbox, answering at once; processes them later
+    (``include.receiver.worker``): Airflow asset events or a failure report."""
 
-    def __init__(self, airflow: AirflowClient, ledger: Ledger, airbyte_conn_id: str) -> None:
+    def __init__(
+        self,
+        airflow: AirflowClient,
+        ledger: Ledger,
+        airbyte_conn_id: str,
+        concurrency: int,
+    ) -> None:
         self.settler = JobSettler(airflow, ledger, AirbyteHook(airbyte_conn_id, **HOOK_OVERRIDES))
+        self.inbox = Inbox(ledger)
+        self.worker = NotificationWorker(self.inbox, self.process, self.settler.owner, concurrency)
 
-    async def handle(self, body: bytes) -> Outcome:
+    async def accept(self, body: bytes) -> Outcome:
+        """202 once the notification is recorded for good; 200 for a job's second one."""
         try:
             notification = Notification.model_validate_json(body)
         except ValidationError:
@@ -79,20 +95,40 @@ class NotificationIntake:
         if job_id is None:
             log.info("Airbyte notification without a job id (a test message?): no action")
             return Outcome("ignored", "No job id in the notification; nothing to do.")
-        job = await self._confirm(job_id)
+        notice = Notice(job_id, notification.connection_id, notification.error_message)
+        if not await asyncio.to_thread(self.inbox.accept, notice):
+            return Outcome("duplicate", "This job's notification was received already.", job_id)
+        self.worker.wake()
+        return Outcome(
+            "accepted",
+            "Recorded; the job is confirmed with Airbyte and acted on shortly.",
+            job_id,
+            status_code=202,
+        )
+
+    async def process(self, notice: Notice) -> Outcome:
+        """Confirm the job with Airbyte, then settle it; ``NotFinished`` while it runs."""
+        job = await self._confirm(notice.job_id)
         if job is None:
-            log.warning("Airbyte does not know job %s named by a notification: no action", job_id)
-            return Outcome("ignored", "Airbyte does not know this job.", job_id)
-        claimed = notification.connection_id
-        if claimed is not None and claimed != job.connection_id:
+            log.warning("Airbyte does not know job %s named by a notification", notice.job_id)
+            return Outcome("ignored", "Airbyte does not know this job.", notice.job_id)
+        if notice.connection_id is not None and notice.connection_id != job.connection_id:
             log.warning(
                 "Notification names connection %s but Airbyte job %s is of %s: no action",
-                claimed,
-                job_id,
+                notice.connection_id,
+                job.job_id,
                 job.connection_id,
             )
-            return Outcome("ignored", "The job belongs to another connection.", job_id)
-        return await self.settler.settle(job, ORIGIN_NOTIFICATION, notification.error_message)
+            return Outcome("ignored", "The job belongs to another connection.", job.job_id)
+        if not job.is_terminal:
+            raise NotFinished(f"Airbyte says the job is {job.status}")
+        return await self.settler.settle(
+            job, ORIGIN_NOTIFICATION, notice.error_message, careful=notice.attempts > 0
+        )
+
+    async def status(self, job_id: int) -> dict[str, Any] | None:
+        """What became of the job's notification (``Inbox.status``)."""
+        return await asyncio.to_thread(self.inbox.status, job_id)
 
     async def aclose(self) -> None:
         await self.settler.aclose()

@@ -26,8 +26,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 #: How long what was done for an Airbyte job is remembered: longer than any redelivery.
 JOB_MEMORY_SECONDS = 30 * 24 * 3600.0
-#: A claim older than this, never settled, belongs to a receiver that died: take it over.
-STALE_CLAIM_SECONDS = 120.0
+#: A claim older than this, never settled, belongs to a receiver that died: take it over
+#: (a receiver's try gives its claims back within 45 s, ``include.receiver.worker``; the
+#: taker looks at the asset's events first, so a slow holder costs no second event).
+STALE_CLAIM_SECONDS = 60.0
 CLAIMED, SETTLED = "claimed", "settled"
 
 METADATA = sa.MetaData()
@@ -52,6 +54,8 @@ class Claim:
     ours: bool
     state: str = ""
     value: str = ""
+    #: Ours, taken from a receiver that died holding it: its work may be half done.
+    taken_over: bool = False
 
 
 class Ledger:
@@ -65,16 +69,25 @@ class Ledger:
         if self.engine.dialect.name == "sqlite":
             with self.engine.begin() as db:
                 db.exec_driver_sql("PRAGMA journal_mode=WAL")
-        try:
-            METADATA.create_all(self.engine)
-        except sa.exc.DatabaseError:  # another replica created it at the same moment
-            if not sa.inspect(self.engine).has_table(ENTRIES.name):
-                raise
+        self.create(ENTRIES)
         self.retention = retention
+
+    def create(self, table: sa.Table) -> None:
+        """Create ``table`` (of ``METADATA``) in the ledger's database unless it exists."""
+        try:
+            table.create(self.engine, checkfirst=True)
+        except sa.exc.DatabaseError:  # another replica created it at the same moment
+            if not sa.inspect(self.engine).has_table(table.name):
+                raise
+
+    def insert_statement(self, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
+        """An insert into ``table`` that can skip a row whose key exists
+        (``.on_conflict_do_nothing()``), in the database's dialect."""
+        return _INSERTS[self.engine.dialect.name](table)
 
     def _insert(self, **row: object) -> bool:
         """Insert ``row`` unless its key exists (atomically); whether it was inserted."""
-        statement = _INSERTS[self.engine.dialect.name](ENTRIES).values(**row)
+        statement = self.insert_statement(ENTRIES).values(**row)
         with self.engine.begin() as db:
             return db.execute(statement.on_conflict_do_nothing()).rowcount == 1
 
@@ -115,7 +128,7 @@ class Ledger:
                 .where(ENTRIES.c.key == key, ENTRIES.c.updated == row.updated)
                 .values(value=owner, updated=now)
             ).rowcount
-        return Claim(ours=taken == 1, state=CLAIMED, value=row.value)
+        return Claim(ours=taken == 1, state=CLAIMED, value=row.value, taken_over=taken == 1)
 
     def settle(self, key: str, value: str) -> None:
         """The claimed work is done: ``key`` holds ``value`` for good."""

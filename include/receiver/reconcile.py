@@ -27,7 +27,7 @@ from include.connections import ConnectionEntry, ConnectionsFile
 from include.receiver.airflow_client import AirflowClient
 from include.receiver.ledger import Ledger
 from include.receiver.settings import AirflowSettings
-from include.receiver.settle import JobSettler
+from include.receiver.settle import ClaimHeld, JobSettler
 from plugins.airbyte_client.client import AsyncAirbyteClient
 from plugins.airbyte_client.contracts import JOB_ID_KEY, ORIGIN_RECONCILED
 from plugins.airbyte_client.errors import AirbyteConfigError, AirbyteError
@@ -112,7 +112,11 @@ async def _settle_entry(
         ended = job.updated_at
         if not job.is_terminal or ended is None or not window[0] <= ended <= window[1]:
             continue
-        outcome = await settler.settle(job, ORIGIN_RECONCILED)
+        try:  # careful: a receiver may have created events and lost Airflow's answer
+            outcome = await settler.settle(job, ORIGIN_RECONCILED, careful=True)
+        except ClaimHeld as busy:
+            log.info("Job %s of %s: %s; left to it", job.job_id, entry.key, busy)
+            continue
         if outcome.status == "asset_events":
             done.events_created[job.job_id] = outcome.assets["created"]
             log.warning(

@@ -3,10 +3,11 @@
 - ``health``: ``GET /healthz``.
 - ``events``: ``POST /events``, a signed event for ``include.receiver.events.EventIntake``.
 - ``notifications``: ``POST /airbyte/notifications/<token>``, an Airbyte notification for
-  ``include.receiver.airbyte_notifications.NotificationIntake``.
+  ``include.receiver.airbyte_notifications.NotificationIntake`` (202 once recorded), and
+  ``GET /airbyte/notifications/<token>/jobs/<job_id>``, what became of it.
 
 The checks before a body is handled are dependencies (``include.receiver.dependencies``); what the
-routes add is the 503 with ``Retry-After`` when Airflow or Airbyte cannot answer now.
+routes add is the 503 with ``Retry-After`` when nothing could be done or recorded now.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import logging
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 
 from include.receiver.airflow_client import AirflowUnavailable
 from include.receiver.dependencies import (
@@ -27,7 +29,6 @@ from include.receiver.dependencies import (
     known_token,
 )
 from include.receiver.settings import WebhookSettings
-from include.receiver.settle import AirbyteUnavailable
 
 log = logging.getLogger("webhook")
 NOTIFICATIONS_PATH = "/airbyte/notifications"
@@ -71,13 +72,18 @@ async def airbyte_notification(
     body: NotificationBody, intake: Notifications, settings: Settings
 ) -> JSONResponse:
     try:
-        outcome = await intake.handle(body)
-    except AirbyteUnavailable:
-        return unavailable(settings, "Airbyte cannot confirm the job now")
-    except AirflowUnavailable as error:
-        log.warning("Airbyte notification not processed: %s", error)
-        return unavailable(settings, "Airflow is unavailable")
-    except Exception:
-        log.exception("Airbyte notification not processed")
-        return unavailable(settings, "The notification could not be processed")
+        outcome = await intake.accept(body)
+    except SQLAlchemyError as error:
+        log.error("Airbyte notification not recorded: ledger: %s", type(error).__name__)
+        return unavailable(settings, "The receiver's ledger cannot record it now")
     return JSONResponse(status_code=outcome.status_code, content=outcome.content())
+
+
+@notifications.get("/{token}/jobs/{job_id}")
+async def notification_status(job_id: int, intake: Notifications) -> JSONResponse:
+    """What became of the job's notification: ``pending``, ``working``, ``done`` (with
+    ``outcome``) or ``dropped``; 404 when none was received."""
+    status = await intake.status(job_id)
+    if status is None:
+        return JSONResponse(status_code=404, content={"detail": "No notification of this job."})
+    return JSONResponse(content=status)

@@ -44,6 +44,13 @@ class AirflowSettings(BaseSettings):
     airflow_password: SecretStr = Field(default=SecretStr("admin"))
     dag_id: str = Field(default="airbyte_event_driven_sync")
     airflow_timeout_seconds: float = Field(default=10.0, gt=0)
+    airflow_max_requests: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="Requests to Airflow's API one process has in flight at most; a burst "
+        "of notifications queues for these instead of exhausting Airflow's database pool.",
+    )
     ledger_url: SecretStr | None = Field(
         default=None,
         description="SQLAlchemy URL of the ledger database every replica shares, e.g. "
@@ -98,6 +105,12 @@ class WebhookSettings(AirflowSettings):
     )
     airbyte_conn_id: str = Field(
         default="airbyte_default", description="Airflow Connection of the Airbyte server."
+    )
+    notification_workers: int = Field(
+        default=8,
+        ge=1,
+        le=256,
+        description="Accepted notifications one receiver processes at once.",
     )
 
     @field_validator("webhook_secret")

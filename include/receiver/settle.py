@@ -8,10 +8,11 @@ or one report of a failed or cancelled job.
   details are cached ``DETAILS_TTL_SECONDS``), ``extra`` holding the job id, records, bytes,
   duration and ``origin``. Each event is claimed in the shared ledger first
   (``include.receiver.ledger``), so of several receivers (and the reconciler) given the same
-  job one creates it, and a replay creates nothing; an asset whose recent events already name
-  the job (the sync task's, the zero-poll watchdog's) is left alone. Airflow 3.3.0 answers 500
-  to that listing while a run an event created is still queued (apache/airflow#71360); the
-  ledger then decides alone.
+  job one creates it, and a replay creates nothing, for good. A job a task announced already
+  (the sync task's outlets, the zero-poll watchdog's) is left alone: one listing of the
+  connection asset's events since the job was created. Airflow 3.3.0 answers 500 to that
+  listing while a run an event created is still queued (apache/airflow#71360); the ledger
+  then decides alone.
 - A failed or cancelled job: a message with the job id and Airbyte's error to the entry's
   channels (else ``AIRBYTE_NOTIFY_CHANNELS``; ``include.notifications``), once per job.
 - A job still running, a reset or clear, a sync that moved nothing, a connection the
@@ -26,15 +27,14 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from include.assets import connection_asset
 from include.connections import ConnectionEntry, load_connections
 from include.notifications import SyncMessage, channels_named
-from include.receiver.airflow_client import AirflowClient, AirflowUnavailable
-from include.receiver.ledger import Ledger
+from include.receiver.airflow_client import PAGE_SIZE, AirflowClient, AirflowUnavailable
+from include.receiver.ledger import SETTLED, Ledger
 from plugins.airbyte_client.client import AsyncAirbyteClient
 from plugins.airbyte_client.contracts import job_extra, names_job, sync_stats, table_extra
 from plugins.airbyte_client.errors import AirbyteConfigError, AirbyteError
@@ -43,18 +43,21 @@ from plugins.airbyte_client.models import AirbyteJob, ConnectionDetails, JobStat
 from plugins.airbyte_hook import AirbyteHook, connection_id_given
 
 log = logging.getLogger("webhook.airbyte")
-T = TypeVar("T")
-#: Pauses between tries of one asset event while Airflow is slow or unavailable; after the
-#: last try the receiver answers 503 (nothing lost: the next try finds what was created).
-AIRFLOW_BACKOFF_SECONDS = (1.0, 3.0)
 #: How much of a notification's ``errorMessage`` (often a stack trace) a report quotes.
 MAX_REASON_CHARS = 2000
+#: How far the events since a job began are looked through for the job's (an asset's events
+#: since one sync began are usually that sync's and the next few syncs').
+MAX_LISTED_PAGES = 10
 #: How long a connection's details (its tables' names) are reused before being asked again.
 DETAILS_TTL_SECONDS = 3600.0
 
 
 class AirbyteUnavailable(Exception):
     """Airbyte could not answer now (unreachable, 5xx, credentials refused)."""
+
+
+class ClaimHeld(Exception):
+    """Another receiver (or the reconciler) is settling this job at this moment."""
 
 
 @dataclass
@@ -103,17 +106,27 @@ class JobSettler:
         self._airflow = airflow
         self._ledger = ledger
         #: Who holds this process's claims in the shared ledger.
-        self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._hook = hook
         self._client: AsyncAirbyteClient | None = None
         self._locks: dict[int, asyncio.Lock] = {}
         self._details: dict[str, tuple[float, ConnectionDetails]] = {}
 
     async def settle(
-        self, job: AirbyteJob, origin: str, error_message: str | None = None
+        self,
+        job: AirbyteJob,
+        origin: str,
+        error_message: str | None = None,
+        *,
+        careful: bool = False,
     ) -> Outcome:
         """Act on ``job`` as Airbyte reported it; ``origin`` goes into the events' ``extra``,
-        ``error_message`` (a notification's) into a failure report when Airbyte gives none."""
+        ``error_message`` (a notification's) into a failure report when Airbyte gives none.
+        ``careful``: an earlier try may have created events and lost Airflow's answer, so each
+        asset's events are looked at before one is created.
+
+        Raises ``ClaimHeld`` when another process is settling the job now (try later),
+        ``AirflowUnavailable`` and ``AirbyteUnavailable`` (nothing half done stays claimed)."""
         if not job.is_terminal:
             log.info("Airbyte job %s is %s, not finished: no action", job.job_id, job.status)
             return Outcome("ignored", f"The job is {job.status}, not finished.", job.job_id)
@@ -133,7 +146,7 @@ class JobSettler:
             return Outcome("ignored", "No DAG here syncs this connection.", job.job_id)
         async with self._locks.setdefault(job.job_id, asyncio.Lock()):
             try:
-                return await self._emit(job, source, origin)
+                return await self._emit(job, source, origin, careful)
             finally:
                 self._locks.pop(job.job_id, None)
 
@@ -185,7 +198,9 @@ class JobSettler:
             log.exception("No table names for job %s", job.job_id)
             return None
 
-    async def _emit(self, job: AirbyteJob, source: ConnectionEntry, origin: str) -> Outcome:
+    async def _emit(
+        self, job: AirbyteJob, source: ConnectionEntry, origin: str, careful: bool
+    ) -> Outcome:
         lineage = await self._lineage(job)
         tag = {"source": source.key}
         overall = {**job_extra(job, lineage, origin), **tag}
@@ -193,8 +208,9 @@ class JobSettler:
         for out in lineage.outputs if lineage else ():
             targets.append((out.uri, {**table_extra(job, out, origin), **tag}))
         assets: dict[str, list[str]] = {"created": [], "existing": [], "undeclared": []}
+        announced = await self._announced(job, targets[0][0])
         for uri, extra in targets:
-            outcome = await self._patiently(self._emit_one, job.job_id, uri, extra)
+            outcome = await self._emit_one(job, uri, extra, careful, announced)
             assets[outcome].append(uri)
         created, existing, undeclared = assets.values()
         if undeclared:
@@ -209,54 +225,75 @@ class JobSettler:
             return Outcome("asset_events", "Asset events created.", job.job_id, assets=assets)
         return Outcome("duplicate", "The job's asset events exist.", job.job_id, assets=assets)
 
-    async def _emit_one(self, job_id: int, uri: str, extra: dict[str, Any]) -> str:
+    async def _announced(self, job: AirbyteJob, connection_uri: str) -> bool:
+        """Whether a task (the sync's own, the watchdog) announced the job already: its
+        outlets' events, the connection's among them, are created together. One listing of
+        the connection asset's events since the job was created; False when Airflow cannot
+        say (apache/airflow#71360): the ledger then decides alone."""
+        asset_id = await self._airflow.asset_id(connection_uri)
+        return asset_id is not None and await self._listed(asset_id, job)
+
+    async def _emit_one(
+        self, job: AirbyteJob, uri: str, extra: dict[str, Any], careful: bool, announced: bool
+    ) -> str:
         """The event of ``uri`` for the job: ``created``, ``existing`` or ``undeclared``.
 
-        The ledger's claim makes this receiver the only one creating it; the listing finds an
-        event a task created (its outlets, the watchdog) that no ledger knows."""
+        The ledger's claim makes this the only process creating it, for good. Its own
+        listing is asked only when an earlier try may have created the event and lost the
+        answer (``careful``, or a claim taken over from a receiver that died)."""
         asset_id = await self._airflow.asset_id(uri)
         if asset_id is None:
             return "undeclared"
-        key = f"asset:{job_id}:{uri}"
-        if not self._ledger.claim(key, self._owner).ours:
-            return "existing"  # settled, or another receiver is creating it right now
+        key = f"asset:{job.job_id}:{uri}"
+        claim = await asyncio.to_thread(self._ledger.claim, key, self.owner)
+        if not claim.ours:
+            if claim.state == SETTLED:
+                return "existing"
+            raise ClaimHeld(f"the event of {uri} for job {job.job_id} is being created elsewhere")
         try:
-            listed = await self._listed(asset_id, job_id)
+            listed = announced or (
+                (careful or claim.taken_over) and await self._listed(asset_id, job)
+            )
             if not listed:
                 await self._airflow.create_asset_event(asset_id, extra)
         except BaseException:
-            self._ledger.release(key, self._owner)
+            await asyncio.to_thread(self._ledger.release, key, self.owner)
             raise
-        self._ledger.settle(key, str(asset_id))
+        await asyncio.to_thread(self._ledger.settle, key, str(asset_id))
         return "existing" if listed else "created"
 
-    async def _patiently(self, step: Callable[..., Awaitable[T]], *args: Any) -> T:
-        """``step(*args)``, tried again after ``AIRFLOW_BACKOFF_SECONDS`` when Airflow is slow
-        or unavailable. An event created by a try whose answer was lost is found by the next
-        try's listing, when Airflow can list (apache/airflow#71360): else it may be doubled,
-        which costs a second quality run, where giving up would lose the sync's event."""
-        for delay in AIRFLOW_BACKOFF_SECONDS:
+    async def _listed(self, asset_id: int, job: AirbyteJob) -> bool:
+        """Whether one of the asset's events since the job was created names it (oldest
+        first, at most ``MAX_LISTED_PAGES`` pages); False when Airflow cannot say."""
+        for page in range(MAX_LISTED_PAGES):
             try:
-                return await step(*args)
+                events = await self._airflow.asset_events(
+                    asset_id, since=job.created_at, offset=page * PAGE_SIZE
+                )
             except AirflowUnavailable as error:
-                log.warning("Airflow: %s; trying again in %s s", error, delay)
-                await asyncio.sleep(delay)
-        return await step(*args)
-
-    async def _listed(self, asset_id: int, job_id: int) -> bool:
-        """Whether the asset's recent events name the job; False when Airflow cannot say."""
-        try:
-            return has_job_event(await self._airflow.asset_events(asset_id), job_id)
-        except AirflowUnavailable as error:
-            log.warning("Cannot list asset %s events (%s); the ledger decides", asset_id, error)
-            return False
+                log.warning("Cannot list asset %s events (%s); the ledger decides", asset_id, error)
+                return False
+            if has_job_event(events, job.job_id):
+                return True
+            if len(events) < PAGE_SIZE:
+                return False
+        log.warning(
+            "Asset %s: over %s events since job %s began; the ledger decides",
+            asset_id,
+            MAX_LISTED_PAGES * PAGE_SIZE,
+            job.job_id,
+        )
+        return False
 
     async def _report_failure(self, job: AirbyteJob, notified: str | None) -> Outcome:
         """Report a confirmed failure once; the reason is Airbyte's API's, else the one the
         notification gave (the Public API has none), said to come from there."""
         key = f"failure:{job.job_id}"
-        if not self._ledger.claim(key, self._owner).ours:
-            return Outcome("duplicate", "This failure was reported already.", job.job_id)
+        claim = await asyncio.to_thread(self._ledger.claim, key, self.owner)
+        if not claim.ours:
+            if claim.state == SETTLED:
+                return Outcome("duplicate", "This failure was reported already.", job.job_id)
+            raise ClaimHeld(f"the failure of job {job.job_id} is being reported elsewhere")
         reason = job.failure_reason or (
             f"{notified[:MAX_REASON_CHARS]} (from Airbyte's notification)"
             if notified
@@ -283,9 +320,9 @@ class JobSettler:
         try:
             await asyncio.to_thread(_send, message, entry.notify if entry else None)
         except BaseException:
-            self._ledger.release(key, self._owner)
+            await asyncio.to_thread(self._ledger.release, key, self.owner)
             raise
-        self._ledger.settle(key, str(job.status))
+        await asyncio.to_thread(self._ledger.settle, key, str(job.status))
         log.warning("Airbyte job %s %s: reported (%s)", job.job_id, job.status, reason)
         return Outcome("failure_reported", f"The job {job.status}; reported.", job.job_id)
 

@@ -1,14 +1,15 @@
 """The objects a receiver's requests share: the Airflow client, the ledger and the two
-intakes (the notification intake only with ``AIRBYTE_NOTIFICATION_TOKEN`` set).
+intakes (the notification intake, and the loop working off its inbox, only with
+``AIRBYTE_NOTIFICATION_TOKEN`` set).
 
-Made once per app: at start-up when the receiver is a process of its own (the app's
-lifespan), on the first request when Airflow's API server mounts it (a mounted app gets no
-lifespan of its own); closed at shutdown.
+Made once per app at start-up (the app's lifespan; Airflow 3.3's API server runs the
+lifespans of the apps plugins mount), else on the first request; closed at shutdown.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from fastapi import FastAPI
 
@@ -39,11 +40,16 @@ async def start(app: FastAPI) -> None:
         ledger = app.state.ledger = await asyncio.to_thread(
             Ledger, settings.ledger_database, settings.ledger_retention_seconds
         )
-        app.state.notification_intake = None
+        app.state.notification_intake = app.state.worker = None
         if settings.airbyte_notification_token is not None:
-            app.state.notification_intake = NotificationIntake(
-                airflow, ledger, settings.airbyte_conn_id
+            intake = app.state.notification_intake = await asyncio.to_thread(
+                NotificationIntake,
+                airflow,
+                ledger,
+                settings.airbyte_conn_id,
+                settings.notification_workers,
             )
+            app.state.worker = asyncio.create_task(intake.worker.run(), name="notifications")
         app.state.event_intake = EventIntake(airflow, ledger, settings.dag_id)
 
 
@@ -51,6 +57,10 @@ async def stop(app: FastAPI) -> None:
     """Close what ``start`` made."""
     if app.state.event_intake is None:
         return
+    if app.state.worker is not None:
+        app.state.worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await app.state.worker
     if app.state.notification_intake is not None:
         await app.state.notification_intake.aclose()
     await app.state.airflow.aclose()

@@ -4,11 +4,14 @@ runs. Every case is judged by the asset events and DAG runs Airflow ends up with
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote
@@ -21,9 +24,10 @@ from dev.airbyte_standin import HUBSPOT_CONNECTION_ID
 from dev.processes import wait_until
 from include.assets import connection_asset
 from include.connections import load_connections
+from include.receiver.reconcile import Reconciled, reconcile
 from plugins.airbyte_client.contracts import names_job
 from tests.airflow_fixtures import STRIPE, TIMEOUT, SharedAirflow
-from tests.include.receiver.conftest import QUALITY_DAG, TOKEN
+from tests.include.receiver.conftest import QUALITY_DAG, TOKEN, receiver_settings
 
 pytestmark = pytest.mark.timeout(TIMEOUT)
 CONNECTION_ASSET = connection_asset(load_connections().entry("stripe")).uri
@@ -106,7 +110,8 @@ def quality_runs_for(shared: SharedAirflow, job_id: int) -> list[dict]:
 
 
 def notify(intake: str, job_id: int | None, connection_id: str = STRIPE, **body) -> dict:
-    """POST a notification as Airbyte shapes it (anyone who knows the URL can)."""
+    """POST a notification as Airbyte shapes it (anyone who knows the URL can); the answer:
+    202 ``accepted``, or 200 (``duplicate``, ``ignored``)."""
     payload = {"text": "Your connection succeeded", "blocks": [], **body}
     if job_id is not None:
         payload["data"] = {
@@ -116,8 +121,36 @@ def notify(intake: str, job_id: int | None, connection_id: str = STRIPE, **body)
             "recordsCommitted": 10**9,
         }
     response = requests.post(intake, json=payload, timeout=30)
-    assert response.status_code == 200, response.text
+    assert response.status_code == (202 if response.json()["status"] == "accepted" else 200)
     return response.json()
+
+
+def notification_status(intake: str, job_id: int) -> dict | None:
+    """The receiver's record of the job's notification (``GET .../jobs/<id>``), or None."""
+    response = requests.get(f"{intake}/jobs/{job_id}", timeout=10)
+    assert response.status_code in (200, 404), response.text
+    return response.json() if response.status_code == 200 else None
+
+
+def outcome(intake: str, job_id: int, timeout: float = 90) -> dict:
+    """What the receiver did with the job's notification, once it is done with it."""
+    status = wait_until(
+        lambda: (s := notification_status(intake, job_id)) and s["state"] == "done" and s,
+        timeout=timeout,
+        interval=0.2,
+        what=f"the notification of job {job_id} processed",
+    )
+    return status["outcome"]
+
+
+def looked_at_again(intake: str, job_id: int) -> dict:
+    """The job's notification once a try has given it back to be looked at later."""
+    return wait_until(
+        lambda: (s := notification_status(intake, job_id)) and s["attempts"] >= 1 and s,
+        timeout=60,
+        interval=0.2,
+        what=f"a try of job {job_id}'s notification",
+    )
 
 
 def outbox_messages(outbox: Path, job_id: int) -> list[dict]:
@@ -155,7 +188,7 @@ def test_a_sync_started_outside_airflow_makes_one_event_per_asset_and_one_qualit
     assert set(tasks.values()) == {"success"}, tasks
     assert len(quality_runs_for(shared, job_id)) == 1
     sent = [r for r in shared.standin.notifications_sent() if r["job_id"] == job_id]
-    assert [(r["success"], r["status"]) for r in sent] == [(True, 200)]
+    assert [(r["success"], r["status"]) for r in sent] == [(True, 202)]
 
 
 def test_a_receiver_on_the_configuration_api_confirms_the_same_way(
@@ -187,16 +220,18 @@ def test_a_redelivered_notification_creates_no_event(stripe_assets, shared, inta
         timeout=60,
         interval=0.2,
     )
+    done = outcome(intake, job_id)
+    assert (done["status"], sorted(done["created"])) == ("asset_events", sorted(stripe_assets))
     for _ in range(2):
         again = notify(intake, job_id)
         assert again["status"] == "duplicate"
-        assert sorted(again["existing"]) == sorted(stripe_assets)
-        assert again["created"] == []
+    assert notification_status(intake, job_id)["attempts"] == 0  # processed once
     assert events_per_asset(shared, job_id, stripe_assets) == dict.fromkeys(stripe_assets, 1)
 
 
 def test_forged_notification_of_an_unknown_job_creates_no_event(stripe_assets, shared, intake):
-    answer = notify(intake, 987654321)
+    assert notify(intake, 987654321)["status"] == "accepted"
+    answer = outcome(intake, 987654321)
     assert answer["status"] == "ignored"
     assert "does not know" in answer["detail"]
     assert events_per_asset(shared, 987654321, stripe_assets) == dict.fromkeys(stripe_assets, 0)
@@ -207,9 +242,9 @@ def test_forged_notification_of_a_running_job_creates_no_event(stripe_assets, sh
     job_id = start_outside_airflow(shared)
     try:
         wait_until(lambda: job_status(shared, job_id) == "running", timeout=30)
-        answer = notify(intake, job_id)
-        assert answer["status"] == "ignored"
-        assert "running" in answer["detail"]
+        assert notify(intake, job_id)["status"] == "accepted"
+        status = looked_at_again(intake, job_id)
+        assert "the job is running" in status["outcome"]["detail"]
         assert events_per_asset(shared, job_id, stripe_assets) == dict.fromkeys(stripe_assets, 0)
     finally:
         cancel_outside_airflow(shared, job_id)
@@ -237,15 +272,24 @@ def test_a_notification_naming_another_connection_creates_no_event(stripe_assets
         timeout=60,
         interval=0.2,
     )
-    answer = notify(intake, job_id, connection_id=HUBSPOT_CONNECTION_ID)
+    assert notify(intake, job_id, connection_id=HUBSPOT_CONNECTION_ID)["status"] == "duplicate"
+    shared.standin.notify_to(None)  # only the forged notification names the next job
+    try:
+        job_id = start_outside_airflow(shared)
+        wait_until(lambda: job_status(shared, job_id) == "succeeded", timeout=30)
+        assert notify(intake, job_id, connection_id=HUBSPOT_CONNECTION_ID)["status"] == "accepted"
+        answer = outcome(intake, job_id)
+    finally:
+        shared.standin.notify_to(intake)
     assert answer["status"] == "ignored"
     assert "another connection" in answer["detail"]
+    assert events_per_asset(shared, job_id, stripe_assets) == dict.fromkeys(stripe_assets, 0)
 
 
 def test_a_connection_no_dag_syncs_creates_no_event(shared, intake):
     job_id = start_outside_airflow(shared, HUBSPOT_CONNECTION_ID)  # no Variable names it here
     wait_until(lambda: job_status(shared, job_id) == "succeeded", timeout=30)
-    answer = notify(intake, job_id, connection_id=HUBSPOT_CONNECTION_ID)
+    answer = outcome(intake, job_id)  # of the stand-in's own notification
     assert answer == {
         "status": "ignored",
         "detail": "No DAG here syncs this connection.",
@@ -273,9 +317,9 @@ def test_a_notification_of_a_queued_job_creates_no_event(stripe_assets, shared, 
     shared.standin.set_job_behaviour("stuck_pending", STRIPE)
     job_id = start_outside_airflow(shared)
     try:
-        answer = notify(intake, job_id)
-        assert answer["status"] == "ignored"
-        assert "pending, not finished" in answer["detail"]
+        assert notify(intake, job_id)["status"] == "accepted"
+        status = looked_at_again(intake, job_id)
+        assert "the job is pending" in status["outcome"]["detail"]
         assert events_per_asset(shared, job_id, stripe_assets) == dict.fromkeys(stripe_assets, 0)
     finally:
         cancel_outside_airflow(shared, job_id)
@@ -292,8 +336,7 @@ def test_a_success_that_moved_nothing_claims_no_data(stripe_assets, shared, inta
         timeout=30,
         what="Airbyte's notification",
     )
-    again = notify(intake, job_id)
-    assert again == {
+    assert outcome(intake, job_id) == {
         "status": "ignored",
         "detail": "The job moved no data: no asset was updated.",
         "job_id": job_id,
@@ -336,8 +379,8 @@ def test_a_full_sync_summary_is_read_and_confirmed(stripe_assets, shared, intake
     job_id = start_outside_airflow(shared)
     wait_until(lambda: job_status(shared, job_id) == "succeeded", timeout=30)
     response = requests.post(intake, json=sync_summary(job_id, success=True), timeout=30)
-    assert response.status_code == 200, response.text
-    assert response.json()["status"] == "asset_events"
+    assert response.status_code == 202, response.text
+    assert outcome(intake, job_id)["status"] == "asset_events"
     assert events_per_asset(shared, job_id, stripe_assets) == dict.fromkeys(stripe_assets, 1)
     [event] = asset_events(shared, CONNECTION_ASSET, job_id)
     assert event["extra"]["records"] == 60  # Airbyte's answer, not the body's 10
@@ -420,28 +463,32 @@ def flaky_airflow(airflow_url: str, refusals: int) -> Iterator[tuple[str, list[s
 def test_airflow_refusing_an_event_for_a_moment_loses_nothing(
     stripe_assets, shared, intake, make_receiver
 ):
-    """Airflow answers 503 to two asset-event POSTs: the receiver tries again after a pause
-    and every asset still gets its one event; Airbyte is answered 200."""
+    """Airflow answers 503 to two asset-event POSTs: the receiver tries again later, from its
+    inbox, and every asset still gets its one event."""
     shared.standin.notify_to(None)  # only this test's receiver hears of the job
     try:
         with flaky_airflow(shared.airflow.url, refusals=2) as (airflow_url, refused):
             receiver = make_receiver(airflow_url, airbyte_notification_token=TOKEN)
             job_id = start_outside_airflow(shared)
             wait_until(lambda: job_status(shared, job_id) == "succeeded", timeout=60, what="job")
-            answer = notify(f"{receiver}/airbyte/notifications/{TOKEN}", job_id)
+            intake_url = f"{receiver}/airbyte/notifications/{TOKEN}"
+            assert notify(intake_url, job_id)["status"] == "accepted"
+            answer = outcome(intake_url, job_id)
+            status = notification_status(intake_url, job_id)
     finally:
         shared.standin.notify_to(intake)
     assert len(refused) == 2
+    assert status["attempts"] == 2  # two tries given back, the third done
     assert answer["status"] == "asset_events"
     assert sorted(answer["created"]) == sorted(stripe_assets)
     assert events_per_asset(shared, job_id, stripe_assets) == dict.fromkeys(stripe_assets, 1)
 
 
-def test_two_receivers_on_one_ledger_given_the_same_notification_at_once_make_one_event(
+def test_two_receivers_and_the_reconciler_on_one_ledger_at_once_make_one_event(
     stripe_assets, shared, intake, make_receiver, postgres_url
 ):
-    """Two replicas sharing a PostgreSQL ledger each get the notification ten times at the
-    same moment: every asset gets exactly one event for the job."""
+    """Two replicas sharing a PostgreSQL ledger each get the notification ten times, and the
+    reconciler runs, all at the same moment: every asset gets exactly one event for the job."""
     shared.standin.notify_to(None)  # only these two receivers hear of the job
     try:
         settings = {"airbyte_notification_token": TOKEN, "ledger_url": postgres_url}
@@ -449,20 +496,30 @@ def test_two_receivers_on_one_ledger_given_the_same_notification_at_once_make_on
             f"{make_receiver(shared.airflow.url, **settings)}/airbyte/notifications/{TOKEN}"
             for _ in range(2)
         ]
+        started = time.monotonic()
         job_id = start_outside_airflow(shared)
         wait_until(lambda: job_status(shared, job_id) == "succeeded", timeout=60, what="job")
-        start = threading.Barrier(20)
+        start = threading.Barrier(21)
 
         def deliver(n: int) -> dict:
             start.wait()
             return notify(receivers[n % 2], job_id)
 
-        with ThreadPoolExecutor(20) as pool:
+        def reconcile_now() -> Reconciled:
+            reconciler = receiver_settings(shared.airflow.url, ledger_url=postgres_url)
+            lookback = timedelta(seconds=time.monotonic() - started + 2)  # this job's only
+            start.wait()
+            return asyncio.run(reconcile(load_connections(), reconciler, lookback, timedelta()))
+
+        with ThreadPoolExecutor(21) as pool:
+            reconciled = pool.submit(reconcile_now)
             answers = list(pool.map(deliver, range(20)))
+            by_reconciler = reconciled.result().events_created.get(job_id, [])
+        done = outcome(receivers[0], job_id)
     finally:
         shared.standin.notify_to(intake)
-    created = [uri for answer in answers for uri in answer.get("created", [])]
-    assert sorted(created) == sorted(stripe_assets)  # each asset created by one delivery
+    assert sorted(a["status"] for a in answers) == ["accepted"] + ["duplicate"] * 19
+    assert sorted(done["created"] + by_reconciler) == sorted(stripe_assets)  # each once
     assert events_per_asset(shared, job_id, stripe_assets) == dict.fromkeys(stripe_assets, 1)
 
 
@@ -478,8 +535,8 @@ def test_a_failure_notification_with_a_500_kib_stack_trace_is_reported_once(shar
     body["data"]["errorMessage"] = trace
     assert len(json.dumps(body)) > 500 * 1024
     first = requests.post(intake, json=body, timeout=30)
-    assert first.status_code == 200, first.text[:300]
-    assert first.json()["status"] == "failure_reported"
+    assert first.status_code == 202, first.text[:300]
+    assert outcome(intake, job_id)["status"] == "failure_reported"
     again = requests.post(intake, json=body, timeout=30)
     assert again.json()["status"] == "duplicate"
     [message] = outbox_messages(outbox, job_id)

@@ -14,6 +14,7 @@ from tests.airflow_fixtures import STRIPE, TIMEOUT, SharedAirflow
 from tests.include.receiver.test_airbyte_notifications import (
     events_per_asset,
     job_status,
+    outcome,
     start_outside_airflow,
 )
 
@@ -30,11 +31,13 @@ def test_the_api_server_serves_the_receiver_and_the_readme_example_works(
     url = f"{shared.airflow.url}{URL_PREFIX}/airbyte/notifications/{TOKEN}"
     body = {"text": "Sync succeeded", "data": {"jobId": job_id}}  # the README's curl
     answer = requests.post(url, json=body, timeout=60)
-    assert answer.status_code == 200, answer.text
-    assert answer.json()["status"] == "asset_events"
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["status"] == "accepted"
+    done = outcome(url, job_id)  # the README's second curl: what became of it
+    assert (done["status"], sorted(done["created"])) == ("asset_events", sorted(stripe_assets))
     assert events_per_asset(shared, job_id, stripe_assets) == dict.fromkeys(stripe_assets, 1)
     again = requests.post(url, json=body, timeout=60)
-    assert again.json()["status"] == "duplicate"
+    assert (again.status_code, again.json()["status"]) == (200, "duplicate")
 
 
 def test_the_mounted_receiver_refuses_a_wrong_token_and_keeps_airflow_login_its_own(
