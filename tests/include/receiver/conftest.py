@@ -5,20 +5,25 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import subprocess
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+import requests
 
-from dev.processes import wait_until
+from dev.processes import free_port, wait_until
 from dev.webhook_server import serve_receiver
 from include.assets import connection_asset
 from include.connections import load_connections
 from include.receiver import WebhookSettings
 from tests.airflow_fixtures import STRIPE, SharedAirflow, shared_airflow
 
+REPO = Path(__file__).resolve().parents[3]
 SECRET = "test-webhook-secret-0123456789"
 TOKEN = "notification-token-0123456789abcdef"
 QUALITY_DAG = "airbyte_quality__stripe"
@@ -130,3 +135,45 @@ def intake(shared: SharedAirflow, outbox: Path, stripe_tables: list[str]) -> Ite
             yield notify_url
         finally:
             shared.standin.notify_to(None)
+
+
+@contextlib.contextmanager
+def receiver_process(
+    tmp_path: Path, name: str = "receiver", **env: str
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """``python -m webhook`` as its own process on a free port, for what only a process shows
+    (memory, a kill); its output in ``tmp_path/<name>.log``. Yields its URL and the process."""
+    port = free_port()
+    log = tmp_path / f"{name}.log"
+    with open(log, "ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "webhook"],
+            cwd=REPO,
+            env={
+                **os.environ,  # the outbox fixture's Airbyte Connection and Variables, if used
+                "PYTHONPATH": str(REPO),
+                "WEBHOOK_SECRET": SECRET,
+                "WEBHOOK_PORT": str(port),
+                "AIRFLOW_API_URL": f"http://127.0.0.1:{free_port()}",
+                "LEDGER_PATH": str(tmp_path / f"{name}-ledger.db"),
+                **env,
+            },
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        assert process.poll() is None, log.read_text()[-3000:]
+        try:
+            return requests.get(f"{url}/healthz", timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+
+    try:
+        wait_until(healthy, timeout=60, interval=0.1, what="webhook process healthy")
+        yield url, process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=30)

@@ -7,11 +7,9 @@ events exist exactly once; replayed after the inbox forgot them, they create not
 
 from __future__ import annotations
 
-import os
 import signal
 import statistics
 import subprocess
-import sys
 import time
 import types
 from collections import Counter
@@ -25,7 +23,7 @@ import requests
 
 from dev.airflow_components import AirflowServer, run_airflow
 from dev.environment import airflow_environment
-from dev.processes import free_port, wait_until
+from dev.processes import wait_until
 from include.assets import connection_asset
 from include.connections import load_connections
 from include.receiver import inbox as inbox_module
@@ -33,7 +31,7 @@ from include.receiver.inbox import Inbox
 from include.receiver.ledger import Ledger
 from plugins.airbyte_client.contracts import JOB_ID_KEY
 from tests.airflow_fixtures import STRIPE, SharedAirflow
-from tests.include.receiver.conftest import SECRET, TOKEN
+from tests.include.receiver.conftest import TOKEN, receiver_process
 from tests.include.receiver.test_airbyte_notifications import job_status, start_outside_airflow
 
 pytestmark = pytest.mark.timeout(900)
@@ -56,42 +54,14 @@ def pg_airflow(shared: SharedAirflow, postgres_server, tmp_path_factory) -> Iter
 
 
 @contextmanager
-def receiver_process(airflow_url: str, ledger_url: str, log: Path) -> Iterator[subprocess.Popen]:
-    """``python -m webhook`` on a free port (its URL in ``process.url``), until stopped."""
-    port = free_port()
-    with open(log, "ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "webhook"],
-            cwd=REPO,
-            env={
-                **os.environ,  # the outbox fixture's Airbyte Connection and Variables
-                "PYTHONPATH": str(REPO),
-                "WEBHOOK_SECRET": SECRET,
-                "WEBHOOK_PORT": str(port),
-                "AIRFLOW_API_URL": airflow_url,
-                "LEDGER_URL": ledger_url,
-                "AIRBYTE_NOTIFICATION_TOKEN": TOKEN,
-            },
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    process.url = f"http://127.0.0.1:{port}/airbyte/notifications/{TOKEN}"  # type: ignore[attr-defined]
-    health = f"http://127.0.0.1:{port}/healthz"
-
-    def healthy() -> bool:
-        assert process.poll() is None, log.read_text()[-3000:]
-        try:
-            return requests.get(health, timeout=1).status_code == 200
-        except requests.RequestException:
-            return False
-
-    try:
-        wait_until(healthy, timeout=60, interval=0.1, what="receiver process healthy")
-        yield process
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(timeout=30)
+def receiver_on(
+    airflow_url: str, ledger_url: str, tmp_path: Path, name: str
+) -> Iterator[subprocess.Popen]:
+    """A receiver process on ``ledger_url``; its notification URL in ``.url``."""
+    env = {"AIRFLOW_API_URL": airflow_url, "LEDGER_URL": ledger_url}
+    with receiver_process(tmp_path, name, AIRBYTE_NOTIFICATION_TOKEN=TOKEN, **env) as (url, p):
+        p.url = f"{url}/airbyte/notifications/{TOKEN}"  # type: ignore[attr-defined]
+        yield p
 
 
 def succeeded_jobs(shared: SharedAirflow, n: int) -> list[int]:
@@ -154,14 +124,14 @@ def test_a_burst_with_a_receiver_killed_midway_makes_every_event_exactly_once(
     api_log = pg_airflow.home / "processes" / "api-server.log"
     url = pg_airflow.url
     with ExitStack() as stack, ThreadPoolExecutor(64) as pool:
-        a = stack.enter_context(receiver_process(url, postgres_url, tmp_path / "a.log"))
-        b = stack.enter_context(receiver_process(url, postgres_url, tmp_path / "b.log"))
+        a = stack.enter_context(receiver_on(url, postgres_url, tmp_path, "a"))
+        b = stack.enter_context(receiver_on(url, postgres_url, tmp_path, "b"))
         half = JOBS // 2
         first = paced([a.url, b.url], jobs[:half], BURST_SECONDS / 2, pool)
         a.send_signal(signal.SIGKILL)  # in the middle of its work
         a.wait(timeout=30)
         burst_end = time.monotonic()
-        a2 = stack.enter_context(receiver_process(url, postgres_url, tmp_path / "a2.log"))
+        a2 = stack.enter_context(receiver_on(url, postgres_url, tmp_path, "a2"))
         second = paced([a2.url, b.url], jobs[half:], BURST_SECONDS / 2, pool)
         answers = first + second
         assert sorted(status for _, _, status in answers) == ["accepted"] * JOBS

@@ -19,13 +19,11 @@ import pytest
 import requests
 from pydantic import ValidationError
 
-from dev.processes import free_port, wait_until
 from tests.airflow_fixtures import EVENT_DAG, STRIPE, TIMEOUT
-from tests.include.receiver.conftest import SECRET, receiver_settings
+from tests.include.receiver.conftest import REPO, receiver_process, receiver_settings
 from tests.include.receiver.test_receiver import new_event_id, post, signed_headers
 
 pytestmark = pytest.mark.timeout(TIMEOUT)
-REPO = Path(__file__).resolve().parents[3]
 LIMIT = 64 * 1024
 MB = 1024 * 1024
 
@@ -78,43 +76,6 @@ def chunked(total: int, size: int = 64 * 1024) -> Iterator[bytes]:
 def head(path: str, headers: dict[str, str]) -> str:
     lines = [f"POST {path} HTTP/1.1", "Host: receiver", *(f"{k}: {v}" for k, v in headers.items())]
     return "\r\n".join(lines) + "\r\n\r\n"
-
-
-@contextmanager
-def receiver_process(tmp_path: Path, **env: str) -> Iterator[tuple[str, subprocess.Popen]]:
-    """``python -m webhook`` as its own process, for what only a process shows (memory)."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "webhook"],
-        cwd=REPO,
-        env={
-            **os.environ,
-            "PYTHONPATH": str(REPO),
-            "WEBHOOK_SECRET": SECRET,
-            "WEBHOOK_PORT": str(port),
-            "AIRFLOW_API_URL": f"http://127.0.0.1:{free_port()}",
-            "LEDGER_PATH": str(tmp_path / "ledger.db"),
-            **env,
-        },
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-
-        def healthy() -> bool:
-            assert process.poll() is None, process.stdout.read().decode()
-            try:
-                return requests.get(f"{url}/healthz", timeout=1).status_code == 200
-            except requests.RequestException:
-                return False
-
-        wait_until(healthy, timeout=60, interval=0.1, what="webhook process healthy")
-        yield url, process
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
-        process.stdout.close()
 
 
 def peak_rss_mb(pid: int) -> float:
