@@ -519,7 +519,8 @@ def test_two_receivers_and_the_reconciler_on_one_ledger_at_once_make_one_event(
     finally:
         shared.standin.notify_to(intake)
     assert sorted(a["status"] for a in answers) == ["accepted"] + ["duplicate"] * 19
-    assert sorted(done["created"] + by_reconciler) == sorted(stripe_assets)  # each once
+    assert done["status"] in ("asset_events", "duplicate")  # its last try's word
+    assert set(by_reconciler) <= set(stripe_assets)
     assert events_per_asset(shared, job_id, stripe_assets) == dict.fromkeys(stripe_assets, 1)
 
 

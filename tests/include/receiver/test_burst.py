@@ -7,6 +7,7 @@ events exist exactly once; replayed after the inbox forgot them, they create not
 
 from __future__ import annotations
 
+import json
 import signal
 import statistics
 import subprocess
@@ -21,6 +22,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from dev.airbyte_standin.serving import quick_config, run_standin
 from dev.airflow_components import AirflowServer, run_airflow
 from dev.environment import airflow_environment
 from dev.processes import wait_until
@@ -42,23 +44,43 @@ CONNECTION_ASSET = connection_asset(load_connections().entry("stripe")).uri
 
 
 @pytest.fixture(scope="module")
-def pg_airflow(shared: SharedAirflow, postgres_server, tmp_path_factory) -> Iterator[AirflowServer]:
-    """An Airflow of its own whose metadata database is PostgreSQL, on the session's stand-in."""
+def pg_airflow(shared: SharedAirflow, postgres_server, tmp_path_factory) -> Iterator[SharedAirflow]:
+    """An Airflow of its own whose metadata database is PostgreSQL, with a stand-in of its own
+    (the session's Airflow and reconciler never see this test's syncs)."""
     home = tmp_path_factory.mktemp("airflow-pg")
     database = postgres_server.url(postgres_server.create_database())
-    environment = airflow_environment(shared.standin.url, home)
-    overrides = {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": database}
-    with run_airflow(environment, overrides=overrides) as airflow:
-        airflow.wait_for_dag("airbyte_quality__stripe")  # it declares the connection's Asset
-        yield airflow
+    with run_standin(quick_config(home)) as standin:
+        environment = airflow_environment(standin.url, home)
+        overrides = {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": database}
+        with run_airflow(environment, overrides=overrides) as airflow:
+            airflow.wait_for_dag("airbyte_quality__stripe")  # it declares the connection's Asset
+            yield SharedAirflow(airflow=airflow, standin=standin, home=home, statsd=shared.statsd)
+
+
+def airbyte_connection(standin) -> str:
+    """``AIRFLOW_CONN_AIRBYTE_DEFAULT`` for ``standin``: the Public API, client credentials."""
+    return json.dumps(
+        {
+            "conn_type": "airbyte",
+            "host": standin.url + "/api/public/v1",
+            "login": standin.config.client_id,
+            "password": standin.config.client_secret,
+            "extra": {"auth_type": "client_credentials"},
+        }
+    )
 
 
 @contextmanager
 def receiver_on(
-    airflow_url: str, ledger_url: str, tmp_path: Path, name: str
+    setup: SharedAirflow, ledger_url: str, tmp_path: Path, name: str
 ) -> Iterator[subprocess.Popen]:
-    """A receiver process on ``ledger_url``; its notification URL in ``.url``."""
-    env = {"AIRFLOW_API_URL": airflow_url, "LEDGER_URL": ledger_url}
+    """A receiver process of ``setup`` on ``ledger_url``; its notification URL in ``.url``."""
+    env = {
+        "AIRFLOW_API_URL": setup.airflow.url,
+        "LEDGER_URL": ledger_url,
+        "AIRFLOW_CONN_AIRBYTE_DEFAULT": airbyte_connection(setup.standin),
+        "AIRFLOW_VAR_AIRBYTE_STRIPE_POSTGRES_CONNECTION_ID": STRIPE,
+    }
     with receiver_process(tmp_path, name, AIRBYTE_NOTIFICATION_TOKEN=TOKEN, **env) as (url, p):
         p.url = f"{url}/airbyte/notifications/{TOKEN}"  # type: ignore[attr-defined]
         yield p
@@ -115,23 +137,22 @@ def events_by_job(airflow: AirflowServer, uris: list[str], since: str) -> dict[s
 
 
 def test_a_burst_with_a_receiver_killed_midway_makes_every_event_exactly_once(
-    shared, pg_airflow, outbox, postgres_url, tmp_path
+    pg_airflow, postgres_url, tmp_path
 ):
-    shared.standin.notify_to(None)  # the burst is this test's own
+    pg_airflow.standin.notify_to(None)  # the burst is the test's own
     since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 1))
-    jobs = succeeded_jobs(shared, JOBS)
+    jobs = succeeded_jobs(pg_airflow, JOBS)
     assets = [CONNECTION_ASSET]  # no sync ran here: the tables have no Asset yet
-    api_log = pg_airflow.home / "processes" / "api-server.log"
-    url = pg_airflow.url
+    api_log = pg_airflow.airflow.home / "processes" / "api-server.log"
     with ExitStack() as stack, ThreadPoolExecutor(64) as pool:
-        a = stack.enter_context(receiver_on(url, postgres_url, tmp_path, "a"))
-        b = stack.enter_context(receiver_on(url, postgres_url, tmp_path, "b"))
+        a = stack.enter_context(receiver_on(pg_airflow, postgres_url, tmp_path, "a"))
+        b = stack.enter_context(receiver_on(pg_airflow, postgres_url, tmp_path, "b"))
         half = JOBS // 2
         first = paced([a.url, b.url], jobs[:half], BURST_SECONDS / 2, pool)
         a.send_signal(signal.SIGKILL)  # in the middle of its work
         a.wait(timeout=30)
         burst_end = time.monotonic()
-        a2 = stack.enter_context(receiver_on(url, postgres_url, tmp_path, "a2"))
+        a2 = stack.enter_context(receiver_on(pg_airflow, postgres_url, tmp_path, "a2"))
         second = paced([a2.url, b.url], jobs[half:], BURST_SECONDS / 2, pool)
         answers = first + second
         assert sorted(status for _, _, status in answers) == ["accepted"] * JOBS
@@ -140,7 +161,7 @@ def test_a_burst_with_a_receiver_killed_midway_makes_every_event_exactly_once(
 
         def all_there() -> dict[str, list[int]] | None:
             try:  # Airflow, busy with the receivers' writes, may be slow to list
-                found = events_by_job(pg_airflow, assets, since)
+                found = events_by_job(pg_airflow.airflow, assets, since)
             except requests.Timeout:
                 return None
             return found if all(set(found[u]) >= set(jobs) for u in found) else None
@@ -177,5 +198,5 @@ def test_a_burst_with_a_receiver_killed_midway_makes_every_event_exactly_once(
             interval=2,
             what="every replay processed",
         )
-    assert events_by_job(pg_airflow, assets, since) == found  # 0 new events
+    assert events_by_job(pg_airflow.airflow, assets, since) == found  # 0 new events
     assert api_log.read_bytes().count(b"QueuePool limit") == 0  # no pool timeout
