@@ -77,9 +77,13 @@ class Outcome:
         return {**body, **self.assets}
 
 
-def has_job_event(events: list[dict[str, Any]], job_id: int) -> bool:
-    """Whether one of ``events`` (REST API shapes) was created for Airbyte job ``job_id``."""
-    return any(names_job(e.get("extra"), job_id) for e in events)
+def has_job_event(events: list[dict[str, Any]], job_id: int, *, by_task: bool = False) -> bool:
+    """Whether one of ``events`` (REST API shapes) was created for Airbyte job ``job_id``
+    (``by_task``: by a task's outlets, not through the REST API as a receiver does)."""
+    return any(
+        names_job(e.get("extra"), job_id) and (not by_task or e.get("source_task_id"))
+        for e in events
+    )
 
 
 def entry_of(connection_id: str, name: str | None = None) -> ConnectionEntry | None:
@@ -227,11 +231,12 @@ class JobSettler:
 
     async def _announced(self, job: AirbyteJob, connection_uri: str) -> bool:
         """Whether a task (the sync's own, the watchdog) announced the job already: its
-        outlets' events, the connection's among them, are created together. One listing of
-        the connection asset's events since the job was created; False when Airflow cannot
-        say (apache/airflow#71360): the ledger then decides alone."""
+        outlets' events, the connection's among them, are created together (a receiver's or
+        the reconciler's own event does not count: a try that failed midway made only some).
+        One listing of the connection asset's events since the job was created; False when
+        Airflow cannot say (apache/airflow#71360): the ledger then decides alone."""
         asset_id = await self._airflow.asset_id(connection_uri)
-        return asset_id is not None and await self._listed(asset_id, job)
+        return asset_id is not None and await self._listed(asset_id, job, by_task=True)
 
     async def _emit_one(
         self, job: AirbyteJob, uri: str, extra: dict[str, Any], careful: bool, announced: bool
@@ -262,9 +267,10 @@ class JobSettler:
         await asyncio.to_thread(self._ledger.settle, key, str(asset_id))
         return "existing" if listed else "created"
 
-    async def _listed(self, asset_id: int, job: AirbyteJob) -> bool:
+    async def _listed(self, asset_id: int, job: AirbyteJob, *, by_task: bool = False) -> bool:
         """Whether one of the asset's events since the job was created names it (oldest
-        first, at most ``MAX_LISTED_PAGES`` pages); False when Airflow cannot say."""
+        first, at most ``MAX_LISTED_PAGES`` pages; ``by_task``: one a task created); False
+        when Airflow cannot say."""
         for page in range(MAX_LISTED_PAGES):
             try:
                 events = await self._airflow.asset_events(
@@ -273,7 +279,7 @@ class JobSettler:
             except AirflowUnavailable as error:
                 log.warning("Cannot list asset %s events (%s); the ledger decides", asset_id, error)
                 return False
-            if has_job_event(events, job.job_id):
+            if has_job_event(events, job.job_id, by_task=by_task):
                 return True
             if len(events) < PAGE_SIZE:
                 return False

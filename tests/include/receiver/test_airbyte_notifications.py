@@ -5,6 +5,7 @@ runs. Every case is judged by the asset events and DAG runs Airflow ends up with
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import threading
 import time
@@ -419,18 +420,19 @@ def test_a_source_outside_the_allowed_networks_is_403(shared, outbox, make_recei
 
 
 @contextmanager
-def flaky_airflow(airflow_url: str, refusals: int) -> Iterator[tuple[str, list[str]]]:
-    """A proxy in front of the real Airflow that answers the first ``refusals`` asset-event
-    POSTs with 503 (without passing them on) and forwards everything else; yields its URL and
-    the paths it refused."""
+def flaky_airflow(airflow_url: str, refuse: set[int]) -> Iterator[tuple[str, list[str]]]:
+    """A proxy in front of the real Airflow that answers the asset-event POSTs numbered in
+    ``refuse`` (from 1) with 503 (without passing them on) and forwards everything else;
+    yields its URL and the paths it refused."""
     refused: list[str] = []
+    posts = itertools.count(1)
     target = httpx.Client(base_url=airflow_url, timeout=30)
 
     class Proxy(BaseHTTPRequestHandler):
         def _forward(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             event = self.command == "POST" and self.path == "/api/v2/assets/events"
-            if event and len(refused) < refusals:
+            if event and next(posts) in refuse:
                 refused.append(self.path)
                 return self._answer(503, b'{"detail": "busy"}', "application/json")
             headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
@@ -467,7 +469,7 @@ def test_airflow_refusing_an_event_for_a_moment_loses_nothing(
     inbox, and every asset still gets its one event."""
     shared.standin.notify_to(None)  # only this test's receiver hears of the job
     try:
-        with flaky_airflow(shared.airflow.url, refusals=2) as (airflow_url, refused):
+        with flaky_airflow(shared.airflow.url, refuse={1, 2}) as (airflow_url, refused):
             receiver = make_receiver(airflow_url, airbyte_notification_token=TOKEN)
             job_id = start_outside_airflow(shared)
             wait_until(lambda: job_status(shared, job_id) == "succeeded", timeout=60, what="job")
@@ -481,6 +483,27 @@ def test_airflow_refusing_an_event_for_a_moment_loses_nothing(
     assert status["attempts"] == 2  # two tries given back, the third done
     assert answer["status"] == "asset_events"
     assert sorted(answer["created"]) == sorted(stripe_assets)
+    assert events_per_asset(shared, job_id, stripe_assets) == dict.fromkeys(stripe_assets, 1)
+
+
+def test_a_try_refused_after_its_first_event_makes_the_rest_on_the_next_try(
+    stripe_assets, shared, intake, make_receiver
+):
+    """The connection's event is created, a table's is refused: the receiver's own event is
+    no task's announcement, so the next try creates the tables' events, each once."""
+    shared.standin.notify_to(None)  # only this test's receiver hears of the job
+    try:
+        with flaky_airflow(shared.airflow.url, refuse={2}) as (airflow_url, refused):
+            receiver = make_receiver(airflow_url, airbyte_notification_token=TOKEN)
+            job_id = start_outside_airflow(shared)
+            wait_until(lambda: job_status(shared, job_id) == "succeeded", timeout=60, what="job")
+            intake_url = f"{receiver}/airbyte/notifications/{TOKEN}"
+            assert notify(intake_url, job_id)["status"] == "accepted"
+            answer = outcome(intake_url, job_id)
+    finally:
+        shared.standin.notify_to(intake)
+    assert len(refused) == 1
+    assert answer["status"] == "asset_events"
     assert events_per_asset(shared, job_id, stripe_assets) == dict.fromkeys(stripe_assets, 1)
 
 
