@@ -11,8 +11,9 @@ disagree (`include/workspace.py`):
 - streams added or removed since discovery recorded an entry's `streams`.
 
 Findings go to the log, to the notification channels of the Variable
-`AIRBYTE_NOTIFY_CHANNELS` and to the task's XCom. The run fails when an entry points at
-nothing: that entry's syncs would fail too.
+`AIRBYTE_NOTIFY_CHANNELS` and to the task's XCom (also when the run fails), which the
+Airbyte page of Airflow's UI shows. The run fails when an entry points at nothing: that
+entry's syncs would fail too.
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ def airbyte_workspace_drift():
         findings = check_workspace(load_connections())
         report(findings, context)
         if findings.points_at_nothing:
+            # The findings stay readable (the Airbyte page shows the last ones) when it fails.
+            context["ti"].xcom_push(key="return_value", value=findings.as_dict())
             raise AirflowFailException(findings.render())
         return findings.as_dict()
 

@@ -78,6 +78,16 @@ class StreamChange:
     added: tuple[str, ...] = ()
     removed: tuple[str, ...] = ()
 
+    @property
+    def detail(self) -> str:
+        """``added a, b; removed c``."""
+        parts = [
+            f"{verb} {', '.join(names)}"
+            for verb, names in (("added", self.added), ("removed", self.removed))
+            if names
+        ]
+        return "; ".join(parts)
+
 
 @dataclass(frozen=True)
 class Findings:
@@ -113,6 +123,22 @@ class Findings:
             f.name: [_plain(asdict(item)) for item in getattr(self, f.name)] for f in fields(self)
         }
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Findings:
+        """``as_dict`` read back (an XCom read over Airflow's API); items of another shape are
+        left out."""
+        return cls(**{f.name: _items(data.get(f.name), _ITEM_TYPES[f.name]) for f in fields(cls)})
+
+    @property
+    def by_entry(self) -> dict[str, tuple[tuple[str, str], ...]]:
+        """``(kind, detail)`` of every finding about an entry, by entry key (``new`` is about
+        no entry)."""
+        found: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        for kind in ("gone", "inactive", "renamed", "streams"):
+            for item in getattr(self, kind):
+                found[item.key].append((kind, item.detail))
+        return {key: tuple(items) for key, items in found.items()}
+
     def render(self) -> str:
         """The findings as text, one line per finding under a heading per kind."""
         if not self:
@@ -122,7 +148,7 @@ class Findings:
             (self.gone, "Entries whose connection is gone", _note_line),
             (self.inactive, "Entries whose connection is not active", _note_line),
             (self.renamed, "Entries whose connection was renamed in Airbyte", _note_line),
-            (self.streams, "Streams changed since discovery", _streams_line),
+            (self.streams, "Streams changed since discovery", _note_line),
         ]
         lines = []
         for items, heading, line in sections:
@@ -135,21 +161,46 @@ def _plain(item: dict[str, Any]) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in item.items()}
 
 
+_ITEM_TYPES = {
+    "new": NewConnection,
+    "gone": EntryNote,
+    "inactive": EntryNote,
+    "renamed": EntryNote,
+    "streams": StreamChange,
+}
+
+
+def _items(raw: Any, kind: type) -> tuple[Any, ...]:
+    values = raw if isinstance(raw, list) else ()
+    return tuple(item for value in values if (item := _item(value, kind)) is not None)
+
+
+def _item(raw: Any, kind: type) -> Any | None:
+    """One finding of ``kind`` from its ``as_dict`` form; None when it has another shape."""
+    if not isinstance(raw, Mapping):
+        return None
+    values: dict[str, Any] = {}
+    for name in (f.name for f in fields(kind) if f.name in raw):
+        value = raw[name]
+        if name in ("added", "removed"):
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                return None
+            value = tuple(value)
+        elif not isinstance(value, str):
+            return None
+        values[name] = value
+    try:
+        return kind(**values)
+    except TypeError:  # a field it must have is missing
+        return None
+
+
 def _new_line(item: NewConnection) -> str:
     return f"{item.name} ({item.connection_id})"
 
 
-def _note_line(item: EntryNote) -> str:
+def _note_line(item: EntryNote | StreamChange) -> str:
     return f"{item.key}: {item.detail}"
-
-
-def _streams_line(item: StreamChange) -> str:
-    parts = [
-        f"{verb} {', '.join(names)}"
-        for verb, names in (("added", item.added), ("removed", item.removed))
-        if names
-    ]
-    return f"{item.key}: {'; '.join(parts)}"
 
 
 def resolve_variables(

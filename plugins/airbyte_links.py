@@ -36,6 +36,16 @@ def web_root(api_root: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
 
 
+def connection_root(api_root: str, workspace_id: str, connection_id: str) -> str:
+    """The connection's root in the Airbyte web app; its pages are under it."""
+    return f"{web_root(api_root)}/workspaces/{workspace_id}/connections/{connection_id}"
+
+
+def connection_url(api_root: str, workspace_id: str, connection_id: str) -> str:
+    """The connection's status page in the Airbyte web app."""
+    return f"{connection_root(api_root, workspace_id, connection_id)}/status"
+
+
 def job_urls(
     settings: AirbyteSettings, job: AirbyteJob, workspace_id: str | None
 ) -> dict[str, str]:
@@ -47,12 +57,10 @@ def job_urls(
     workspace_id = workspace_id or settings.workspace_id
     if not workspace_id:
         return {}
-    connection = (
-        f"{web_root(settings.api_root)}/workspaces/{workspace_id}/connections/{job.connection_id}"
-    )
+    connection = connection_root(settings.api_root, workspace_id, job.connection_id)
     return {
         JOB_LINK: f"{connection}/job-history#{job.job_id}::0",
-        CONNECTION_LINK: f"{connection}/status",
+        CONNECTION_LINK: connection_url(settings.api_root, workspace_id, job.connection_id),
     }
 
 

@@ -71,6 +71,8 @@ def test_drift_is_reported_and_an_entry_pointing_at_nothing_fails_the_run(
         }
     ]
     assert "AirflowFailException" in capfd.readouterr().out
+    # The failed run keeps its findings for the Airbyte page.
+    assert xcom(run, "compare_with_airbyte") == message["stats"]
 
 
 @pytest.mark.parametrize("airflow_env", ["public", "config"], indirect=True)

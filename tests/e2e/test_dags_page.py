@@ -3,68 +3,14 @@ in headless Chromium sees the four DAGs (screenshot in test-artifacts/dags-page.
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.airflow_fixtures import DAG_IDS, EVENT_DAG, STRIPE, TIMEOUT, SharedAirflow
+from tests.e2e.browser import ARTIFACTS, chromium_path, log_in
 
 pytestmark = pytest.mark.timeout(TIMEOUT)
-REPO = Path(__file__).resolve().parents[2]
-ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def chromium_path() -> str:
-    """``$CHROMIUM`` or the Chromium on PATH; missing fails the test (it never skips)."""
-    path = (
-        os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-    )
-    if path is None:
-        pytest.fail(
-            "Chromium not found: run `make system-deps` (as root), `sudo apt-get install -y "
-            "chromium`, or set CHROMIUM to a Chromium or Chrome binary",
-            pytrace=False,
-        )
-    return path
-
-
-@pytest.fixture
-def browser_page() -> Iterator:
-    executable = chromium_path()
-    from playwright.sync_api import sync_playwright
-
-    profile = tempfile.mkdtemp(prefix="chromium-profile-")
-    try:
-        with sync_playwright() as playwright:
-            # A persistent context is how Playwright takes a --user-data-dir: a fresh one here.
-            context = playwright.chromium.launch_persistent_context(
-                profile,
-                executable_path=executable,
-                headless=True,
-                args=CHROMIUM_ARGS,
-                viewport={"width": 1400, "height": 900},
-            )
-            try:
-                context.set_default_timeout(30_000)
-                yield context.new_page()
-            finally:
-                context.close()
-    finally:
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def test_rest_triggered_run_succeeds_and_the_dags_page_lists_the_dags(
@@ -85,12 +31,7 @@ def test_rest_triggered_run_succeeds_and_the_dags_page_lists_the_dags(
     assert "succeeded" in logs.text, logs.text[:2000]
 
     page = browser_page
-    page.goto(f"{airflow.url}/dags")
-    page.wait_for_url("**/auth/login**")
-    page.fill("input[name=username]", airflow.username)
-    page.fill("input[name=password]", airflow.password)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/dags")
+    log_in(page, airflow)
     for dag_id in DAG_IDS:
         page.get_by_text(dag_id, exact=True).first.wait_for()
     page.wait_for_load_state("networkidle")

@@ -208,6 +208,33 @@ def test_findings_of_two_servers_add_up_and_render_by_kind():
     ]
 
 
+def test_findings_read_back_from_their_dict_are_the_same_and_sorted_by_entry():
+    found = Findings(
+        new=(NewConnection(ZENDESK_ID, "Zendesk"),),
+        gone=(EntryNote("github", "gone"),),
+        renamed=(EntryNote("stripe", "renamed"),),
+        streams=(StreamChange("stripe", ("x",), ("y", "z")),),
+    )
+    assert Findings.from_dict(found.as_dict()) == found
+    assert found.by_entry == {
+        "github": (("gone", "gone"),),
+        "stripe": (("renamed", "renamed"), ("streams", "added x; removed y, z")),
+    }
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"gone": "github"},
+        {"gone": [{"detail": "no key"}], "new": [{"connection_id": 7, "name": "n"}]},
+        {"streams": [{"key": "a", "added": "x"}, {"key": "b", "removed": [1]}, ["key"]]},
+        {"inactive": None, "renamed": {"key": "a", "detail": "d"}},
+    ],
+)
+def test_findings_of_another_shape_are_left_out_when_read_back(data):
+    assert Findings.from_dict(data) == Findings()
+
+
 @pytest.mark.parametrize("status", ["inactive", "deprecated"])
 def test_only_active_or_inactive_connections_can_be_new(status):
     extra = connection(ZENDESK_ID, "Zendesk → Postgres", "tickets", status=status)
