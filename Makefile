@@ -44,7 +44,7 @@ format: install ## Format the code with ruff
 demo: install ## Run the DAGs end to end against the local Airbyte stand-in
 	$(BIN)/python -m dev.demo
 
-bench: install ## Benchmark against apache-airflow-providers-airbyte; writes bench/RESULTS.md
+bench: install ## Benchmark against apache-airflow-providers-airbyte; writes bench/RESULTS.md, fails if a benchmark failed
 	$(BIN)/python -m bench.run
 
 standin: install ## Run the local Airbyte stand-in in the foreground

@@ -3,6 +3,8 @@
 Every benchmark script runs ONE side per process (``--side ours`` in the project's venv,
 ``--side official`` in ``bench/.venv-official``, which holds apache-airflow-providers-airbyte)
 and prints one JSON document; ``bench/run.py`` runs both sides and writes RESULTS.md.
+``end_to_end`` is the exception: one Airflow runs every side's DAGs, started from
+``bench/.venv-official`` (``--side both``), whose interpreter sees both sides' code.
 
 Both sides talk to the same local stand-in (``dev/airbyte_standin``), always in a separate
 process, over the Public API (``/api/public/v1``) with client-credentials auth: the only API

@@ -53,38 +53,37 @@ def _status(t: float, length: float, pending: float) -> str:
     return "pending" if t < pending else "running" if t < length else "done"
 
 
-def model_ours(length: float, pending: float = PENDING_SECONDS) -> tuple[int, float]:
-    """(polls, notice delay) of our wait: poll at once, then PollSchedule delays
-    (2 s x1.5 up to 20 s, back to 2 s when the status changes)."""
-    delay, polls, t, last = OURS_POLL, 0, 0.0, None
-    while True:
-        polls += 1
-        status = _status(t, length, pending)
-        if status == "done":
-            return polls, t - length
-        if status != last:
-            delay, last = OURS_POLL, status
+def ours_poll_times(
+    length: float, pending: float = PENDING_SECONDS, quiet_until: float = 0.0
+) -> list[float]:
+    """When our wait polls, up to the poll that sees the job done: at once, then one per
+    60 s until ``quiet_until`` (from the job history), then PollSchedule delays (2 s x1.5 up
+    to 20 s, back to 2 s when the status changes)."""
+    times, t = [0.0], 0.0
+    while t < quiet_until:
+        t += min(OURS_QUIET_POLL, quiet_until - t)
+        times.append(t)
+    delay, last = OURS_POLL, _status(t, length, pending)
+    while last != "done":
         t += delay
-        delay = min(delay * OURS_FACTOR, OURS_MAX_POLL)
+        times.append(t)
+        status = _status(t, length, pending)
+        delay = OURS_POLL if status != last else min(delay * OURS_FACTOR, OURS_MAX_POLL)
+        last = status
+    return times
+
+
+def model_ours(length: float, pending: float = PENDING_SECONDS) -> tuple[int, float]:
+    """(polls, notice delay) of our wait on a first sync (no history)."""
+    times = ours_poll_times(length, pending)
+    return len(times), times[-1] - length
 
 
 def model_ours_history(length: float, pending: float = PENDING_SECONDS) -> tuple[int, float]:
     """(polls, notice delay) of our wait when the connection's usual sync takes ``length``:
     one poll at once, then one per 60 s until 0.9 x length, then the schedule above."""
-    quiet_until, t, polls = OURS_QUIET_SHARE * length, 0.0, 1
-    while t < quiet_until:
-        t += min(OURS_QUIET_POLL, quiet_until - t)
-        polls += 1
-    delay, last = OURS_POLL, _status(t, length, pending)
-    while _status(t, length, pending) != "done":
-        t += delay
-        polls += 1
-        status = _status(t, length, pending)
-        if status != last:
-            delay, last = OURS_POLL, status
-        else:
-            delay = min(delay * OURS_FACTOR, OURS_MAX_POLL)
-    return polls, t - length
+    times = ours_poll_times(length, pending, OURS_QUIET_SHARE * length)
+    return len(times), times[-1] - length
 
 
 def model_official_blocking(
@@ -105,6 +104,21 @@ def model_official_deferred(
     return k + 1, k * poll - length
 
 
+def worst_notice_delay(side: str, mode: str, length: float, history: bool = False) -> float:
+    """The longest a job ending just after the last poll before ``length`` waits to be
+    noticed: the poll interval in force at the end (full scale, unloaded schedule)."""
+    if side == "ours":
+        quiet = OURS_QUIET_SHARE * length if history else 0.0
+        times = ours_poll_times(length, PENDING_SECONDS, quiet)
+    else:
+        step = OFFICIAL_WAIT_SECONDS if mode == "blocking" else OFFICIAL_TRIGGER_POLL
+        first = step if mode == "blocking" else 0.0  # the blocking wait sleeps first
+        times = [first + k * step for k in range(math.ceil(length / step) + 1)]
+        times = [t for t in times if t < length] + [next(t for t in times if t >= length)]
+    before = [t for t in times if t < length]
+    return times[-1] - before[-1] if before else times[-1]
+
+
 def model(side: str, mode: str, length: float, history: bool = False) -> dict[str, float]:
     """Modelled polls, requests and notice delay for one wait (full scale)."""
     # Our blocking wait ends in the task, which reads the connection's details for lineage
@@ -115,7 +129,13 @@ def model(side: str, mode: str, length: float, history: bool = False) -> dict[st
         tokens = 1 if mode == "blocking" else 2
         # + trigger + token(s) + the one request for the connection's job history
         requests = polls + 2 + tokens + lineage
-        return {"polls": polls, "requests": requests, "notice_delay_s": round(delay, 2)}
+        worst = worst_notice_delay(side, mode, length, history)
+        return {
+            "polls": polls,
+            "requests": requests,
+            "notice_delay_s": round(delay, 2),
+            "worst_notice_delay_s": round(worst, 2),
+        }
     if side == "ours":
         polls, delay = model_ours(length)
     elif mode == "blocking":
@@ -124,7 +144,13 @@ def model(side: str, mode: str, length: float, history: bool = False) -> dict[st
         polls, delay = model_official_deferred(length)
     tokens = 1 if mode == "blocking" else 2  # the trigger builds its own client
     requests = polls + 1 + tokens + lineage
-    return {"polls": polls, "requests": requests, "notice_delay_s": round(delay, 2)}
+    worst = worst_notice_delay(side, mode, length)
+    return {
+        "polls": polls,
+        "requests": requests,
+        "notice_delay_s": round(delay, 2),
+        "worst_notice_delay_s": round(worst, 2),
+    }
 
 
 # -- measurement -------------------------------------------------------------------------------

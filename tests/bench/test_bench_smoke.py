@@ -254,9 +254,12 @@ def test_report_renders_both_sides(quick_results):
     assert "500 concurrent waits" in text
     p95 = "| notification to asset event p95 <= 2 s (sync started outside Airflow), s | 2.50 |"
     assert f"{p95} no such path | | **NO** |" in text
-    assert "| zero-poll requests per DAG-started sync <= 3" in text
+    assert "| zero-poll: Airbyte requests per DAG-started sync <= 3 (" in text
+    assert "<= 1/10 of official" not in text  # the ratio goals issue 21 replaced
     assert "| 1 | 2 | 1 | 1 | 4 | success |" in text  # jobs/get, sync, token: sorted
     assert "| official |" in text
+    poll = "| requests x worst notice delay waiting for a 1-min sync (deferred, first sync) "
+    assert f"{poll}<= 1/3 of the official deferred operator's (60 s), request-s |" in text
     parse = quick_results["parse_cost"]["dag_parse_goal"]
     assert (
         f"| every DAG file in `dags/` parses in < 100 ms, ms ({parse['files']} files, "
