@@ -21,6 +21,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
@@ -43,6 +44,13 @@ DAG_IDS = (
 #: Generous: the first test that asks for Airflow waits for it to start (~15 s, more on a
 #: busy 2-core machine) and then for a real run.
 TIMEOUT = 300
+
+
+class RunningSystem(Protocol):
+    """A running Airflow and its stand-in: ``SharedAirflow``, or the chaos suite's ``Chaos``."""
+
+    airflow: AirflowServer
+    standin: RunningStandin
 
 
 @dataclass

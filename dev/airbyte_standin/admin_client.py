@@ -79,6 +79,10 @@ class RunningStandin:
             },
         )
 
+    def faults(self) -> list[dict[str, Any]]:
+        """The faults still queued (a fault leaves the queue when its last request takes it)."""
+        return self._admin("GET", "/faults")["faults"]
+
     def clear_faults(self) -> int:
         """Drop every queued fault; returns how many there were."""
         return self._admin("DELETE", "/faults")["cleared"]

@@ -76,6 +76,8 @@ class Fault:
     location: str = ""
     #: Match ``path`` exactly, not as a prefix (``/jobs`` but not ``/jobs/42``).
     exact: bool = False
+    #: Match only requests whose query string contains this (``connectionId=<id>``).
+    query: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -84,10 +86,12 @@ class Fault:
             raise ValueError("count must be at least 1")
         self.method = self.method.upper() if self.method else None
 
-    def matches(self, method: str, path: str) -> bool:
+    def matches(self, method: str, path: str, query: str = "") -> bool:
         if self.path is not None and not (
             path == self.path if self.exact else path.startswith(self.path)
         ):
+            return False
+        if self.query is not None and self.query not in query:
             return False
         return self.method is None or self.method == method
 
@@ -104,11 +108,11 @@ class FaultRegistry:
         with self._lock:
             self._faults.append(fault)
 
-    def take(self, method: str, path: str) -> Fault | None:
+    def take(self, method: str, path: str, query: str = "") -> Fault | None:
         """The first fault matching the request, with its count decremented."""
         with self._lock:
             for fault in self._faults:
-                if fault.matches(method, path):
+                if fault.matches(method, path, query):
                     fault.count -= 1
                     if fault.count == 0:
                         self._faults.remove(fault)
@@ -153,7 +157,8 @@ class FaultMiddleware:
             await self.app(scope, receive, send)
             return
         method = scope["method"]
-        fault = self.registry.take(method, path)
+        query = scope.get("query_string", b"").decode("latin-1")
+        fault = self.registry.take(method, path, query)
         status: dict[str, int | None] = {"code": None}
 
         async def logging_send(message: Message) -> None:

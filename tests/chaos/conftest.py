@@ -30,6 +30,8 @@ from dev.celery_executor import run_redis
 from dev.environment import airflow_environment
 from dev.processes import tail
 from dev.processes import wait_until as _wait_until
+from tests.chaos.dags.downstream import ENTRIES as DOWNSTREAM
+from tests.chaos.dags.downstream import downstream_dag
 
 CHAOS_DAGS = Path(__file__).resolve().parent / "dags"
 TASK_ID = "sync"
@@ -90,18 +92,20 @@ class Chaos:
         run = self.airflow.trigger(dag_id, {"connection_id": CONNECTION_ID})
         return dag_id, run["dag_run_id"]
 
-    def task(self, dag_id: str, run_id: str) -> dict[str, Any]:
-        """The run's sync task instance (REST API)."""
+    def task(self, dag_id: str, run_id: str, task_id: str = TASK_ID) -> dict[str, Any]:
+        """The run's sync task instance, or its ``task_id`` (REST API)."""
         return self.airflow._ok(
-            self.airflow.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{TASK_ID}")
+            self.airflow.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}")
         )
 
-    def wait_task(self, dag_id: str, run_id: str, state: str, try_number: int = 1) -> dict:
+    def wait_task(
+        self, dag_id: str, run_id: str, state: str, try_number: int = 1, task_id: str = TASK_ID
+    ) -> dict:
         def reached() -> dict | None:
-            ti = self.task(dag_id, run_id)
+            ti = self.task(dag_id, run_id, task_id)
             return ti if ti["state"] == state and ti["try_number"] >= try_number else None
 
-        return wait_until(reached, f"{dag_id} task {state} (try {try_number})")
+        return wait_until(reached, f"{dag_id} task {task_id} {state} (try {try_number})")
 
     def stored_job_id(self, dag_id: str, run_id: str) -> int | None:
         """The job id the operator keeps in the task's state store (REST API)."""
@@ -256,6 +260,8 @@ def chaos_airflow(request: pytest.FixtureRequest) -> Iterator[Chaos]:
             airflow.unpause(f"chaos_{mode}")
             airflow.unpause(f"chaos_{mode}_config")
         airflow.unpause("airbyte_reconcile")
+        for key in DOWNSTREAM:
+            airflow.unpause(downstream_dag(key))
         yield Chaos(executor, airflow, standin, stack, standin_log)
 
 

@@ -13,7 +13,6 @@ import pytest
 from tests.chaos.conftest import Chaos, Sync, wait_until
 
 pytestmark = pytest.mark.timeout(420)
-RECONCILE = "airbyte_reconcile"
 
 
 def started(ti: dict) -> float:
@@ -107,20 +106,3 @@ def failed_polls(chaos: Chaos, sync: Sync) -> int:
         f"dag_id={sync.dag_id}/run_id={sync.run_id}/{attempt}"
     )
     return sum(path.read_text(errors="replace").count("; still waiting") for path in logs)
-
-
-def test_deferred_task_marked_failed_while_no_triggerer_runs_the_reconciler_cancels_its_job(
-    chaos,
-):
-    """No trigger ever ran, so nothing in Airflow cancels the job: the reconciler does."""
-    chaos.airflow.kill_component("triggerer")
-    sync = chaos.start_sync("deferred")
-    path = f"/dags/{sync.dag_id}/dagRuns/{sync.run_id}/taskInstances/sync"
-    chaos.airflow._ok(chaos.airflow.api("PATCH", path, json={"new_state": "failed"}))
-    assert chaos.finished_run(sync.dag_id, sync.run_id)["state"] == "failed"
-    assert chaos.jobs()[0]["status"] == "running"  # an orphan: nobody watches it
-    conf = {"lookback_hours": 1, "settle_after_minutes": 0}
-    run_id = chaos.airflow.trigger(RECONCILE, conf)["dag_run_id"]
-    assert chaos.finished_run(RECONCILE, run_id)["state"] == "success"
-    chaos.wait_job(sync.job_id, "cancelled")
-    chaos.assert_one_job("cancelled")

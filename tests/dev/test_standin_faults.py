@@ -123,6 +123,17 @@ def test_missing_fields_answers_valid_json_without_ids(api, standin) -> None:
     settle(standin)
 
 
+def test_filters_by_query_string(api, standin) -> None:
+    jobs = f"{standin.public_api_url}/jobs"
+    standin.inject("status", status=500, path="/api/public/v1/jobs", exact=True,
+                   query=f"connectionId={HUBSPOT_CONNECTION_ID}")  # fmt: skip
+    stripe = api.get(jobs, params={"connectionId": STRIPE_CONNECTION_ID}, timeout=5)
+    assert stripe.status_code == 200  # another connection's listing: untouched
+    hubspot = api.get(jobs, params={"connectionId": HUBSPOT_CONNECTION_ID}, timeout=5)
+    assert hubspot.status_code == 500
+    assert standin.faults() == []
+
+
 def test_faults_are_consumed_in_order(api, standin) -> None:
     standin.inject("status", status=502, path=SYNC)
     standin.inject("status", status=503, path=SYNC)

@@ -27,14 +27,14 @@ from include.assets import connection_asset
 from include.connections import load_connections
 from include.receiver.reconcile import Reconciled, reconcile
 from plugins.airbyte_client.contracts import names_job
-from tests.airflow_fixtures import STRIPE, TIMEOUT, SharedAirflow
+from tests.airflow_fixtures import STRIPE, TIMEOUT, RunningSystem, SharedAirflow
 from tests.include.receiver.conftest import QUALITY_DAG, TOKEN, receiver_settings
 
 pytestmark = pytest.mark.timeout(TIMEOUT)
 CONNECTION_ASSET = connection_asset(load_connections().entry("stripe")).uri
 
 
-def start_outside_airflow(shared: SharedAirflow, connection_id: str = STRIPE) -> int:
+def start_outside_airflow(shared: RunningSystem, connection_id: str = STRIPE) -> int:
     """Start a sync through the stand-in's API, as Airbyte's scheduler or UI would."""
     response = requests.post(
         f"{shared.standin.config_api_url}/connections/sync",
@@ -56,7 +56,7 @@ def cancel_outside_airflow(shared: SharedAirflow, job_id: int) -> None:
     )
 
 
-def job_status(shared: SharedAirflow, job_id: int) -> str:
+def job_status(shared: RunningSystem, job_id: int) -> str:
     response = requests.post(
         f"{shared.standin.config_api_url}/jobs/get",
         json={"id": job_id},
@@ -66,7 +66,7 @@ def job_status(shared: SharedAirflow, job_id: int) -> str:
     return response.json()["job"]["status"]
 
 
-def asset_events(shared: SharedAirflow, uri: str, job_id: int) -> list[dict]:
+def asset_events(shared: RunningSystem, uri: str, job_id: int) -> list[dict]:
     """Airflow's events on the asset ``uri`` whose extra names Airbyte job ``job_id``."""
     params = {"uri_pattern": uri, "only_active": False}
     assets = shared.airflow.api("GET", "/assets", params=params).json()["assets"]
@@ -90,16 +90,17 @@ def asset_events(shared: SharedAirflow, uri: str, job_id: int) -> list[dict]:
     return [e for e in events if names_job(e.get("extra"), job_id)]
 
 
-def events_per_asset(shared: SharedAirflow, job_id: int, uris: list[str]) -> dict[str, int]:
+def events_per_asset(shared: RunningSystem, job_id: int, uris: list[str]) -> dict[str, int]:
     return {uri: len(asset_events(shared, uri, job_id)) for uri in uris}
 
 
-def quality_runs_for(shared: SharedAirflow, job_id: int) -> list[dict]:
-    """Runs of the quality DAG that consumed an asset event of Airbyte job ``job_id``."""
+def quality_runs_for(shared: RunningSystem, job_id: int, dag_id: str = QUALITY_DAG) -> list[dict]:
+    """Runs of the quality DAG (or ``dag_id``) that consumed an asset event of Airbyte job
+    ``job_id``."""
     found = []
-    for run in shared.airflow.list_runs(QUALITY_DAG):
+    for run in shared.airflow.list_runs(dag_id):
         run_id = quote(run["dag_run_id"], safe="")
-        path = f"/dags/{QUALITY_DAG}/dagRuns/{run_id}/upstreamAssetEvents"
+        path = f"/dags/{dag_id}/dagRuns/{run_id}/upstreamAssetEvents"
         response = shared.airflow.api("GET", path)
         if response.status_code == 500:  # a run its events created is queued (#71360): later
             continue
