@@ -34,7 +34,7 @@ import pytest  # noqa: E402
 from dev.airbyte_standin.admin_client import RunningStandin  # noqa: E402
 from dev.airbyte_standin.config import StandinConfig  # noqa: E402
 from dev.airbyte_standin.serving import run_standin  # noqa: E402
-from tests.postgres import PostgresServer, postgres_bin_dir, run_postgres  # noqa: E402
+from dev.postgres import PostgresServer, postgres_bin_dir, run_postgres  # noqa: E402
 
 #: Fast tunables so a test waits milliseconds, not seconds, between polls and retries.
 FAST_EXTRAS = {

@@ -5,19 +5,16 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import subprocess
-import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-import requests
 
 from dev.processes import free_port, wait_until
-from dev.webhook_server import serve_receiver
+from dev.webhook_server import serve_receiver, serve_receiver_process
 from include.assets import connection_asset
 from include.connections import load_connections
 from include.receiver import WebhookSettings
@@ -141,39 +138,14 @@ def intake(shared: SharedAirflow, outbox: Path, stripe_tables: list[str]) -> Ite
 def receiver_process(
     tmp_path: Path, name: str = "receiver", **env: str
 ) -> Iterator[tuple[str, subprocess.Popen]]:
-    """``python -m webhook`` as its own process on a free port, for what only a process shows
-    (memory, a kill); its output in ``tmp_path/<name>.log``. Yields its URL and the process."""
-    port = free_port()
-    log = tmp_path / f"{name}.log"
-    with open(log, "ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "webhook"],
-            cwd=REPO,
-            env={
-                **os.environ,  # the outbox fixture's Airbyte Connection and Variables, if used
-                "PYTHONPATH": str(REPO),
-                "WEBHOOK_SECRET": SECRET,
-                "WEBHOOK_PORT": str(port),
-                "AIRFLOW_API_URL": f"http://127.0.0.1:{free_port()}",
-                "LEDGER_PATH": str(tmp_path / f"{name}-ledger.db"),
-                **env,
-            },
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-
-    def healthy() -> bool:
-        assert process.poll() is None, log.read_text()[-3000:]
-        try:
-            return requests.get(f"{url}/healthz", timeout=1).status_code == 200
-        except requests.RequestException:
-            return False
-
-    try:
-        wait_until(healthy, timeout=60, interval=0.1, what="webhook process healthy")
-        yield url, process
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(timeout=30)
+    """``python -m webhook`` as its own process (``dev.webhook_server``) with the tests'
+    secret, a ledger file of its own and an Airflow nobody listens on unless ``env`` says
+    otherwise; its output in ``tmp_path/<name>.log``. Yields its URL and the process."""
+    settings = {
+        "WEBHOOK_SECRET": SECRET,
+        "AIRFLOW_API_URL": f"http://127.0.0.1:{free_port()}",
+        "LEDGER_PATH": str(tmp_path / f"{name}-ledger.db"),
+        **env,
+    }
+    with serve_receiver_process(settings, tmp_path / f"{name}.log") as running:
+        yield running

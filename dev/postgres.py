@@ -1,7 +1,8 @@
-"""A throwaway PostgreSQL cluster for tests: the seed's warehouse, for real.
+"""A throwaway PostgreSQL cluster for tests and benchmarks: the seed's warehouse, an
+Airflow metadata database or the receivers' shared ledger, for real.
 
 ``run_postgres`` runs ``initdb`` into a temp directory and ``pg_ctl start`` on a free
-127.0.0.1 port (as the ``postgres`` OS user when the tests run as root, since PostgreSQL
+127.0.0.1 port (as the ``postgres`` OS user when run as root, since PostgreSQL
 refuses to run as root), with password authentication (scram-sha-256) and a password full
 of URL-special characters, fsync off. It is stopped and deleted on exit.
 
@@ -17,7 +18,6 @@ import importlib.util
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -28,6 +28,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
+
+from dev.processes import free_port
 
 PG_START_TIMEOUT = 30  # seconds pg_ctl waits for the server to accept connections
 PG_USER = "warehouse_admin"
@@ -118,12 +120,6 @@ def _reachable_bin_dir(bin_dir: Path, user: str | None, base: Path) -> Path:
     return copy / install.relative_to(site) / "bin"
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _run_as(user: str | None, args: list[str], timeout: float) -> subprocess.CompletedProcess:
     """Run ``args`` (as ``user`` via runuser when given), raising with its output on failure."""
     command = ["runuser", "-u", user, "--", *args] if user else args
@@ -170,7 +166,7 @@ def run_postgres(bin_dir: Path) -> Iterator[PostgresServer]:
         for path in (base, pw_file):
             os.chown(path, account.pw_uid, account.pw_gid)
     bin_dir = _reachable_bin_dir(bin_dir, user, base)
-    server = PostgresServer("127.0.0.1", _free_port(), PG_USER, PG_PASSWORD, data_dir)
+    server = PostgresServer("127.0.0.1", free_port(), PG_USER, PG_PASSWORD, data_dir)
     pg_ctl = str(bin_dir / "pg_ctl")
     started = False
     try:
