@@ -13,7 +13,9 @@ import base64
 import contextlib
 import json
 import logging
+import math
 import time
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -29,6 +31,9 @@ TOKEN_MARGIN_SECONDS = 60
 #: Airflow on SQLite deadlocks concurrent writers until its 5-s busy timeout (measured with
 #: Airflow 3.3: 107 asset events/s one at a time, 1.7/s two at a time, with 500s).
 WRITES_AT_ONCE = 1
+#: How long an asset no DAG declares is taken as undeclared before Airflow is asked again (an
+#: event skipped meanwhile is the reconciler's to create: the ledger holds no claim for it).
+UNDECLARED_SECONDS = 60.0
 #: Task instances or asset events asked for per request when listing them.
 PAGE_SIZE = 100
 
@@ -109,6 +114,9 @@ class AirflowClient:
         self._token: str | None = None
         self._expiry = 0.0
         self._asset_ids: dict[str, int] = {}
+        #: URIs no DAG declared, and when that was last asked (asked again after a while).
+        self._undeclared: dict[str, float] = {}
+        self._asset_lookups: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._lock = asyncio.Lock()
         self._slots = asyncio.Semaphore(settings.airflow_max_requests)
         self._writes = asyncio.Semaphore(WRITES_AT_ONCE)
@@ -207,9 +215,22 @@ class AirflowClient:
     # --- assets ----------------------------------------------------------------------------
 
     async def asset_id(self, uri: str) -> int | None:
-        """The id of the asset with exactly this URI, or None when no DAG declares it."""
-        if uri in self._asset_ids:
-            return self._asset_ids[uri]
+        """The id of the asset with exactly this URI, or None when no DAG declares it (asked
+        again after ``UNDECLARED_SECONDS``: a DAG may declare it since). One lookup of a URI at
+        a time: a burst of notifications asks Airflow once."""
+        async with self._asset_lookups[uri]:
+            if uri in self._asset_ids:
+                return self._asset_ids[uri]
+            if time.monotonic() - self._undeclared.get(uri, -math.inf) < UNDECLARED_SECONDS:
+                return None
+            found = await self._look_up_asset(uri)
+            if found is None:
+                self._undeclared[uri] = time.monotonic()
+            else:
+                self._asset_ids[uri] = found
+            return found
+
+    async def _look_up_asset(self, uri: str) -> int | None:
         response = await self._request(
             # Assets only task lineage emits (through an AssetAlias) are not "active".
             "GET",
@@ -220,10 +241,7 @@ class AirflowClient:
             raise AirflowUnavailable(f"Airflow answered {response.status_code} listing assets")
         assets = _json(response).get("assets") or []
         found = next((a.get("id") for a in assets if a.get("uri") == uri), None)
-        if isinstance(found, int):
-            self._asset_ids[uri] = found
-            return found
-        return None
+        return found if isinstance(found, int) else None
 
     async def asset_events(
         self, asset_id: int, *, since: datetime | None = None, offset: int = 0
