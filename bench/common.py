@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -24,7 +25,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BENCH_DIR = REPO_ROOT / "bench"
@@ -41,9 +42,44 @@ from dev.airbyte_standin.admin_client import RunningStandin  # noqa: E402
 from dev.airbyte_standin.config import StandinConfig  # noqa: E402
 from dev.airbyte_standin.seed import SEED  # noqa: E402
 from dev.airbyte_standin.serving import run_standin_process  # noqa: E402
+from dev.processes import wait_until  # noqa: E402
+
+if TYPE_CHECKING:  # a type only: importing it loads include.connections (~0.9 s)
+    from dev.airflow_components import AirflowServer
 
 CONNECTION_IDS = [c.connection_id for c in SEED]
 CONN_ID = "airbyte_default"
+#: A line of Airflow's API server access log: ``... request finished ... method=GET
+#: path=/api/v2/... query=... status_code=200``.
+ACCESS_LINE = re.compile(r"request finished.*?\bmethod=(\w+).*?\bpath=(\S+).*?\bstatus_code=(\d+)")
+
+
+def api_log_offset(airflow: AirflowServer) -> int:
+    """Where Airflow's API server log ends now: pass it to ``api_requests_since``."""
+    return airflow.log_files["api-server"].stat().st_size
+
+
+def api_requests_since(airflow: AirflowServer, offset: int) -> list[tuple[str, str, int]]:
+    """``(method, path, status)`` of every request Airflow's API server logged from
+    ``offset`` on, up to a request of the bench's own, which marks the end exactly."""
+    marker = f"bench-end-{uuid.uuid4().hex}"
+    airflow.api("GET", f"/{marker}")  # a 404, logged with its path
+    log = airflow.log_files["api-server"]
+
+    def logged() -> str | None:
+        with log.open("rb") as stream:
+            stream.seek(offset)
+            text = stream.read().decode(errors="replace")
+        return text if marker in text else None
+
+    text = wait_until(logged, timeout=30, interval=0.1, what="the end marker in the access log")
+    requests = []
+    for line in text.splitlines():
+        if marker in line:
+            break
+        if found := ACCESS_LINE.search(line):
+            requests.append((found[1], found[2], int(found[3])))
+    return requests
 
 
 def parse_args(description: str, **extra: Any) -> argparse.Namespace:

@@ -8,11 +8,12 @@
 2. ``discovery``: ``include.discovery.discover`` in a fresh process, from a copy of the
    repository's file, of a stand-in with 500 extra connections (Public and Configuration
    API), twice. Goal: Airbyte requests (the stand-in's log) <= pages + connections.
-3. ``pool``: a real Airflow (LocalExecutor, SQLite), 100 entries scheduled ``@yearly``
-   (scheduler's own runs off), a pool of 10; the 100 sync DAGs triggered back to back (REST
-   API), deferred waits, 7-s jobs. A job counts from the read of the stand-in's job list
-   (every 0.25 s) before the first listing it to its ``updated_at`` at its end (an upper
-   bound). Goals: <= 10 jobs at once, every run succeeds, one job per connection.
+3. ``pool`` (``bench.pool_scale``): a real Airflow (LocalExecutor, SQLite), 100 entries
+   scheduled ``@yearly`` (scheduler's own runs off), a pool of 10; the 100 sync DAGs triggered
+   back to back (REST API), deferred waits, 7-s jobs. A job counts from the read of the
+   stand-in's job list (every 0.25 s) before the first listing it to its ``updated_at`` at its
+   end (an upper bound). Goals: <= 10 jobs at once, every run succeeds, one job per
+   connection. Then the reconciler's cost per run over the same file (``bench.reconcile_cost``).
 
 ``--quick``: 50 entries, one rep, 50 connections, no ``pool`` (starting Airflow does not fit
 the smoke test); ``--quick --parts pool``: 10 DAGs, 3 slots, 2-s jobs.
@@ -20,7 +21,6 @@ the smoke test); ``--quick --parts pool``: 10 DAGs, 3 slots, 2-s jobs.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
@@ -28,20 +28,20 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from bench import reconcile_cost
 from bench.common import REPO_ROOT, compile_ours, emit, median, parse_args
 from bench.parse_cost import PRELUDE, dag_parse_goal, run_python
+from bench.pool_scale import measure_pool
+from bench.report_sections import header
 from dev.airbyte_standin.seed import extra_connection
 from dev.airbyte_standin.serving import quick_config, run_standin_process
-from dev.airflow_components import run_airflow
 from dev.environment import airflow_environment
 from include.connections import FILE_VARIABLE, load_connections
 from include.paths import CONNECTIONS_FILE
@@ -53,9 +53,6 @@ GENERATED, GENERATED_GOAL_S = "dags/airbyte_connections.py", 2.0
 PAGE_SIZE = 100  # AirbyteHook.list_connections' page: the Public API's largest
 SCHEDULES = ("@hourly", "@daily", "0 */6 * * *", "30 2 * * *", "*/15 * * * *")
 CHECKPOINTS = ("stripe_postgres_checkpoint", "hubspot_checkpoint", "salesforce_checkpoint")
-PREFIX = "airbyte_sync__bench_"
-TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
-SAMPLE_S, RUNS_TIMEOUT_S = 0.25, 1800.0
 
 PARSE = (
     PRELUDE
@@ -168,120 +165,6 @@ def measure_discovery(tmp: Path, connections: int) -> dict[str, Any]:
     return {"extra_connections": connections, "flavours": flavours}
 
 
-def sample_jobs(standin: Any, samples: list, done: threading.Event) -> None:
-    while not done.wait(SAMPLE_S):
-        with contextlib.suppress(OSError):  # (time before the read, jobs); requests' errors
-            samples.append((time.time(), standin.jobs()))
-
-
-def at_once(samples: list[tuple[float, list[dict[str, Any]]]]) -> dict[str, int]:
-    """Most jobs at once over [read before a job's first listing, its end], and in one read."""
-    starts, ends = {}, {}  # job id: time
-    previous = samples[0][0] if samples else 0.0
-    for before, jobs in samples:
-        for job in jobs:
-            starts.setdefault(job["id"], previous)
-            if job["status"] in TERMINAL:
-                ends.setdefault(job["id"], job["updated_at"])
-        previous = before
-    steps = [(t, 1) for t in starts.values()] + [(ends.get(i, math.inf), -1) for i in starts]
-    level = peak = 0
-    for _, step in sorted(steps, key=lambda s: (s[0], -s[1])):  # starts first at a tie
-        level += step
-        peak = max(peak, level)
-    reads = [[j["status"] for j in jobs] for _, jobs in samples] or [[]]
-    return {
-        "max_jobs_at_once": peak,
-        "max_jobs_at_once_read": max(sum(s not in TERMINAL for s in read) for read in reads),
-        "max_running_read": max(read.count("running") for read in reads),
-    }
-
-
-def wait_runs(airflow: Any, dags: int, pool: str) -> tuple[list[dict[str, Any]], int]:
-    """Every run once all ended (or at the timeout), and the pool's most occupied slots."""
-    deadline, occupied = time.monotonic() + RUNS_TIMEOUT_S, 0
-    params = {"dag_id_prefix_pattern": PREFIX, "limit": dags}
-    while True:
-        runs = airflow._ok(airflow.api("GET", "/dags/~/dagRuns", params=params))["dag_runs"]
-        slots = airflow._ok(airflow.api("GET", f"/pools/{pool}"))
-        occupied = max(occupied, slots["occupied_slots"])
-        ended = sum(r["state"] in ("success", "failed") for r in runs)
-        if ended >= dags or time.monotonic() > deadline:
-            return runs, occupied
-        time.sleep(2.0)
-
-
-def trigger(airflow: Any, dag_id: str) -> int:
-    """A manual run of ``dag_id`` (SQLite's locks make the API answer 500 at times): retries."""
-    for retries in range(10):
-        with contextlib.suppress(RuntimeError):
-            airflow.trigger(dag_id)
-            return retries
-        if airflow.list_runs(dag_id):  # created before the error: no second run
-            return retries + 1
-        time.sleep(1.0)
-    raise RuntimeError(f"{dag_id}: no run after 10 tries")
-
-
-def run_all(airflow: Any, dags: int, pool: str) -> dict[str, Any]:
-    """Unpause the generated sync DAGs, trigger them all at once, wait for every run."""
-    airflow.wait_for_dag(f"{PREFIX}{dags:04d}", timeout=300)
-    # dag_id_prefix_pattern matches no DAG in PATCH /dags (Airflow 3.3.0); a LIKE pattern does.
-    unpause = {"params": {"dag_id_pattern": PREFIX}, "json": {"is_paused": False}}
-    body = airflow._ok(airflow.api("PATCH", "/dags", **unpause))
-    assert body["total_entries"] == dags, f"unpaused {body['total_entries']} of {dags} DAGs"
-    started = time.time()
-    retries = sum(trigger(airflow, f"{PREFIX}{i:04d}") for i in range(1, dags + 1))
-    triggered = time.time()
-    runs, occupied = wait_runs(airflow, dags, pool)
-    states = Counter(r["state"] for r in runs)
-    ends = [datetime.fromisoformat(r["end_date"]).timestamp() for r in runs if r["end_date"]]
-    return {
-        "trigger_s": round(triggered - started, 2),
-        "trigger_retries": retries,
-        "wall_s": round(max(ends, default=math.nan) - started, 1),
-        "runs": len(runs),
-        "run_states": dict(states),
-        "runs_succeeded": states.get("success", 0),
-        "not_manual_runs": sum(1 for r in runs if r["run_type"] != "manual"),
-        "pool_max_occupied": occupied,
-    }
-
-
-def measure_pool(tmp: Path, dags: int, slots: int, job_s: float) -> dict[str, Any]:
-    path, seed_entries = tmp / "pool.yaml", len(load_connections(CONNECTIONS_FILE).connections)
-    write_file(path, dags + seed_entries, slots=slots, schedule="@yearly")
-    pending = min(1.0, job_s / 4)
-    settings = {"pending_seconds": pending, "running_seconds": job_s - pending}
-    config = quick_config(tmp, extra_connections=dags, validate_contract=False, **settings)
-    overrides = {"AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False"}  # manual runs only
-    started, samples, done = time.monotonic(), [], threading.Event()
-    with run_standin_process(config, log_file=tmp / "pool-standin.log") as standin:
-        env = airflow_environment(standin.url, tmp / "airflow") | {FILE_VARIABLE: str(path)}
-        with run_airflow(env, overrides=overrides) as airflow:
-            up_s = time.monotonic() - started
-            sampler = threading.Thread(target=sample_jobs, args=(standin, samples, done))
-            sampler.start()
-            try:
-                figures = run_all(airflow, dags, load_connections(path).pool.name)
-            finally:
-                done.set()
-                sampler.join()
-            jobs, served = standin.jobs(), standin.requests()
-    tokens = sum(1 for r in served if r["path"].endswith("/applications/token"))
-    ids = {extra_connection(i).connection_id for i in range(1, dags + 1)}
-    per_connection = Counter(j["connection_id"] for j in jobs if j["job_type"] == "sync")
-    return {"dags": dags, "slots": slots, "job_s": job_s, "airflow_start_s": round(up_s, 1)} | {
-        **figures,
-        **at_once(samples),
-        "jobs": len(jobs),  # every job on the stand-in, whatever its connection
-        "duplicated_syncs": sum(n - 1 for c, n in per_connection.items() if c in ids),
-        "connections_without_job": len(ids - set(per_connection)),
-        "airbyte_requests": len(served) - tokens,
-        "token_requests": tokens,
-    }
-
-
 def goals(doc: dict[str, Any]) -> list[tuple[str, Any, bool]]:
     """(goal, ours, met) of every part measured: the report's summary rows."""
     rows = []
@@ -325,8 +208,9 @@ def section(doc: dict[str, Any] | None) -> list[str]:
             "section 4 measures). The < 100 ms goal is section 4's; last column: with the "
             "repository's own file instead.",
             "",
-            "| DAG file | DAGs | parse ms | serialise ms | met | parse ms, repository's file |",
-            "|---|---|---|---|---|---|",
+            *header(
+                "DAG file", "DAGs", "parse ms", "serialise ms", "met", "parse ms, repository's file"
+            ),
         ]
         for r in [parse["generated"], *parse["others"]]:
             goal = GENERATED_GOAL_S if r["file"] == GENERATED else math.inf
@@ -341,8 +225,16 @@ def section(doc: dict[str, Any] | None) -> list[str]:
             f"**Discovery** ({found['extra_connections']} extra connections; seconds: "
             "`discover` itself, the whole process; a second run must add nothing).",
             "",
-            "| API | listed | added | requests (tokens) | calls | s | process s | second run |",
-            "|---|---|---|---|---|---|---|---|",
+            *header(
+                "API",
+                "listed",
+                "added",
+                "requests (tokens)",
+                "calls",
+                "s",
+                "process s",
+                "second run",
+            ),
         ]
         for api, d in found["flavours"].items():
             calls = ", ".join(f"`{c}` x{n}" for c, n in d["calls"].items())
@@ -358,13 +250,22 @@ def section(doc: dict[str, Any] | None) -> list[str]:
             f"**Pool** ({pool['dags']} runs triggered in {pool['trigger_s']:.1f} s, retries: "
             f"{pool['trigger_retries']}; pool of {pool['slots']}, {pool['job_s']:g}-s jobs).",
             "",
-            "| runs | succeeded | jobs at once | in one read (running) | pool occupied max "
-            "| jobs | duplicated | wall s | Airbyte requests (tokens) |",
-            "|---|---|---|---|---|---|---|---|---|",
+            *header(
+                "runs",
+                "succeeded",
+                "jobs at once",
+                "in one read (running)",
+                "pool occupied max",
+                "jobs",
+                "duplicated",
+                "wall s",
+                "Airbyte requests (tokens)",
+            ),
             f"| {pool['runs']} | {pool['runs_succeeded']} | {pool['max_jobs_at_once']} "
             f"| {pool['max_jobs_at_once_read']} ({pool['max_running_read']}) "
             f"| {pool['pool_max_occupied']} | {pool['jobs']} | {pool['duplicated_syncs']} "
             f"| {pool['wall_s']} | {pool['airbyte_requests']} ({pool['token_requests']}) |",
+            *reconcile_cost.section(pool.get("reconcile")),
         ]
     return [*out, ""] if doc else []
 
@@ -387,7 +288,12 @@ def main() -> None:
             result["discovery"] = measure_discovery(tmp, size["connections"])
         try:  # the figures of the other parts stay if it fails
             if "pool" in wanted:
-                result["pool"] = measure_pool(tmp, size["dags"], size["slots"], size["job_s"])
+                path = tmp / "pool.yaml"
+                seed_entries = len(load_connections(CONNECTIONS_FILE).connections)
+                write_file(
+                    path, size["dags"] + seed_entries, slots=size["slots"], schedule="@yearly"
+                )
+                result["pool"] = measure_pool(tmp, path, size["dags"], size["slots"], size["job_s"])
         except Exception as error:
             result["pool_error"] = f"{type(error).__name__}: {error}"[-2000:]
     result["goals"] = goals(result)

@@ -88,7 +88,7 @@ def failures(context: dict[str, Any]) -> list[str]:
 #: Every benchmark ``make bench`` runs, in report order.
 BENCHMARKS = (
     "polling", "worker_slot", "triggerer", "parse_cost", "resilience", "notifications",
-    "connections_scale", "end_to_end",
+    "notification_burst", "connections_scale", "end_to_end",
 )  # fmt: skip
 
 

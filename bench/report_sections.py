@@ -275,14 +275,20 @@ def resilience(results: dict) -> list[str]:
 
 def notifications(results: dict) -> list[str]:
     o = one(results, "notifications", "ours")
-    if not o:
+    burst = one(results, "notification_burst", "ours")
+    if not o and not burst:
         return []
+    out = ["## 6. Airbyte's notifications (ours only: the official provider has no such path)", ""]
+    if o:
+        out += notification_latency(o)
+    return out + notification_burst(burst)
+
+
+def notification_latency(o: dict[str, Any]) -> list[str]:
     outside, zero = o["outside_syncs"], o["zero_poll"]
     runs = zero["requests_per_run"]
     calls = sorted({call for run in runs for call in run})
     out = [
-        "## 6. Airbyte's notifications (ours only: the official provider has no such path)",
-        "",
         "`bench/notifications.py`: a real Airflow 3 (SQLite metadata DB), the webhook receiver "
         "and a client-credentials stand-in that notifies the receiver when a sync ends.",
         "",
@@ -306,4 +312,53 @@ def notifications(results: dict) -> list[str]:
     for i, (run, states) in enumerate(zip(runs, zero["task_states"], strict=True), 1):
         cells = " | ".join(str(run.get(c, 0)) for c in calls)
         out.append(f"| {i} | {cells} | {sum(run.values())} | {states.get('watchdog', NA)} |")
+    return [*out, ""]
+
+
+def notification_burst(doc: dict[str, Any] | None) -> list[str]:
+    """Section 6's bursts (``bench/notification_burst.py``)."""
+    if not doc:
+        return []
+    s = doc["setting"]
+    out = [
+        f"**Bursts** (`bench/notification_burst.py`): {s['notifications']} distinct success "
+        f"notifications posted by {s['posters']} threads at once, against fresh `python -m "
+        "webhook` processes sharing one PostgreSQL ledger, in front of a real Airflow 3 with a "
+        f"**{s['metadata_db']}** metadata DB (API server: {s['api_server_workers']} worker), "
+        f"`AIRFLOW_MAX_REQUESTS={s['airflow_max_requests']}`, "
+        f"`NOTIFICATION_WORKERS={s['notification_workers']}`; each notification makes "
+        f"{s['events_per_notification']} Asset events (the connection's and its tables'). "
+        "Everything runs on the machine above. *accepted*: N / (first post to last "
+        f"answer), a closed loop of {s['posters']} posts in flight. *processed*: from the "
+        "first post to the last connection Asset event (Airflow's timestamps); *last event*: "
+        "to the last event of any Asset. Airflow calls: the receivers' requests to Airflow's "
+        "REST API, counted in its access log until every notification was processed (tokens "
+        "and asset-id lookups included); `GET /api/v2/assets/events` is each notification's "
+        "one look for a task's event of the job, a page per 100 of the connection's events "
+        "since the job began (the N jobs are one connection's, begun just before the burst).",
+        "",
+        *header(
+            "receivers", "N", "202s", "ack p50 / p95 / max s", "accepted /s", "processed /s (s)",
+            "last event s", "Airflow calls / notification", "calls", "retried", "duplicates",
+        ),
+    ]  # fmt: skip
+    for r in doc["rounds"]:
+        calls = ", ".join(f"`{k}` x{v}" for k, v in r["airflow_calls_by_request"].items())
+        out.append(
+            row(
+                r["receivers"],
+                r["notifications"],
+                r["statuses"].get("202", 0),
+                f"{num(r['ack_p50_seconds'], 3)} / {num(r['ack_p95_seconds'], 3)} / "
+                f"{num(r['ack_max_seconds'], 3)}",
+                num(r["accepted_per_second"], 1),
+                f"{num(r['processed_per_second'], 1)} ({num(r['processed_seconds'], 1)})",
+                num(r["last_event_seconds"], 1),
+                num(r["airflow_calls_per_notification"], 2),
+                calls
+                + (f"; {r['airflow_calls_failed']} failed" if r["airflow_calls_failed"] else ""),
+                r["retried_notifications"],
+                r["duplicate_events"],
+            )
+        )
     return [*out, ""]

@@ -91,7 +91,11 @@ def plan(sides: Sequence[str], quick: bool) -> Plan:
     one_by_one += [("parse_cost", side, ()) for side in sides]
     # Ours only (no such path or file in the official provider), each starting its own
     # Airflow: alone. end_to_end runs every side in one Airflow, in the official venv.
-    alone: list[Job] = [("notifications", "ours", ()), ("connections_scale", "ours", ())]
+    alone: list[Job] = [
+        ("notifications", "ours", ()),
+        ("notification_burst", "ours", ()),
+        ("connections_scale", "ours", ()),
+    ]
     alone.append(("end_to_end", "both" if "official" in sides else "ours", ()))
     return [
         # They mostly sleep (scaled timelines): side by side.

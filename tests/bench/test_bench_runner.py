@@ -70,6 +70,8 @@ def test_the_plan_names_existing_scripts_and_runs_the_official_trigger_as_shippe
     assert ("end_to_end", "both", ()) in jobs
     quick = [job for phase in run.plan(["ours"], True) for lane in phase for job in lane]
     assert {side for _, side, _ in quick} == {"ours"}
+    assert ("notification_burst", "ours", ()) in jobs
+    assert ("notification_burst", "ours", ()) in quick
 
 
 def test_worst_notice_delay_is_the_interval_in_force_at_the_end():

@@ -2,9 +2,10 @@
 only: the official provider's venv is not needed) and the report renders.
 
 The scripts print figures and never fail on timing; these tests only check that they run
-and produce every figure the report needs. All six run at once to keep this short;
+and produce every figure the report needs. All seven run at once to keep this short;
 ``connections_scale --quick`` leaves out its part that starts Airflow (as ``notifications``,
-not run here, does), whose figures are checked on a made-up result.
+not run here, does), whose figures are checked on a made-up result. ``notification_burst``
+starts PostgreSQL and an Airflow on it even in ``--quick`` (40 notifications): it has longer.
 """
 
 from __future__ import annotations
@@ -17,13 +18,19 @@ from pathlib import Path
 
 import pytest
 
-from bench import connections_scale
+from bench import connections_scale, pool_scale
 from bench.parse_cost import DAG_PARSE_GOAL_S, dag_parse_goal
 from bench.polling import model, model_official_blocking, model_official_deferred, model_ours
 from bench.report import render
 from tests.conftest import REPO_ROOT
 
-SCRIPTS = ("polling", "worker_slot", "triggerer", "parse_cost", "resilience", "connections_scale")
+SCRIPTS = (
+    "polling", "worker_slot", "triggerer", "parse_cost", "resilience", "connections_scale",
+    "notification_burst",
+)  # fmt: skip
+#: Seconds a script may take (all run at once on a small machine); others: ``TIMEOUT``.
+TIMEOUT = 90
+TIMEOUTS = {"notification_burst": 420}
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +61,7 @@ def quick_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
         )
     results = {}
     for name, (process, log) in running.items():
-        rc = process.wait(timeout=90)
+        rc = process.wait(timeout=TIMEOUTS.get(name, TIMEOUT))
         log.close()
         tail = (out / f"{name}.log").read_text()[-3000:]
         assert rc == 0, f"bench.{name} --quick failed:\n{tail}"
@@ -143,6 +150,25 @@ def test_resilience_counts_duplicates(quick_results):
         assert figures["jobs_created"] >= figures["syncs"]
 
 
+def test_notification_burst_processes_every_notification_once(quick_results):
+    result = quick_results["notification_burst"]
+    setting = result["setting"]
+    assert (setting["metadata_db"], setting["notifications"]) == ("postgresql", 40)
+    assert [r["receivers"] for r in result["rounds"]] == [1, 2]
+    for r in result["rounds"]:
+        n = r["notifications"]
+        assert r["statuses"] == {"202": n}, r
+        assert r["connection_events"] == n, r
+        assert (r["events"], r["duplicate_events"]) == (4 * n, 0), r
+        assert 0 < r["ack_p50_seconds"] <= r["ack_p95_seconds"] <= r["ack_max_seconds"]
+        assert 0 < r["processed_seconds"] <= r["last_event_seconds"]
+        calls = r["airflow_calls_by_request"]
+        assert calls["POST /api/v2/assets/events"] >= 4 * n, calls  # one per event, + retries
+        assert calls["POST /auth/token"] == r["receivers"], calls  # one per process
+        assert r["airflow_calls"] == sum(calls.values())
+        assert r["airflow_calls_per_notification"] == round(r["airflow_calls"] / n, 2)
+
+
 def test_connections_scale_parses_every_dag_file_and_discovers(quick_results):
     result = quick_results["connections_scale"]
     assert result["parts"] == ["parse", "discovery"]
@@ -178,12 +204,12 @@ def test_connections_scale_counts_jobs_at_once_from_reads():
     ]
     # 1 and 2 count from 10.0 (the read before the first listing them), 3 from 11.0: all three
     # overlap in [11.0, 11.5] (2 ended at 11.5), though no read listed more than two not ended.
-    assert connections_scale.at_once(reads) == {
+    assert pool_scale.at_once(reads) == {
         "max_jobs_at_once": 3,
         "max_jobs_at_once_read": 2,
         "max_running_read": 1,
     }
-    assert connections_scale.at_once([])["max_jobs_at_once"] == 0
+    assert pool_scale.at_once([])["max_jobs_at_once"] == 0
 
 
 #: The shape of ``bench/connections_scale.py``'s ``pool`` part (starts Airflow: not run here).
@@ -251,6 +277,14 @@ def test_report_renders_both_sides(quick_results):
     text = render(context, results)
     for heading in ("## Goals", "## 1.", "## 2.", "## 3.", "## 4.", "## 5.", "## 6.", "## 7."):
         assert heading in text
+    burst = quick_results["notification_burst"]["rounds"]
+    assert "**Bursts** (`bench/notification_burst.py`): 40 distinct" in text
+    assert "**postgresql** metadata DB" in text
+    assert "`AIRFLOW_MAX_REQUESTS=4`" in text
+    for r in burst:
+        per = f"{r['airflow_calls_per_notification']:.2f}"
+        assert f"| {r['receivers']} | 40 | 40 | " in text
+        assert f" | {per} | `GET /api/v2/assets` x" in text
     assert "500 concurrent waits" in text
     p95 = "| notification to asset event p95 <= 2 s (sync started outside Airflow), s | 2.50 |"
     assert f"{p95} no such path | | **NO** |" in text
