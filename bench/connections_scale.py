@@ -35,11 +35,11 @@ from typing import Any
 
 import yaml
 
-from bench import reconcile_cost
 from bench.common import REPO_ROOT, compile_ours, emit, median, parse_args
 from bench.parse_cost import PRELUDE, dag_parse_goal, run_python
 from bench.pool_scale import measure_pool
-from bench.report_sections import header
+from bench.pool_scale import section as pool_section
+from bench.report_sections import header, row
 from dev.airbyte_standin.seed import extra_connection
 from dev.airbyte_standin.serving import quick_config, run_standin_process
 from dev.environment import airflow_environment
@@ -111,8 +111,8 @@ def measure_parse(tmp: Path, entries: int, reps: int, baseline: bool) -> dict[st
     os.environ[FILE_VARIABLE] = str(path)
     rows = [parse_row(file, reps) for file in files]
     os.environ.pop(FILE_VARIABLE)
-    for row, file in zip(rows, files, strict=True):
-        row["repo_file_parse_s"] = parse_row(file, reps)["parse_s"] if baseline else None
+    for measured, file in zip(rows, files, strict=True):
+        measured["repo_file_parse_s"] = parse_row(file, reps)["parse_s"] if baseline else None
     file, generated = load_connections(path), next(r for r in rows if r["file"] == GENERATED)
     generated["expected_dags"] = len(file.scheduled()) + len(file.checked())
     others = [r for r in rows if r["file"] != GENERATED]
@@ -200,74 +200,62 @@ def _ms(seconds: float | None) -> str:
 
 def section(doc: dict[str, Any] | None) -> list[str]:
     """Section 7 of ``bench/RESULTS.md`` (nothing if the bench did not run)."""
+    if not doc:
+        return []
     out = ["## 7. The connections file at scale (ours only)", "", __doc__.split("\n\n")[1], ""]
-    if parse := (doc or {}).get("parse"):
-        missed = parse["others_goal"]["missed"]
-        out += [
-            f"**Parse** ({parse['entries']} entries, median of {parse['reps']}, measured as "
-            "section 4 measures). The < 100 ms goal is section 4's; last column: with the "
-            "repository's own file instead.",
-            "",
-            *header(
-                "DAG file", "DAGs", "parse ms", "serialise ms", "met", "parse ms, repository's file"
-            ),
-        ]
-        for r in [parse["generated"], *parse["others"]]:
-            goal = GENERATED_GOAL_S if r["file"] == GENERATED else math.inf
-            met = r["parse_s"] <= goal and r["file"] not in missed
-            out.append(
-                f"| `{r['file']}` | {r['dags']} | {_ms(r['parse_s'])} | {_ms(r['serialize_s'])} "
-                f"| {'yes' if met else '**NO**'} | {_ms(r['repo_file_parse_s'])} |"
+    if parse := doc.get("parse"):
+        out += _parse_rows(parse)
+    if found := doc.get("discovery"):
+        out += _discovery_rows(found)
+    if pool := doc.get("pool"):
+        out += pool_section(pool)
+    return [*out, ""]
+
+
+def _parse_rows(parse: dict[str, Any]) -> list[str]:
+    missed = parse["others_goal"]["missed"]
+    out = [
+        f"**Parse** ({parse['entries']} entries, median of {parse['reps']}, measured as "
+        "section 4 measures). The < 100 ms goal is section 4's; last column: with the "
+        "repository's own file instead.",
+        "",
+        *header(
+            "DAG file", "DAGs", "parse ms", "serialise ms", "met", "parse ms, repository's file"
+        ),
+    ]
+    for r in [parse["generated"], *parse["others"]]:
+        goal = GENERATED_GOAL_S if r["file"] == GENERATED else math.inf
+        met = r["parse_s"] <= goal and r["file"] not in missed
+        out.append(
+            row(
+                f"`{r['file']}`", r["dags"], _ms(r["parse_s"]), _ms(r["serialize_s"]),
+                "yes" if met else "**NO**", _ms(r["repo_file_parse_s"]),
             )
-    if found := (doc or {}).get("discovery"):
-        out += [
-            "",
-            f"**Discovery** ({found['extra_connections']} extra connections; seconds: "
-            "`discover` itself, the whole process; a second run must add nothing).",
-            "",
-            *header(
-                "API",
-                "listed",
-                "added",
-                "requests (tokens)",
-                "calls",
-                "s",
-                "process s",
-                "second run",
-            ),
-        ]
-        for api, d in found["flavours"].items():
-            calls = ", ".join(f"`{c}` x{n}" for c, n in d["calls"].items())
-            again = d["second_run"]
-            out.append(
-                f"| {api} | {d['listed']} | {d['added']} | {d['requests']} ({d['token_requests']})"
-                f" | {calls} | {d['discover_s']:.2f} | {d['command_s']:.1f} | {again['requests']} "
-                f"requests, {again['added']} added |"
+        )  # fmt: skip
+    return out
+
+
+def _discovery_rows(found: dict[str, Any]) -> list[str]:
+    out = [
+        "",
+        f"**Discovery** ({found['extra_connections']} extra connections; seconds: "
+        "`discover` itself, the whole process; a second run must add nothing).",
+        "",
+        *header(
+            "API", "listed", "added", "requests (tokens)", "calls", "s", "process s", "second run"
+        ),
+    ]
+    for api, d in found["flavours"].items():
+        calls = ", ".join(f"`{c}` x{n}" for c, n in d["calls"].items())
+        again = d["second_run"]
+        out.append(
+            row(
+                api, d["listed"], d["added"], f"{d['requests']} ({d['token_requests']})", calls,
+                f"{d['discover_s']:.2f}", f"{d['command_s']:.1f}",
+                f"{again['requests']} requests, {again['added']} added",
             )
-    if pool := (doc or {}).get("pool"):
-        out += [
-            "",
-            f"**Pool** ({pool['dags']} runs triggered in {pool['trigger_s']:.1f} s, retries: "
-            f"{pool['trigger_retries']}; pool of {pool['slots']}, {pool['job_s']:g}-s jobs).",
-            "",
-            *header(
-                "runs",
-                "succeeded",
-                "jobs at once",
-                "in one read (running)",
-                "pool occupied max",
-                "jobs",
-                "duplicated",
-                "wall s",
-                "Airbyte requests (tokens)",
-            ),
-            f"| {pool['runs']} | {pool['runs_succeeded']} | {pool['max_jobs_at_once']} "
-            f"| {pool['max_jobs_at_once_read']} ({pool['max_running_read']}) "
-            f"| {pool['pool_max_occupied']} | {pool['jobs']} | {pool['duplicated_syncs']} "
-            f"| {pool['wall_s']} | {pool['airbyte_requests']} ({pool['token_requests']}) |",
-            *reconcile_cost.section(pool.get("reconcile")),
-        ]
-    return [*out, ""] if doc else []
+        )  # fmt: skip
+    return out
 
 
 def main() -> None:

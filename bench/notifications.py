@@ -81,62 +81,67 @@ def main() -> None:
     syncs, runs = (5, 2) if args.quick else (args.syncs, args.runs)
     logging.getLogger("webhook").setLevel(logging.WARNING)  # stdout carries the JSON
     home = Path(tempfile.mkdtemp(prefix="bench-notifications-"))
-    config = quick_config(home, auth="token", running_seconds=0.5)
     try:
-        with run_standin(config) as standin:
-            environment = airflow_environment(standin.url, home)
-            environment["AIRFLOW_CONN_AIRBYTE_DEFAULT"] = json.dumps(
-                {
-                    "conn_type": "airbyte",
-                    "host": standin.url,
-                    "login": config.client_id,
-                    "password": config.client_secret,
-                    "extra": {"auth_type": "client_credentials"},
-                }
-            )
-            # The receiver reads the same Connection and Variables, the Airflow way.
-            os.environ.update(
-                {k: v for k, v in environment.items() if k.startswith("AIRFLOW_CONN_")}
-                | {k: v for k, v in environment.items() if k.startswith("AIRFLOW_VAR_")}
-            )
-            with run_airflow(environment) as airflow:
-                # The quality DAG stays paused: its runs would contend with the receiver for
-                # the SQLite metadata database, which no production Airflow uses.
-                airflow.unpause(ZERO_POLL_DAG)
-                airflow.wait_for_dag(QUALITY_DAG)
-                register_table_assets(airflow)
-                settings = WebhookSettings(
-                    webhook_secret="bench-webhook-secret-0123456789",  # noqa: S106
-                    airflow_api_url=airflow.url,
-                    ledger_path=str(home / "ledger.db"),
-                    airbyte_notification_token=TOKEN,
-                )
-                with serve_receiver(settings) as receiver:
-                    standin.notify_to(f"{receiver}/airbyte/notifications/{TOKEN}")
-                    outside = measure_outside_syncs(standin, airflow, syncs)
-                    zero_poll = measure_zero_poll(standin, airflow, runs)
-                    standin.notify_to(None)
+        outside, zero_poll = measure(home, syncs, runs)
     finally:
         shutil.rmtree(home, ignore_errors=True)
-    emit(
-        {
-            "outside_syncs": outside,
-            "zero_poll": zero_poll,
-            "official_requests_per_sync": OFFICIAL,
-            "goals": {
-                "notification to asset event p95 <= 2 s": outside["p95_seconds"] <= 2.0,
-                "one Airbyte request (the confirmation) per notified sync": outside[
-                    "confirmations_per_sync"
-                ]
-                == 1.0,
-                "zero-poll <= 3 Airbyte requests per DAG-started sync": zero_poll[
-                    "max_requests_per_run"
-                ]
-                <= 3,
-            },
-        },
-        args.json,
-    )
+    result = {"outside_syncs": outside, "zero_poll": zero_poll}
+    emit(result | {"official_requests_per_sync": OFFICIAL, "goals": goals(result)}, args.json)
+
+
+def goals(result: dict[str, Any]) -> dict[str, bool]:
+    outside, zero_poll = result["outside_syncs"], result["zero_poll"]
+    return {
+        "notification to asset event p95 <= 2 s": outside["p95_seconds"] <= 2.0,
+        "one Airbyte request (the confirmation) per notified sync": (
+            outside["confirmations_per_sync"] == 1.0
+        ),
+        "zero-poll <= 3 Airbyte requests per DAG-started sync": (
+            zero_poll["max_requests_per_run"] <= 3
+        ),
+    }
+
+
+def measure(home: Path, syncs: int, runs: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The stand-in, Airflow and the receiver in ``home``: (outside syncs, zero-poll runs)."""
+    config = quick_config(home, auth="token", running_seconds=0.5)
+    with run_standin(config) as standin:
+        environment = airflow_environment(standin.url, home)
+        environment["AIRFLOW_CONN_AIRBYTE_DEFAULT"] = json.dumps(
+            {
+                "conn_type": "airbyte",
+                "host": standin.url,
+                "login": config.client_id,
+                "password": config.client_secret,
+                "extra": {"auth_type": "client_credentials"},
+            }
+        )
+        # The receiver reads the same Connection and Variables, the Airflow way.
+        os.environ.update(
+            {
+                k: v
+                for k, v in environment.items()
+                if k.startswith(("AIRFLOW_CONN_", "AIRFLOW_VAR_"))
+            }
+        )
+        with run_airflow(environment) as airflow:
+            # The quality DAG stays paused: its runs would contend with the receiver for the
+            # SQLite metadata database, which no production Airflow uses.
+            airflow.unpause(ZERO_POLL_DAG)
+            airflow.wait_for_dag(QUALITY_DAG)
+            register_table_assets(airflow)
+            settings = WebhookSettings(
+                webhook_secret="bench-webhook-secret-0123456789",  # noqa: S106
+                airflow_api_url=airflow.url,
+                ledger_path=str(home / "ledger.db"),
+                airbyte_notification_token=TOKEN,
+            )
+            with serve_receiver(settings) as receiver:
+                standin.notify_to(f"{receiver}/airbyte/notifications/{TOKEN}")
+                outside = measure_outside_syncs(standin, airflow, syncs)
+                zero_poll = measure_zero_poll(standin, airflow, runs)
+                standin.notify_to(None)
+    return outside, zero_poll
 
 
 def register_table_assets(airflow) -> None:

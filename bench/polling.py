@@ -154,6 +154,28 @@ def model(side: str, mode: str, length: float, history: bool = False) -> dict[st
 
 
 # -- measurement -------------------------------------------------------------------------------
+def observe_end(server: Any, earlier: set[int], length: float, ended: dict[str, float]) -> None:
+    """Put the end of the new job (not one of ``earlier``) in ``ended["at"]``."""
+    time.sleep(max(0.0, length - 0.3))
+    jobs = []
+    while not jobs:
+        jobs = [j for j in server.jobs() if j["id"] not in earlier]
+        time.sleep(0.005)
+    ended["at"] = wait_job_terminal(server, jobs[0]["id"])
+
+
+def wait(side: str, mode: str, operator: Any, scale: float) -> bool:
+    """Wait for the operator's sync as ``mode`` does; whether it ended well."""
+    if mode == "deferred":
+        trigger, _ = defer(side, operator, scale=scale)
+        return event_ok(side, run_trigger(trigger))
+    try:
+        operator.execute(fake_context())
+    except Exception:
+        return False
+    return True
+
+
 def measure_case(
     side: str, mode: str, minutes: float, scale: float, history: bool = False
 ) -> dict[str, Any]:
@@ -179,26 +201,11 @@ def measure_case(
         )
         ended: dict[str, float] = {}
         started = time.time()
-
-        def observe() -> None:
-            time.sleep(max(0.0, length - 0.3))
-            jobs = []
-            while not jobs:
-                jobs = [j for j in server.jobs() if j["id"] not in earlier]
-                time.sleep(0.005)
-            ended["at"] = wait_job_terminal(server, jobs[0]["id"])
-
-        observer = threading.Thread(target=observe, daemon=True)
+        observer = threading.Thread(
+            target=observe_end, args=(server, earlier, length, ended), daemon=True
+        )
         observer.start()
-        ok = True
-        if mode == "blocking":
-            try:
-                operator.execute(fake_context())
-            except Exception:
-                ok = False
-        else:
-            trigger, _ = defer(side, operator, scale=scale)
-            ok = event_ok(side, run_trigger(trigger))
+        ok = wait(side, mode, operator, scale)
         noticed = time.time()
         observer.join(timeout=30)
         served = [r for r in server.requests()[seen:] if not r["path"].endswith("/health")]

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import reconcile_cost
+from bench.report_sections import header, row
 from dev.airbyte_standin.seed import extra_connection
 from dev.airbyte_standin.serving import quick_config, run_standin_process
 from dev.airflow_components import run_airflow
@@ -143,3 +144,24 @@ def measure_pool(tmp: Path, path: Path, dags: int, slots: int, job_s: float) -> 
         "airbyte_requests": len(served) - tokens,
         "token_requests": tokens,
     }
+
+
+def section(pool: dict[str, Any]) -> list[str]:
+    """The pool part's rows of section 7, with the reconciler's."""
+    return [
+        "",
+        f"**Pool** ({pool['dags']} runs triggered in {pool['trigger_s']:.1f} s, retries: "
+        f"{pool['trigger_retries']}; pool of {pool['slots']}, {pool['job_s']:g}-s jobs).",
+        "",
+        *header(
+            "runs", "succeeded", "jobs at once", "in one read (running)", "pool occupied max",
+            "jobs", "duplicated", "wall s", "Airbyte requests (tokens)",
+        ),
+        row(
+            pool["runs"], pool["runs_succeeded"], pool["max_jobs_at_once"],
+            f"{pool['max_jobs_at_once_read']} ({pool['max_running_read']})",
+            pool["pool_max_occupied"], pool["jobs"], pool["duplicated_syncs"], pool["wall_s"],
+            f"{pool['airbyte_requests']} ({pool['token_requests']})",
+        ),
+        *reconcile_cost.section(pool.get("reconcile")),
+    ]  # fmt: skip

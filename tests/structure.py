@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 #: The trees parsed, relative to the root: the product and the code that runs beside it.
-TREES = ("plugins", "include", "dags", "webhook", "dev")
+TREES = ("plugins", "include", "dags", "webhook", "dev", "bench")
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60
 #: The Airbyte client package; the other modules under plugins/ are the Airflow glue.
