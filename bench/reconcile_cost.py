@@ -81,7 +81,7 @@ def section(doc: dict[str, Any] | None) -> list[str]:
     out = [
         "",
         f"**Reconciler** (`airbyte_reconcile` over the same {doc['connections']} entries, "
-        "each with one succeeded job of the last hour that its task announced; triggered "
+        "the pool's with one succeeded job of the last hour each, announced by its task; triggered "
         f"with `{CONF}`, {len(doc['runs'])} runs in a row; Airflow requests from the API "
         "server's access log).",
         "",
