@@ -12,6 +12,9 @@ Makes Airflow's and Airbyte's views agree, for every connection of
 - the cancellation of Airbyte jobs an `AirbyteSyncOperator` started whose task has failed for
   good (retries spent, or marked failed while no triggerer watched it).
 
+A job Airflow or Airbyte does not answer for is left to the next try; the others go on, then
+the try fails, so Airflow retries it.
+
 Requests per run: one job listing per connection, one Airflow listing of failed Airbyte tasks
 (per 100), one state read per such task, plus what it creates. The receivers' shared ledger
 (`LEDGER_URL`) decides what was done already: give the workers the receiver's `LEDGER_URL`,
@@ -25,6 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from airflow.sdk import Param, dag, task
+from airflow.sdk.exceptions import AirflowException
 
 from include.connections import load_connections
 from include.dag_defaults import default_args
@@ -59,6 +63,11 @@ def airbyte_reconcile():
         settings = AirflowSettings()
         done = asyncio.run(reconcile_now(load_connections(), settings, lookback, settle_after))
         count(done)
+        if done.unsettled:  # the retry (or the next run) settles them; the rest is done
+            raise AirflowException(
+                f"Airflow or Airbyte did not answer for jobs {done.unsettled}: left to the "
+                "next try (the log says why); every other job was reconciled"
+            )
         return done.as_dict()
 
     reconcile()

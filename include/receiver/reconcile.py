@@ -7,6 +7,8 @@ its events), are settled as a notification would settle them (``include.receiver
 origin ``airbyte_reconciled``): the Asset events of a succeeded sync that no receiver or task
 created (a lost notification), the report of a failure nobody reported. The ledger the
 receivers share decides what exists, so a job is never settled twice, whoever saw it first.
+A job Airflow or Airbyte does not answer for is left to the next try (``unsettled``); the
+others go on.
 
 Then the orphans: Airbyte jobs an ``AirbyteSyncOperator`` started whose task instance has
 failed for good (its retries spent, or marked failed while deferred, before any triggerer ran
@@ -24,10 +26,10 @@ from datetime import UTC, datetime, timedelta
 from airflow.sdk.observability.stats import Stats
 
 from include.connections import ConnectionEntry, ConnectionsFile
-from include.receiver.airflow_client import AirflowClient
+from include.receiver.airflow_client import AirflowClient, AirflowUnavailable
 from include.receiver.ledger import Ledger
 from include.receiver.settings import AirflowSettings
-from include.receiver.settle import ClaimHeld, JobSettler
+from include.receiver.settle import AirbyteUnavailable, ClaimHeld, JobSettler
 from plugins.airbyte_client.client import AsyncAirbyteClient
 from plugins.airbyte_client.contracts import JOB_ID_KEY, ORIGIN_RECONCILED
 from plugins.airbyte_client.errors import AirbyteConfigError, AirbyteError
@@ -45,6 +47,8 @@ class Reconciled:
     failures_reported: list[int] = field(default_factory=list)
     orphans_cancelled: list[int] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)
+    #: Jobs left half done because Airflow or Airbyte did not answer: the next try's.
+    unsettled: list[int] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -52,6 +56,7 @@ class Reconciled:
             "failures_reported": self.failures_reported,
             "orphans_cancelled": self.orphans_cancelled,
             "unreadable": self.unreadable,
+            "unsettled": self.unsettled,
         }
 
 
@@ -116,6 +121,10 @@ async def _settle_entry(
             outcome = await settler.settle(job, ORIGIN_RECONCILED, careful=True)
         except ClaimHeld as busy:
             log.info("Job %s of %s: %s; left to it", job.job_id, entry.key, busy)
+            continue
+        except (AirflowUnavailable, AirbyteUnavailable) as error:  # the other jobs go on
+            log.warning("Job %s of %s: %s; left to the next try", job.job_id, entry.key, error)
+            done.unsettled.append(job.job_id)
             continue
         if outcome.status == "asset_events":
             done.events_created[job.job_id] = outcome.assets["created"]

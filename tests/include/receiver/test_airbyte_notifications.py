@@ -508,6 +508,33 @@ def test_a_try_refused_after_its_first_event_makes_the_rest_on_the_next_try(
     assert events_per_asset(shared, job_id, stripe_assets) == dict.fromkeys(stripe_assets, 1)
 
 
+def test_the_reconciler_leaves_a_job_airflow_refused_to_the_next_try_and_goes_on(
+    stripe_assets, shared, intake
+):
+    """Airflow refuses the first event of a reconcile run: that job is left unsettled, the
+    other lost syncs get their events in the same run, and the next run finishes the first."""
+    shared.standin.notify_to(None)  # the notifications are lost
+    started = time.monotonic()
+    try:
+        jobs = []
+        for _ in range(3):
+            jobs.append(start_outside_airflow(shared))
+            wait_until(lambda: job_status(shared, jobs[-1]) == "succeeded", timeout=60, what="job")
+        lookback = timedelta(seconds=time.monotonic() - started + 2)  # these jobs only
+        with flaky_airflow(shared.airflow.url, refuse={1}) as (airflow_url, refused):
+            settings = receiver_settings(airflow_url)
+            first = asyncio.run(reconcile(load_connections(), settings, lookback, timedelta()))
+            second = asyncio.run(reconcile(load_connections(), settings, lookback, timedelta()))
+    finally:
+        shared.standin.notify_to(intake)
+    assert len(refused) == 1
+    [left] = first.unsettled
+    assert sorted(first.events_created) == sorted(set(jobs) - {left})
+    assert (second.unsettled, list(second.events_created)) == ([], [left])
+    for job_id in jobs:
+        assert events_per_asset(shared, job_id, stripe_assets) == dict.fromkeys(stripe_assets, 1)
+
+
 def test_two_receivers_and_the_reconciler_on_one_ledger_at_once_make_one_event(
     stripe_assets, shared, intake, make_receiver, postgres_url
 ):

@@ -26,11 +26,15 @@ def reconcile(shared: SharedAirflow) -> dict:
     """One run of the reconciliation DAG; what its task returned (its log when it failed)."""
     conf = {"lookback_hours": 1, "settle_after_minutes": 0}
     run_id = shared.airflow.trigger(DAG, conf)["dag_run_id"]
-    run = shared.airflow.wait_for_run(DAG, quote(run_id, safe=""), timeout=180)
+    # A try that Airflow did not answer for is retried after a minute: room for that.
+    run = shared.airflow.wait_for_run(DAG, quote(run_id, safe=""), timeout=240)
     if run["state"] != "success":
-        path = f"/dags/{DAG}/dagRuns/{quote(run_id, safe='')}/taskInstances/reconcile/logs/1"
-        log = shared.airflow.api("GET", path, headers={"Accept": "text/plain"}).text
-        raise AssertionError(f"{run['state']}: {log[-4000:]}")
+        tries = f"/dags/{DAG}/dagRuns/{quote(run_id, safe='')}/taskInstances/reconcile/logs"
+        logs = [
+            shared.airflow.api("GET", f"{tries}/{n}", headers={"Accept": "application/json"}).text
+            for n in (1, 2)
+        ]
+        raise AssertionError(f"{run['state']}: {' '.join(logs)[-6000:]}")
     path = f"/dags/{DAG}/dagRuns/{quote(run_id, safe='')}/taskInstances/reconcile/xcomEntries"
     return shared.airflow._ok(shared.airflow.api("GET", f"{path}/return_value"))["value"]
 
