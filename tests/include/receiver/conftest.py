@@ -39,7 +39,6 @@ def receiver_settings(airflow_url: str, **overrides) -> WebhookSettings:
         "airflow_api_url": airflow_url,
         "airflow_username": "admin",
         "airflow_password": "admin",
-        "airflow_timeout_seconds": 5,
         "retry_after_seconds": 7,
         **overrides,
     }
