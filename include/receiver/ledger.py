@@ -1,7 +1,7 @@
 """What the receivers have acted on, in a database named by a SQLAlchemy URL (PostgreSQL for
 several replicas, a SQLite file for one), so a restart or another replica knows it.
 
-Three uses, each keyed by a string:
+Four uses, each keyed by a string:
 
 - signed events: ``event:<event_id>`` with the fingerprint of the run it asked for, kept for
   at least the signature window (``remember``), so a captured request is a duplicate (never a
@@ -13,7 +13,9 @@ Three uses, each keyed by a string:
   the claim is one insert on the primary key, so of any number of receivers given the same
   notification at the same moment exactly one creates the event, and a replay months later
   finds it settled. A claim left unsettled (its receiver died between the claim and the event)
-  may be taken over after ``STALE_CLAIM_SECONDS``.
+  may be taken over after ``STALE_CLAIM_SECONDS``;
+- a succeeded sync all of whose Asset events exist: ``sync:<job_id>``, **marked** for good, so
+  a later look at the job (the reconciler's next runs, a replay) needs no request at all.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ class Claim:
 
 
 class Ledger:
-    """``remember``/``recall`` keys for a while; ``claim``/``settle`` keys for good."""
+    """``remember``/``recall`` keys for a while; ``claim``/``settle`` or ``mark`` keys for good."""
 
     def __init__(self, url: str, retention: float = 600.0) -> None:
         backend = sa.engine.make_url(url).get_backend_name()
@@ -138,6 +140,11 @@ class Ledger:
                 .where(ENTRIES.c.key == key)
                 .values(state=SETTLED, value=value, updated=time.time())
             )
+
+    def mark(self, key: str, value: str) -> None:
+        """``key`` holds ``value`` for good, settled without a claim (what it records is done;
+        a mark that exists stays as it is)."""
+        self._insert(key=key, value=value, state=SETTLED, updated=time.time(), expires=None)
 
     def release(self, key: str, owner: str) -> None:
         """Give up ``owner``'s claim (the work failed): another try may claim it at once."""

@@ -12,7 +12,8 @@ or one report of a failed or cancelled job.
   (the sync task's outlets, the zero-poll watchdog's) is left alone: one listing of the
   connection asset's events since the job was created. Airflow 3.3.0 answers 500 to that
   listing while a run an event created is still queued (apache/airflow#71360); the ledger
-  then decides alone.
+  then decides alone. Once every event of a job exists and its tables were named, the job is
+  marked in the ledger (``sync:<job_id>``): a later look at it makes no request.
 - A failed or cancelled job: a message with the job id and Airbyte's error to the entry's
   channels (else ``AIRBYTE_NOTIFY_CHANNELS``; ``include.notifications``), once per job.
 - A job still running, a reset or clear, a sync that moved nothing, a connection the
@@ -144,6 +145,8 @@ class JobSettler:
                 "Airbyte job %s succeeded having moved nothing: no asset events", job.job_id
             )
             return Outcome("ignored", "The job moved no data: no asset was updated.", job.job_id)
+        if await asyncio.to_thread(self._ledger.recall, _sync_key(job.job_id)) is not None:
+            return Outcome("duplicate", "The job's asset events exist.", job.job_id)
         source = await self._entry(job.connection_id)
         if source is None:
             log.info("Airbyte connection %s is not one of ours: no action", job.connection_id)
@@ -219,6 +222,8 @@ class JobSettler:
         created, existing, undeclared = assets.values()
         if undeclared:
             log.warning("No DAG declares the assets %s; no event for them", undeclared)
+        elif lineage is not None:  # every table known, every event there: done for good
+            await asyncio.to_thread(self._ledger.mark, _sync_key(job.job_id), str(len(targets)))
         log.info(
             "Airbyte job %s succeeded: asset events created %s, already there %s",
             job.job_id,
@@ -331,6 +336,11 @@ class JobSettler:
         await asyncio.to_thread(self._ledger.settle, key, str(job.status))
         log.warning("Airbyte job %s %s: reported (%s)", job.job_id, job.status, reason)
         return Outcome("failure_reported", f"The job {job.status}; reported.", job.job_id)
+
+
+def _sync_key(job_id: int) -> str:
+    """The ledger's mark of a succeeded sync whose every Asset event exists."""
+    return f"sync:{job_id}"
 
 
 def _send(message: SyncMessage, channels: tuple[str, ...] | None) -> None:

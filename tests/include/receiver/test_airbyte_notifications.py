@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -420,22 +421,32 @@ def test_a_source_outside_the_allowed_networks_is_403(shared, outbox, make_recei
     assert response.status_code == 200
 
 
+@dataclass
+class FlakyAirflow:
+    """A proxy in front of the real Airflow: its URL, the asset-event POSTs it refused and
+    every request it passed on (``METHOD path``, without the query)."""
+
+    url: str
+    refused: list[str] = field(default_factory=list)
+    forwarded: list[str] = field(default_factory=list)
+
+
 @contextmanager
-def flaky_airflow(airflow_url: str, refuse: set[int]) -> Iterator[tuple[str, list[str]]]:
-    """A proxy in front of the real Airflow that answers the asset-event POSTs numbered in
-    ``refuse`` (from 1) with 503 (without passing them on) and forwards everything else;
-    yields its URL and the paths it refused."""
-    refused: list[str] = []
+def flaky_airflow(airflow_url: str, refuse: set[int] = frozenset()) -> Iterator[FlakyAirflow]:
+    """A proxy that answers the asset-event POSTs numbered in ``refuse`` (from 1) with 503
+    (without passing them on) and forwards everything else."""
     posts = itertools.count(1)
     target = httpx.Client(base_url=airflow_url, timeout=30)
+    proxy = FlakyAirflow(url="")
 
     class Proxy(BaseHTTPRequestHandler):
         def _forward(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             event = self.command == "POST" and self.path == "/api/v2/assets/events"
             if event and next(posts) in refuse:
-                refused.append(self.path)
+                proxy.refused.append(self.path)
                 return self._answer(503, b'{"detail": "busy"}', "application/json")
+            proxy.forwarded.append(f"{self.command} {self.path.split('?')[0]}")
             headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
             answer = target.request(self.command, self.path, content=body, headers=headers)
             kind = answer.headers.get("content-type", "application/json")
@@ -455,12 +466,32 @@ def flaky_airflow(airflow_url: str, refuse: set[int]) -> Iterator[tuple[str, lis
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    proxy.url = f"http://127.0.0.1:{server.server_address[1]}"
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", refused
+        yield proxy
     finally:
         server.shutdown()
         server.server_close()
         target.close()
+
+
+def notified_through_flaky_airflow(
+    shared, intake: str, make_receiver, refuse: set[int]
+) -> tuple[int, dict, dict, FlakyAirflow]:
+    """A sync only a receiver behind ``flaky_airflow(refuse)`` hears of: its job id, what the
+    receiver did, its record of the notification, and the proxy."""
+    shared.standin.notify_to(None)  # only this receiver hears of the job
+    try:
+        with flaky_airflow(shared.airflow.url, refuse) as proxy:
+            receiver = make_receiver(proxy.url, airbyte_notification_token=TOKEN)
+            job_id = start_outside_airflow(shared)
+            wait_until(lambda: job_status(shared, job_id) == "succeeded", timeout=60, what="job")
+            intake_url = f"{receiver}/airbyte/notifications/{TOKEN}"
+            assert notify(intake_url, job_id)["status"] == "accepted"
+            answer = outcome(intake_url, job_id)
+            return job_id, answer, notification_status(intake_url, job_id), proxy
+    finally:
+        shared.standin.notify_to(intake)
 
 
 def test_airflow_refusing_an_event_for_a_moment_loses_nothing(
@@ -468,19 +499,10 @@ def test_airflow_refusing_an_event_for_a_moment_loses_nothing(
 ):
     """Airflow answers 503 to two asset-event POSTs: the receiver tries again later, from its
     inbox, and every asset still gets its one event."""
-    shared.standin.notify_to(None)  # only this test's receiver hears of the job
-    try:
-        with flaky_airflow(shared.airflow.url, refuse={1, 2}) as (airflow_url, refused):
-            receiver = make_receiver(airflow_url, airbyte_notification_token=TOKEN)
-            job_id = start_outside_airflow(shared)
-            wait_until(lambda: job_status(shared, job_id) == "succeeded", timeout=60, what="job")
-            intake_url = f"{receiver}/airbyte/notifications/{TOKEN}"
-            assert notify(intake_url, job_id)["status"] == "accepted"
-            answer = outcome(intake_url, job_id)
-            status = notification_status(intake_url, job_id)
-    finally:
-        shared.standin.notify_to(intake)
-    assert len(refused) == 2
+    job_id, answer, status, proxy = notified_through_flaky_airflow(
+        shared, intake, make_receiver, refuse={1, 2}
+    )
+    assert len(proxy.refused) == 2
     assert status["attempts"] == 2  # two tries given back, the third done
     assert answer["status"] == "asset_events"
     assert sorted(answer["created"]) == sorted(stripe_assets)
@@ -492,20 +514,24 @@ def test_a_try_refused_after_its_first_event_makes_the_rest_on_the_next_try(
 ):
     """The connection's event is created, a table's is refused: the receiver's own event is
     no task's announcement, so the next try creates the tables' events, each once."""
-    shared.standin.notify_to(None)  # only this test's receiver hears of the job
-    try:
-        with flaky_airflow(shared.airflow.url, refuse={2}) as (airflow_url, refused):
-            receiver = make_receiver(airflow_url, airbyte_notification_token=TOKEN)
-            job_id = start_outside_airflow(shared)
-            wait_until(lambda: job_status(shared, job_id) == "succeeded", timeout=60, what="job")
-            intake_url = f"{receiver}/airbyte/notifications/{TOKEN}"
-            assert notify(intake_url, job_id)["status"] == "accepted"
-            answer = outcome(intake_url, job_id)
-    finally:
-        shared.standin.notify_to(intake)
-    assert len(refused) == 1
+    job_id, answer, _, proxy = notified_through_flaky_airflow(
+        shared, intake, make_receiver, refuse={2}
+    )
+    assert len(proxy.refused) == 1
     assert answer["status"] == "asset_events"
     assert events_per_asset(shared, job_id, stripe_assets) == dict.fromkeys(stripe_assets, 1)
+
+
+def lost_syncs(shared, n: int) -> tuple[list[int], timedelta]:
+    """``n`` syncs Airbyte ran and nobody was told of (notifications off meanwhile), and a
+    lookback that reaches these jobs only."""
+    started = time.monotonic()
+    shared.standin.notify_to(None)  # the notifications are lost
+    jobs: list[int] = []
+    for _ in range(n):
+        jobs.append(start_outside_airflow(shared))
+        wait_until(lambda: job_status(shared, jobs[-1]) == "succeeded", timeout=60, what="job")
+    return jobs, timedelta(seconds=time.monotonic() - started + 2)
 
 
 def test_the_reconciler_leaves_a_job_airflow_refused_to_the_next_try_and_goes_on(
@@ -513,26 +539,45 @@ def test_the_reconciler_leaves_a_job_airflow_refused_to_the_next_try_and_goes_on
 ):
     """Airflow refuses the first event of a reconcile run: that job is left unsettled, the
     other lost syncs get their events in the same run, and the next run finishes the first."""
-    shared.standin.notify_to(None)  # the notifications are lost
-    started = time.monotonic()
     try:
-        jobs = []
-        for _ in range(3):
-            jobs.append(start_outside_airflow(shared))
-            wait_until(lambda: job_status(shared, jobs[-1]) == "succeeded", timeout=60, what="job")
-        lookback = timedelta(seconds=time.monotonic() - started + 2)  # these jobs only
-        with flaky_airflow(shared.airflow.url, refuse={1}) as (airflow_url, refused):
-            settings = receiver_settings(airflow_url)
+        jobs, lookback = lost_syncs(shared, 3)
+        with flaky_airflow(shared.airflow.url, refuse={1}) as proxy:
+            settings = receiver_settings(proxy.url)
             first = asyncio.run(reconcile(load_connections(), settings, lookback, timedelta()))
             second = asyncio.run(reconcile(load_connections(), settings, lookback, timedelta()))
     finally:
         shared.standin.notify_to(intake)
-    assert len(refused) == 1
+    assert len(proxy.refused) == 1
     [left] = first.unsettled
     assert sorted(first.events_created) == sorted(set(jobs) - {left})
     assert (second.unsettled, list(second.events_created)) == ([], [left])
     for job_id in jobs:
         assert events_per_asset(shared, job_id, stripe_assets) == dict.fromkeys(stripe_assets, 1)
+
+
+def test_a_reconcile_run_over_settled_jobs_only_lists_each_connections_jobs(
+    stripe_assets, shared, intake
+):
+    """Once a job's events all exist the ledger says so for good: the next run asks Airbyte for
+    each entry's job list and nothing else, and Airflow for no Asset at all."""
+    try:
+        jobs, lookback = lost_syncs(shared, 2)
+        settings = receiver_settings(shared.airflow.url)
+        first = asyncio.run(reconcile(load_connections(), settings, lookback, timedelta()))
+        served = len(shared.standin.requests())
+        with flaky_airflow(shared.airflow.url) as proxy:
+            again = receiver_settings(proxy.url, ledger_path=settings.ledger_path)
+            second = asyncio.run(reconcile(load_connections(), again, lookback, timedelta()))
+        asked = {f"{r['method']} {r['path']}" for r in shared.standin.requests()[served:]}
+    finally:
+        shared.standin.notify_to(intake)
+    assert sorted(first.events_created) == sorted(jobs)
+    assert (second.events_created, second.unsettled) == ({}, [])
+    listings = {"GET /api/public/v1/jobs", "POST /api/v1/jobs/list"}
+    tokens = {"POST /api/public/v1/applications/token", "POST /api/v1/applications/token"}
+    assert asked & listings, asked
+    assert asked <= listings | tokens, asked
+    assert not [r for r in proxy.forwarded if "/assets" in r], proxy.forwarded
 
 
 def test_two_receivers_and_the_reconciler_on_one_ledger_at_once_make_one_event(

@@ -55,6 +55,17 @@ def test_a_settled_claim_is_kept_for_good_and_never_claimed_again(url):
     assert ledger.recall("asset:7:x") == "12"
 
 
+def test_a_mark_is_kept_for_good_and_the_first_stays(url):
+    ledger = Ledger(url, retention=-1)  # remembered keys expire at once; marks do not
+    assert ledger.recall("sync:7") is None
+    ledger.mark("sync:7", "4")
+    ledger.mark("sync:7", "5")
+    assert ledger.recall("sync:7") == "4"
+    assert ledger.remember("sync:7", "other") == "4"  # forgetting old keys leaves it
+    claim = ledger.claim("sync:7", "a")
+    assert (claim.ours, claim.state) == (False, SETTLED)
+
+
 def test_a_released_claim_can_be_claimed_at_once(url):
     ledger = Ledger(url, retention=60)
     assert ledger.claim("failure:9", "a").ours
