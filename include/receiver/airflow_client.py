@@ -36,6 +36,11 @@ WRITES_AT_ONCE = 1
 UNDECLARED_SECONDS = 60.0
 #: Task instances or asset events asked for per request when listing them.
 PAGE_SIZE = 100
+#: A request sent on a kept-alive connection the server is closing: Airflow's uvicorn closes
+#: the connection after a 500 for an exception (apache/airflow#71360's among them), and a
+#: request already on its way there is reset unread. A read is sent once more; a write never
+#: goes on a reused connection (reset, it may have been applied, so it is not repeated).
+DROPPED = (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)
 
 
 class AirflowUnavailable(Exception):
@@ -97,8 +102,8 @@ class AirflowClient:
 
     At most ``AIRFLOW_MAX_REQUESTS`` requests, ``WRITES_AT_ONCE`` of them writes, are in flight
     at once (a burst of notifications waits here rather than exhausting the API server's
-    database connections). Asset ids are
-    cached. The token is cached until a minute before its ``exp`` and fetched again once when
+    database connections). Reads share kept-alive connections, writes each get a new one
+    (``DROPPED``). Asset ids are cached. The token is cached until a minute before its ``exp`` and fetched again once when
     the API answers 401 (for example after the API server's JWT secret changed).
     """
 
@@ -110,6 +115,13 @@ class AirflowClient:
             base_url=settings.airflow_base,
             timeout=settings.airflow_timeout_seconds,
             transport=transport,
+        )
+        #: Writes: a new connection each (see ``DROPPED``).
+        self._writer = httpx.AsyncClient(
+            base_url=settings.airflow_base,
+            timeout=settings.airflow_timeout_seconds,
+            transport=transport,
+            limits=httpx.Limits(max_keepalive_connections=0),
         )
         self._token: str | None = None
         self._expiry = 0.0
@@ -123,18 +135,31 @@ class AirflowClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+        await self._writer.aclose()
 
-    async def _fetch_token(self) -> str:
+    async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One request: a read on a pooled connection (once more if that one was dropped), a
+        write on a new one; ``AirflowUnavailable`` when Airflow cannot be reached."""
         try:
-            response = await self._http.post(
-                "/auth/token",
-                json={
-                    "username": self._settings.airflow_username,
-                    "password": self._settings.airflow_password.get_secret_value(),
-                },
-            )
+            if method != "GET":
+                return await self._writer.request(method, path, **kwargs)
+            try:
+                return await self._http.request(method, path, **kwargs)
+            except DROPPED as error:
+                log.info("Airflow dropped the connection (%s); asking again", type(error).__name__)
+                return await self._http.request(method, path, **kwargs)
         except httpx.HTTPError as error:
             raise AirflowUnavailable(f"cannot reach Airflow: {type(error).__name__}") from None
+
+    async def _fetch_token(self) -> str:
+        response = await self._send(
+            "POST",
+            "/auth/token",
+            json={
+                "username": self._settings.airflow_username,
+                "password": self._settings.airflow_password.get_secret_value(),
+            },
+        )
         if response.status_code not in (200, 201):
             log.error(
                 "Airflow refused the receiver's credentials for user %r: HTTP %s",
@@ -162,12 +187,8 @@ class AirflowClient:
     async def _authorised(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         for attempt in (1, 2):
             token = await self.token(refresh=attempt == 2)
-            try:
-                response = await self._http.request(
-                    method, path, headers={"Authorization": f"Bearer {token}"}, **kwargs
-                )
-            except httpx.HTTPError as error:
-                raise AirflowUnavailable(f"cannot reach Airflow: {type(error).__name__}") from None
+            headers = {"Authorization": f"Bearer {token}"}
+            response = await self._send(method, path, headers=headers, **kwargs)
             if response.status_code != 401:
                 return response
         return response
