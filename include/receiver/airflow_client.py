@@ -103,8 +103,9 @@ class AirflowClient:
     At most ``AIRFLOW_MAX_REQUESTS`` requests, ``WRITES_AT_ONCE`` of them writes, are in flight
     at once (a burst of notifications waits here rather than exhausting the API server's
     database connections). Reads share kept-alive connections, writes each get a new one
-    (``DROPPED``). Asset ids are cached. The token is cached until a minute before its ``exp`` and fetched again once when
-    the API answers 401 (for example after the API server's JWT secret changed).
+    (``DROPPED``). Asset ids are cached. The token is cached until a minute before its
+    ``exp`` and fetched again once when the API answers 401 (for example after the API
+    server's JWT secret changed).
     """
 
     def __init__(
