@@ -6,7 +6,8 @@ LocalExecutor, SQLite) with the DAGs of ``bench/dag_files/end_to_end``, whose re
 mounted in the API server by ``plugins/airbyte_plugin.py``. For each job length, every
 connection is synced once first (outside Airflow: the job history a scheduled DAG has, and
 for zero-poll the Asset event its watchdog reads the usual duration from); then, one side
-after another, ``--runs`` DAG runs of that side at once, each on its own connection.
+after another, ``--runs`` DAG runs of that side at once, each on its own connection, their
+jobs' lengths spread over one 60-s poll interval (``SPREAD_S``).
 Measured per sync: the stand-in's end of the job -> the downstream task's ``start_date``;
 every Airbyte request the stand-in served while the side's runs were live / runs; the
 Airbyte tasks' worker-slot seconds (``bench.e2e_figures``).
@@ -58,6 +59,9 @@ from include.receiver.mount import URL_PREFIX
 DAG_FOLDER = REPO_ROOT / "bench" / "dag_files" / "end_to_end"
 FULL = {"lengths": (20.0, 120.0), "runs": 4, "pending_s": 5.0}
 QUICK = {"lengths": (6.0,), "runs": 1, "pending_s": 1.0}
+#: Run r of a side runs its job (r - 1) x SPREAD_S / runs s longer: the ends of a side's jobs
+#: are spread evenly over one of the official trigger's 60-s poll intervals.
+SPREAD_S = 60.0
 GRACE_S = 5.0  # the zero-poll watchdog's grace past 1.5 x the usual duration
 #: Airflow's own defaults for the loops that set how soon a ready task starts
 #: (dev/airflow_settings.py shortens them for the tests).
@@ -84,6 +88,7 @@ def build_plan(sides: tuple[str, ...], lengths: tuple[float, ...], runs: int) ->
                     "job_s": job_s,
                     "connection_id": extra_connection(index).connection_id,
                     "index": index,
+                    "running_extra_s": (run - 1) * SPREAD_S / runs,
                     "conn_id": "airbyte_official" if side in OFFICIAL_SIDES else "airbyte_default",
                 }
                 if side == "ours_zero_poll":
@@ -295,9 +300,14 @@ def measure(doc: dict[str, Any], size: dict, sides: tuple[str, ...], home: Path)
             body = {"params": {"dag_id_pattern": "e2e_"}, "json": {"is_paused": False}}
             airflow._ok(airflow.api("PATCH", "/dags", **body))
             for job_s in size["lengths"]:
-                standin.set_durations(pending, job_s - pending)
                 at_length = [s for s in specs if s["job_s"] == job_s]
-                warm_up(standin, airflow, at_length, timeout=job_s + 180)
+                standin.set_durations(pending_seconds=pending)
+                for spec in at_length:
+                    running = job_s - pending + spec["running_extra_s"]
+                    standin.set_durations(
+                        running_seconds=running, connection_id=spec["connection_id"]
+                    )
+                warm_up(standin, airflow, at_length, timeout=job_s + SPREAD_S + 180)
                 for side in sides:
                     mine = [s for s in at_length if s["side"] == side]
                     doc["batches"].append(run_batch(standin, airflow, home, side, mine))
@@ -324,6 +334,7 @@ def describe(size: dict[str, Any]) -> dict[str, Any]:
         "settings": {
             "pending_s": size["pending_s"],
             "grace_s": GRACE_S,
+            "spread_s": SPREAD_S,
             "scheduler": "idle sleep 1 s, heartbeats 5 s",
         },
         "batches": [],

@@ -46,15 +46,21 @@ def clear_faults(standin: StandinDep) -> dict[str, Any]:
 
 @router.post("/durations", response_model=None)
 async def set_durations(request: Request, standin: StandinDep) -> dict[str, Any] | JSONResponse:
-    """``{"pending_seconds": s, "running_seconds": s}`` (either); jobs in flight follow."""
+    """``{"pending_seconds": s, "running_seconds": s}`` (either), or ``{"running_seconds": s,
+    "connection_id": id}`` for one connection's jobs; jobs in flight follow."""
     spec = await json_object(request, 400)
-    unknown = set(spec) - {"pending_seconds", "running_seconds"}
+    unknown = set(spec) - {"pending_seconds", "running_seconds", "connection_id"}
     if unknown:
-        return _bad(f"unknown settings {sorted(unknown)}; use pending_seconds, running_seconds")
+        return _bad(
+            f"unknown settings {sorted(unknown)}; use pending_seconds, running_seconds, "
+            "connection_id"
+        )
     try:
         standin.jobs.set_durations(**spec)
     except (TypeError, ValueError) as exc:
         return _bad(str(exc))
+    except UnknownConnectionError as exc:
+        return _bad(f"unknown connection {exc}")
     jobs = standin.jobs
     return {"pending_seconds": jobs.pending_seconds, "running_seconds": jobs.running_seconds}
 

@@ -88,10 +88,18 @@ class RunningStandin:
         return self._admin("DELETE", "/faults")["cleared"]
 
     def set_durations(
-        self, pending_seconds: float | None = None, running_seconds: float | None = None
+        self,
+        pending_seconds: float | None = None,
+        running_seconds: float | None = None,
+        connection_id: str | None = None,
     ) -> dict[str, float]:
-        """Change how long jobs stay pending and running (jobs in flight too)."""
-        settings = {"pending_seconds": pending_seconds, "running_seconds": running_seconds}
+        """Change how long jobs stay pending and running (jobs in flight too; with
+        ``connection_id``, how long that connection's jobs run)."""
+        settings = {
+            "pending_seconds": pending_seconds,
+            "running_seconds": running_seconds,
+            "connection_id": connection_id,
+        }
         given = {key: value for key, value in settings.items() if value is not None}
         return self._admin("POST", "/durations", given)
 

@@ -51,6 +51,8 @@ class JobStore:
         self.connections = connections
         self.pending_seconds = pending_seconds
         self.running_seconds = running_seconds
+        #: ``running_seconds`` of the jobs of one connection, where set.
+        self.running_by_connection: dict[str, float] = {}
         self.rows_per_stream = rows_per_stream
         self.journal = journal
         self.lock = threading.RLock()
@@ -141,13 +143,24 @@ class JobStore:
             self.rules.append(rule)
 
     def set_durations(
-        self, pending_seconds: float | None = None, running_seconds: float | None = None
+        self,
+        pending_seconds: float | None = None,
+        running_seconds: float | None = None,
+        connection_id: str | None = None,
     ) -> None:
-        """Change how long jobs stay pending and running; jobs in flight follow at once."""
+        """Change how long jobs stay pending and running (``connection_id``: how long that
+        connection's jobs run, ahead of the general setting); jobs in flight follow at once."""
         for value in (pending_seconds, running_seconds):
             if value is not None and (isinstance(value, bool) or not value >= 0):
                 raise ValueError(f"a duration must be a number of seconds >= 0, not {value!r}")
+        if connection_id is not None:
+            if pending_seconds is not None or running_seconds is None:
+                raise ValueError("for one connection, give running_seconds only")
+            self.connections.get(connection_id)  # unknown: UnknownConnectionError
         with self.lock:
+            if connection_id is not None:
+                self.running_by_connection[connection_id] = float(running_seconds)
+                return
             if pending_seconds is not None:
                 self.pending_seconds = float(pending_seconds)
             if running_seconds is not None:
@@ -174,17 +187,14 @@ class JobStore:
 
     def _advance(self, job: Job, mono: float) -> None:
         elapsed = mono - job.phase_started
+        running = self.running_by_connection.get(job.connection_id, self.running_seconds)
         if job.status == "pending" and job.behaviour == "stuck_pending":
             return
         if (job.status == "pending" and elapsed >= self.pending_seconds) or (
-            job.status == "incomplete" and elapsed >= self.running_seconds
+            job.status == "incomplete" and elapsed >= running
         ):
             self._start_attempt(job, mono)
-        elif (
-            job.status == "running"
-            and elapsed >= self.running_seconds
-            and job.behaviour != "stuck_running"
-        ):
+        elif job.status == "running" and elapsed >= running and job.behaviour != "stuck_running":
             self._finish_attempt(job, mono)
 
     def _start_attempt(self, job: Job, mono: float) -> None:

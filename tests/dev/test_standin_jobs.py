@@ -213,7 +213,28 @@ def test_durations_change_jobs_in_flight(api, standin) -> None:
         standin.set_durations(running_seconds=standin.config.running_seconds)
 
 
+def test_one_connections_jobs_run_as_long_as_set_for_it(api, standin) -> None:
+    standin.set_durations(running_seconds=3600, connection_id=HUBSPOT_CONNECTION_ID)
+    try:
+        slow = start(api, standin, HUBSPOT_CONNECTION_ID)
+        other = start(api, standin, SALESFORCE_CONNECTION_ID)
+        assert wait_status(api, standin, other)["job"]["status"] == "succeeded"
+        assert job_info(api, standin, slow)["job"]["status"] == "running"
+        standin.set_durations(running_seconds=0, connection_id=HUBSPOT_CONNECTION_ID)
+        assert wait_status(api, standin, slow)["job"]["status"] == "succeeded"
+    finally:
+        standin.set_durations(
+            running_seconds=standin.config.running_seconds, connection_id=HUBSPOT_CONNECTION_ID
+        )
+
+
 def test_bad_durations_are_refused(standin) -> None:
-    for body in ({"running_seconds": -1}, {"running_seconds": "soon"}, {"speed": 2}):
+    for body in (
+        {"running_seconds": -1},
+        {"running_seconds": "soon"},
+        {"speed": 2},
+        {"pending_seconds": 1, "connection_id": HUBSPOT_CONNECTION_ID},
+        {"running_seconds": 1, "connection_id": "no-such-connection"},
+    ):
         response = requests.post(f"{standin.url}/_standin/durations", json=body, timeout=5)
         assert response.status_code == 400, body
