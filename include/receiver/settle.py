@@ -12,8 +12,9 @@ or one report of a failed or cancelled job.
   (the sync task's outlets, the zero-poll watchdog's) is left alone: one listing of the
   connection asset's events since the job was created. Airflow 3.3.0 answers 500 to that
   listing while a run an event created is still queued (apache/airflow#71360); the ledger
-  then decides alone. Once every event of a job exists and its tables were named, the job is
-  marked in the ledger (``sync:<job_id>``): a later look at it makes no request.
+  then decides alone. Once a task announced a job, or every event of it exists and its
+  tables were named, the job is marked in the ledger (``sync:<job_id>``): a later look at it
+  makes no request.
 - A failed or cancelled job: a message with the job id and Airbyte's error to the entry's
   channels (else ``AIRBYTE_NOTIFY_CHANNELS``; ``include.notifications``), once per job.
 - A job still running, a reset or clear, a sync that moved nothing, a connection the
@@ -208,16 +209,19 @@ class JobSettler:
     async def _emit(
         self, job: AirbyteJob, source: ConnectionEntry, origin: str, careful: bool
     ) -> Outcome:
+        connection_uri = connection_asset(source).uri
+        if await self._announced(job, connection_uri):
+            await asyncio.to_thread(self._ledger.mark, _sync_key(job.job_id), "announced")
+            log.info("Airbyte job %s succeeded: a task announced it already", job.job_id)
+            return Outcome("duplicate", "A task announced the job's asset events.", job.job_id)
         lineage = await self._lineage(job)
         tag = {"source": source.key}
-        overall = {**job_extra(job, lineage, origin), **tag}
-        targets = [(connection_asset(source).uri, overall)]
+        targets = [(connection_uri, {**job_extra(job, lineage, origin), **tag})]
         for out in lineage.outputs if lineage else ():
             targets.append((out.uri, {**table_extra(job, out, origin), **tag}))
         assets: dict[str, list[str]] = {"created": [], "existing": [], "undeclared": []}
-        announced = await self._announced(job, targets[0][0])
         for uri, extra in targets:
-            outcome = await self._emit_one(job, uri, extra, careful, announced)
+            outcome = await self._emit_one(job, uri, extra, careful)
             assets[outcome].append(uri)
         created, existing, undeclared = assets.values()
         if undeclared:
@@ -244,7 +248,7 @@ class JobSettler:
         return asset_id is not None and await self._listed(asset_id, job, by_task=True)
 
     async def _emit_one(
-        self, job: AirbyteJob, uri: str, extra: dict[str, Any], careful: bool, announced: bool
+        self, job: AirbyteJob, uri: str, extra: dict[str, Any], careful: bool
     ) -> str:
         """The event of ``uri`` for the job: ``created``, ``existing`` or ``undeclared``.
 
@@ -261,9 +265,7 @@ class JobSettler:
                 return "existing"
             raise ClaimHeld(f"the event of {uri} for job {job.job_id} is being created elsewhere")
         try:
-            listed = announced or (
-                (careful or claim.taken_over) and await self._listed(asset_id, job)
-            )
+            listed = (careful or claim.taken_over) and await self._listed(asset_id, job)
             if not listed:
                 await self._airflow.create_asset_event(asset_id, extra)
         except BaseException:
