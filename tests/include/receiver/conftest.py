@@ -18,7 +18,7 @@ from dev.webhook_server import serve_receiver, serve_receiver_process
 from include.assets import connection_asset
 from include.connections import load_connections
 from include.receiver import WebhookSettings
-from tests.airflow_fixtures import STRIPE, SharedAirflow, shared_airflow
+from tests.airflow_fixtures import DAG_IDS, STRIPE, SharedAirflow, shared_airflow
 
 REPO = Path(__file__).resolve().parents[3]
 SECRET = "test-webhook-secret-0123456789"
@@ -45,9 +45,25 @@ def receiver_settings(airflow_url: str, **overrides) -> WebhookSettings:
     return WebhookSettings(**settings)
 
 
+def quiesce(shared: SharedAirflow) -> None:
+    """Wait until nothing else talks to Airbyte or loads Airflow: earlier tests' DAG runs (the
+    quality runs their Asset events started among them) and jobs are done."""
+
+    def quiet() -> bool:
+        runs = [r for dag in DAG_IDS for r in shared.airflow.list_runs(dag)]
+        jobs = shared.standin.jobs()
+        return all(r["state"] in ("success", "failed") for r in runs) and all(
+            j["status"] in ("succeeded", "failed", "cancelled") for j in jobs
+        )
+
+    wait_until(quiet, timeout=240, interval=0.5, what="no DAG run or Airbyte job in flight")
+
+
 @pytest.fixture(scope="module")
 def receiver(shared: SharedAirflow) -> Iterator[str]:
-    """A receiver wired to the session's Airflow."""
+    """A receiver wired to the session's Airflow, once earlier tests' runs are done (a
+    2-core machine running them answers the receiver slowly)."""
+    quiesce(shared)
     with serve_receiver(receiver_settings(shared.airflow.url)) as url:
         yield url
 
