@@ -3,6 +3,7 @@ reset."""
 
 from __future__ import annotations
 
+import os
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -100,6 +101,7 @@ def contract_violations(standin: StandinDep, clear: bool = False) -> list[dict[s
 def info(standin: StandinDep) -> dict[str, Any]:
     config = standin.config
     return {
+        "pid": os.getpid(),  # which process answers on this port (serving.wait_until_healthy)
         "auth": config.auth,
         "warehouse_url": config.warehouse_url,
         "validate_contract": config.validate_contract,

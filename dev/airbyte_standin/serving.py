@@ -33,6 +33,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 START_TIMEOUT = 20.0
+#: Free ports tried when the one picked is taken before the stand-in binds it.
+PORT_TRIES = 3
 STOP_TIMEOUT = 10.0
 QUICK = {"pending_seconds": 0.05, "running_seconds": 0.15, "rows_per_stream": 20}
 
@@ -58,20 +60,28 @@ def wait_until_healthy(
     process: subprocess.Popen | None = None,
     verify: str | bool = True,
 ) -> None:
-    """Poll ``GET /api/v1/health`` until it answers 200, or raise TimeoutError (StandinExited
-    if ``process`` ends first). ``verify``: the CA bundle of a TLS stand-in."""
+    """Poll ``GET /api/v1/health`` until it answers 200, and when ``process`` is given until
+    the answer comes from that process (another stand-in may hold the port it was given), or
+    raise TimeoutError (StandinExited if ``process`` ends first). ``verify``: the CA bundle of
+    a TLS stand-in."""
     deadline = time.monotonic() + timeout
     while True:
         if process is not None and process.poll() is not None:
             raise StandinExited(f"the stand-in at {url} exited with {process.returncode}")
         try:
-            if requests.get(f"{url}/api/v1/health", timeout=1, verify=verify).status_code == 200:
+            healthy = requests.get(f"{url}/api/v1/health", timeout=1, verify=verify).ok
+            if healthy and (process is None or _pid(url, verify) == process.pid):
                 return
         except requests.RequestException:
             pass
         if time.monotonic() > deadline:
             raise TimeoutError(f"stand-in at {url} not healthy after {timeout} s")
         time.sleep(0.02)
+
+
+def _pid(url: str, verify: str | bool) -> int | None:
+    """The process id of the stand-in answering at ``url``."""
+    return requests.get(f"{url}/_standin/info", timeout=1, verify=verify).json().get("pid")
 
 
 @contextmanager
@@ -106,6 +116,27 @@ def run_standin(
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+def _start(config: StandinConfig, log_file: Path) -> RunningStandin:
+    """Start ``python -m dev.airbyte_standin`` with ``config``, its output appended to
+    ``log_file``."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    with open(log_file, "ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "dev.airbyte_standin", *cli_args(config)],
+            cwd=REPO_ROOT,
+            env=env,
+            start_new_session=True,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    return RunningStandin(
+        url=f"http://{config.host}:{config.port}", config=config, process=process, log_file=log_file
+    )
 
 
 def cli_args(config: StandinConfig) -> list[str]:
@@ -143,35 +174,25 @@ def run_standin_process(
     ``running.process`` is the Popen, so a test may kill the server on purpose. Its output goes
     to ``log_file`` (appended; a temporary file if None), whose tail a failed start shows.
     """
-    config = replace(config or StandinConfig(), port=port or free_port())
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
-    }
     if log_file is None:
         handle, name = tempfile.mkstemp(prefix="standin-", suffix=".log")
         os.close(handle)
         log_file = Path(name)
-    with open(log_file, "ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "dev.airbyte_standin", *cli_args(config)],
-            cwd=REPO_ROOT,
-            env=env,
-            start_new_session=True,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    running = RunningStandin(
-        url=f"http://{config.host}:{config.port}",
-        config=config,
-        process=process,
-        log_file=log_file,
-    )
-    try:
+    # A free port may be taken by another starting server before this one binds it: then the
+    # process exits, and another free port is tried.
+    for tries_left in reversed(range(1 if port else PORT_TRIES)):
+        running = _start(replace(config or StandinConfig(), port=port or free_port()), log_file)
         try:
-            wait_until_healthy(running.url, process=process)
-        except (TimeoutError, StandinExited) as error:
+            wait_until_healthy(running.url, process=running.process)
+            break
+        except StandinExited as error:
+            if not tries_left:
+                raise StandinStartError(f"{error}; its output:\n{tail(log_file)}") from None
+        except TimeoutError as error:
+            stop_process_groups([running.process], timeout=STOP_TIMEOUT)
             raise StandinStartError(f"{error}; its output:\n{tail(log_file)}") from None
+    config, process = running.config, running.process
+    try:
         yield running
         if config.validate_contract and process.poll() is None:
             running.assert_contract_kept()

@@ -7,10 +7,10 @@ import signal
 import pytest
 import requests
 
-from dev.airbyte_standin import STRIPE_CONNECTION_ID
+from dev.airbyte_standin import STRIPE_CONNECTION_ID, serving
 from dev.airbyte_standin.__main__ import parse_args
 from dev.airbyte_standin.serving import StandinStartError, quick_config, run_standin_process
-from dev.processes import wait_until
+from dev.processes import free_port, wait_until
 
 
 def test_cli_parses_every_setting() -> None:
@@ -67,3 +67,19 @@ def test_a_failed_start_shows_the_output(tmp_path) -> None:
     config = quick_config(tmp_path, auth="none", state_url="nosuchdb://nowhere")
     with pytest.raises(StandinStartError, match="nosuchdb"), run_standin_process(config):
         pass
+
+
+def test_a_port_taken_before_the_stand_in_binds_it_is_given_up_for_another(
+    tmp_path, monkeypatch
+) -> None:
+    """Two stand-ins starting at once may pick the same free port: the one that cannot bind
+    it must not take the other's answers for its own health."""
+    with run_standin_process(quick_config(tmp_path / "a", auth="none")) as first:
+        ports = iter([first.config.port])
+        monkeypatch.setattr(serving, "free_port", lambda: next(ports, None) or free_port())
+        with run_standin_process(quick_config(tmp_path / "b", auth="none")) as second:
+            assert second.config.port != first.config.port
+            info = requests.get(f"{second.url}/_standin/info", timeout=5).json()
+            assert info["pid"] == second.process.pid
+            assert "address already in use" in second.log_file.read_text().lower()
+        assert first.process.poll() is None  # the first one is left alone
