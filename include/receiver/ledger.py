@@ -7,15 +7,17 @@ Four uses, each keyed by a string:
   at least the signature window (``remember``), so a captured request is a duplicate (never a
   second run) even after its DAG run was deleted, and a reused id with another payload is a
   conflict;
-- a failed Airbyte job reported: ``failure:<job_id>``, kept ``JOB_MEMORY_SECONDS``;
+- a failed Airbyte job reported: ``failure:<connection_id>:<job_id>``, claimed and settled
+  as the Asset events are (job ids are one Airbyte's; connection ids are unique across them);
 - the Asset event of asset X for Airbyte job J: ``asset:<job_id>:<uri>``, **claimed** by one
   receiver before it creates the event and **settled** once the event exists, kept for good:
   the claim is one insert on the primary key, so of any number of receivers given the same
   notification at the same moment exactly one creates the event, and a replay months later
   finds it settled. A claim left unsettled (its receiver died between the claim and the event)
   may be taken over after ``STALE_CLAIM_SECONDS``;
-- a succeeded sync all of whose Asset events exist: ``sync:<job_id>``, **marked** for good, so
-  a later look at the job (the reconciler's next runs, a replay) needs no request at all.
+- a succeeded sync all of whose Asset events exist: ``sync:<connection_id>:<job_id>``,
+  **marked** for good, so a later look at the job (the reconciler's next runs, a replay) needs
+  no request at all.
 """
 
 from __future__ import annotations

@@ -12,9 +12,10 @@ or one report of a failed or cancelled job.
   (the sync task's outlets, the zero-poll watchdog's) is left alone: one listing of the
   connection asset's events since the job was created. Airflow 3.3.0 answers 500 to that
   listing while a run an event created is still queued (apache/airflow#71360); the ledger
-  then decides alone. Once a task announced a job, or every event of it exists and its
-  tables were named, the job is marked in the ledger (``sync:<job_id>``): a later look at it
-  makes no request.
+  then decides alone; a task that could not name the tables announced the connection only,
+  and the tables' events are created. Once a task announced a job, or every event of it
+  exists and its tables were named from details read after the job began, the job is marked
+  in the ledger (``sync:<connection_id>:<job_id>``): a later look at it makes no request.
 - A failed or cancelled job: a message with the job id and Airbyte's error to the entry's
   channels (else ``AIRBYTE_NOTIFY_CHANNELS``; ``include.notifications``), once per job.
 - A job still running, a reset or clear, a sync that moved nothing, a connection the
@@ -30,7 +31,8 @@ import socket
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
 
 from include.assets import connection_asset
 from include.connections import ConnectionEntry, load_connections
@@ -79,12 +81,18 @@ class Outcome:
         return {**body, **self.assets}
 
 
-def has_job_event(events: list[dict[str, Any]], job_id: int, *, by_task: bool = False) -> bool:
-    """Whether one of ``events`` (REST API shapes) was created for Airbyte job ``job_id``
-    (``by_task``: by a task's outlets, not through the REST API as a receiver does)."""
-    return any(
-        names_job(e.get("extra"), job_id) and (not by_task or e.get("source_task_id"))
-        for e in events
+def job_event(
+    events: list[dict[str, Any]], job_id: int, *, by_task: bool = False
+) -> dict[str, Any] | None:
+    """The first of ``events`` (REST API shapes) created for Airbyte job ``job_id`` (``by_task``:
+    by a task's outlets, not through the REST API as a receiver does), or None."""
+    return next(
+        (
+            e
+            for e in events
+            if names_job(e.get("extra"), job_id) and (not by_task or e.get("source_task_id"))
+        ),
+        None,
     )
 
 
@@ -105,6 +113,14 @@ def entry_of(connection_id: str, name: str | None = None) -> ConnectionEntry | N
     return None
 
 
+class _Details(NamedTuple):
+    """A connection's details and when they were read."""
+
+    monotonic: float
+    read_at: datetime
+    details: ConnectionDetails
+
+
 class JobSettler:
     """Settles confirmed Airbyte jobs: Asset events or a failure report, once for good."""
 
@@ -116,7 +132,7 @@ class JobSettler:
         self._hook = hook
         self._client: AsyncAirbyteClient | None = None
         self._locks: dict[int, asyncio.Lock] = {}
-        self._details: dict[str, tuple[float, ConnectionDetails]] = {}
+        self._details: dict[str, _Details] = {}
 
     async def settle(
         self,
@@ -146,7 +162,7 @@ class JobSettler:
                 "Airbyte job %s succeeded having moved nothing: no asset events", job.job_id
             )
             return Outcome("ignored", "The job moved no data: no asset was updated.", job.job_id)
-        if await asyncio.to_thread(self._ledger.recall, _sync_key(job.job_id)) is not None:
+        if await asyncio.to_thread(self._ledger.recall, _sync_key(job)) is not None:
             return Outcome("duplicate", "The job's asset events exist.", job.job_id)
         source = await self._entry(job.connection_id)
         if source is None:
@@ -188,10 +204,19 @@ class JobSettler:
     async def _details_of(self, connection_id: str) -> ConnectionDetails:
         """The connection's details, asked of Airbyte at most every ``DETAILS_TTL_SECONDS``."""
         cached = self._details.get(connection_id)
-        if cached is None or time.monotonic() - cached[0] > DETAILS_TTL_SECONDS:
+        if cached is None or time.monotonic() - cached.monotonic > DETAILS_TTL_SECONDS:
             details = await (await self.airbyte()).get_connection_details(connection_id)
-            cached = self._details[connection_id] = (time.monotonic(), details)
-        return cached[1]
+            cached = _Details(time.monotonic(), datetime.now(UTC), details)
+            self._details[connection_id] = cached
+        return cached.details
+
+    def _read_since_start(self, job: AirbyteJob) -> bool:
+        """Whether the job's connection details were read after the job was created (so a
+        stream added before the sync is in them)."""
+        cached, created = self._details.get(job.connection_id), job.created_at
+        if cached is None or created is None:
+            return False
+        return cached.read_at >= (created if created.tzinfo else created.replace(tzinfo=UTC))
 
     async def _lineage(self, job: AirbyteJob) -> SyncLineage | None:
         """The tables the job wrote, from the connection's (cached) details; None if unknown."""
@@ -210,13 +235,16 @@ class JobSettler:
         self, job: AirbyteJob, source: ConnectionEntry, origin: str, careful: bool
     ) -> Outcome:
         connection_uri = connection_asset(source).uri
-        if await self._announced(job, connection_uri):
-            await asyncio.to_thread(self._ledger.mark, _sync_key(job.job_id), "announced")
+        announced = await self._announcement(job, connection_uri)
+        if announced is not None and "tables" in (announced.get("extra") or {}):
+            await asyncio.to_thread(self._ledger.mark, _sync_key(job), "announced")
             log.info("Airbyte job %s succeeded: a task announced it already", job.job_id)
             return Outcome("duplicate", "A task announced the job's asset events.", job.job_id)
         lineage = await self._lineage(job)
         tag = {"source": source.key}
-        targets = [(connection_uri, {**job_extra(job, lineage, origin), **tag})]
+        targets = []
+        if announced is None:  # else the task could not name the tables: theirs are missing
+            targets.append((connection_uri, {**job_extra(job, lineage, origin), **tag}))
         for out in lineage.outputs if lineage else ():
             targets.append((out.uri, {**table_extra(job, out, origin), **tag}))
         assets: dict[str, list[str]] = {"created": [], "existing": [], "undeclared": []}
@@ -226,8 +254,8 @@ class JobSettler:
         created, existing, undeclared = assets.values()
         if undeclared:
             log.warning("No DAG declares the assets %s; no event for them", undeclared)
-        elif lineage is not None:  # every table known, every event there: done for good
-            await asyncio.to_thread(self._ledger.mark, _sync_key(job.job_id), str(len(targets)))
+        elif lineage is not None and self._read_since_start(job):  # every event there, for good
+            await asyncio.to_thread(self._ledger.mark, _sync_key(job), str(len(targets)))
         log.info(
             "Airbyte job %s succeeded: asset events created %s, already there %s",
             job.job_id,
@@ -238,14 +266,16 @@ class JobSettler:
             return Outcome("asset_events", "Asset events created.", job.job_id, assets=assets)
         return Outcome("duplicate", "The job's asset events exist.", job.job_id, assets=assets)
 
-    async def _announced(self, job: AirbyteJob, connection_uri: str) -> bool:
-        """Whether a task (the sync's own, the watchdog) announced the job already: its
-        outlets' events, the connection's among them, are created together (a receiver's or
-        the reconciler's own event does not count: a try that failed midway made only some).
-        One listing of the connection asset's events since the job was created; False when
-        Airflow cannot say (apache/airflow#71360): the ledger then decides alone."""
+    async def _announcement(self, job: AirbyteJob, connection_uri: str) -> dict[str, Any] | None:
+        """The connection asset's event of a task (the sync's own, the watchdog) that
+        announced the job already: its outlets' events, the connection's among them, are
+        created together, and its ``extra`` has ``tables`` when the task could name them (a
+        receiver's or the reconciler's own event does not count: a try that failed midway
+        made only some). One listing of the connection asset's events since the job was
+        created; None when Airflow cannot say (apache/airflow#71360): the ledger then decides
+        alone."""
         asset_id = await self._airflow.asset_id(connection_uri)
-        return asset_id is not None and await self._listed(asset_id, job, by_task=True)
+        return None if asset_id is None else await self._listed(asset_id, job, by_task=True)
 
     async def _emit_one(
         self, job: AirbyteJob, uri: str, extra: dict[str, Any], careful: bool
@@ -265,7 +295,9 @@ class JobSettler:
                 return "existing"
             raise ClaimHeld(f"the event of {uri} for job {job.job_id} is being created elsewhere")
         try:
-            listed = (careful or claim.taken_over) and await self._listed(asset_id, job)
+            listed = (careful or claim.taken_over) and (
+                await self._listed(asset_id, job) is not None
+            )
             if not listed:
                 await self._airflow.create_asset_event(asset_id, extra)
         except BaseException:
@@ -274,10 +306,12 @@ class JobSettler:
         await asyncio.to_thread(self._ledger.settle, key, str(asset_id))
         return "existing" if listed else "created"
 
-    async def _listed(self, asset_id: int, job: AirbyteJob, *, by_task: bool = False) -> bool:
-        """Whether one of the asset's events since the job was created names it (oldest
-        first, at most ``MAX_LISTED_PAGES`` pages; ``by_task``: one a task created); False
-        when Airflow cannot say."""
+    async def _listed(
+        self, asset_id: int, job: AirbyteJob, *, by_task: bool = False
+    ) -> dict[str, Any] | None:
+        """The first of the asset's events since the job was created that names it (oldest
+        first, at most ``MAX_LISTED_PAGES`` pages; ``by_task``: one a task created); None
+        when there is none or Airflow cannot say."""
         for page in range(MAX_LISTED_PAGES):
             try:
                 events = await self._airflow.asset_events(
@@ -285,23 +319,23 @@ class JobSettler:
                 )
             except AirflowUnavailable as error:
                 log.warning("Cannot list asset %s events (%s); the ledger decides", asset_id, error)
-                return False
-            if has_job_event(events, job.job_id, by_task=by_task):
-                return True
+                return None
+            if (found := job_event(events, job.job_id, by_task=by_task)) is not None:
+                return found
             if len(events) < PAGE_SIZE:
-                return False
+                return None
         log.warning(
             "Asset %s: over %s events since job %s began; the ledger decides",
             asset_id,
             MAX_LISTED_PAGES * PAGE_SIZE,
             job.job_id,
         )
-        return False
+        return None
 
     async def _report_failure(self, job: AirbyteJob, notified: str | None) -> Outcome:
         """Report a confirmed failure once; the reason is Airbyte's API's, else the one the
         notification gave (the Public API has none), said to come from there."""
-        key = f"failure:{job.job_id}"
+        key = f"failure:{job.connection_id}:{job.job_id}"
         claim = await asyncio.to_thread(self._ledger.claim, key, self.owner)
         if not claim.ours:
             if claim.state == SETTLED:
@@ -340,9 +374,10 @@ class JobSettler:
         return Outcome("failure_reported", f"The job {job.status}; reported.", job.job_id)
 
 
-def _sync_key(job_id: int) -> str:
-    """The ledger's mark of a succeeded sync whose every Asset event exists."""
-    return f"sync:{job_id}"
+def _sync_key(job: AirbyteJob) -> str:
+    """The ledger's mark of a succeeded sync whose every Asset event exists (job ids are one
+    Airbyte's; connection ids are unique across Airbytes)."""
+    return f"sync:{job.connection_id}:{job.job_id}"
 
 
 def _send(message: SyncMessage, channels: tuple[str, ...] | None) -> None:
