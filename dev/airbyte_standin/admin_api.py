@@ -48,7 +48,8 @@ def clear_faults(standin: StandinDep) -> dict[str, Any]:
 @router.post("/durations", response_model=None)
 async def set_durations(request: Request, standin: StandinDep) -> dict[str, Any] | JSONResponse:
     """``{"pending_seconds": s, "running_seconds": s}`` (either), or ``{"running_seconds": s,
-    "connection_id": id}`` for one connection's jobs; jobs in flight follow."""
+    "connection_id": id}`` for one connection's jobs (``{"connection_id": id}``: the general
+    setting again); jobs in flight follow."""
     spec = await json_object(request, 400)
     unknown = set(spec) - {"pending_seconds", "running_seconds", "connection_id"}
     if unknown:

@@ -94,7 +94,8 @@ class RunningStandin:
         connection_id: str | None = None,
     ) -> dict[str, float]:
         """Change how long jobs stay pending and running (jobs in flight too; with
-        ``connection_id``, how long that connection's jobs run)."""
+        ``connection_id``, how long that connection's jobs run, or without ``running_seconds``
+        that they follow the general setting again)."""
         settings = {
             "pending_seconds": pending_seconds,
             "running_seconds": running_seconds,

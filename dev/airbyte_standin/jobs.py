@@ -149,15 +149,19 @@ class JobStore:
         connection_id: str | None = None,
     ) -> None:
         """Change how long jobs stay pending and running (``connection_id``: how long that
-        connection's jobs run, ahead of the general setting); jobs in flight follow at once."""
+        connection's jobs run, ahead of the general setting, which they follow again when
+        ``running_seconds`` is None); jobs in flight follow at once."""
         for value in (pending_seconds, running_seconds):
             if value is not None and (isinstance(value, bool) or not value >= 0):
                 raise ValueError(f"a duration must be a number of seconds >= 0, not {value!r}")
         if connection_id is not None:
-            if pending_seconds is not None or running_seconds is None:
+            if pending_seconds is not None:
                 raise ValueError("for one connection, give running_seconds only")
             self.connections.get(connection_id)  # unknown: UnknownConnectionError
         with self.lock:
+            if connection_id is not None and running_seconds is None:
+                self.running_by_connection.pop(connection_id, None)
+                return
             if connection_id is not None:
                 self.running_by_connection[connection_id] = float(running_seconds)
                 return
@@ -167,10 +171,11 @@ class JobStore:
                 self.running_seconds = float(running_seconds)
 
     def reset(self) -> None:
-        """Forget jobs and behaviours (job ids keep increasing)."""
+        """Forget jobs, behaviours and per-connection durations (job ids keep increasing)."""
         with self.lock:
             self.jobs.clear()
             self.rules.clear()
+            self.running_by_connection.clear()
             if self.journal is not None:
                 self.journal.clear()
 

@@ -222,10 +222,15 @@ def test_one_connections_jobs_run_as_long_as_set_for_it(api, standin) -> None:
         assert job_info(api, standin, slow)["job"]["status"] == "running"
         standin.set_durations(running_seconds=0, connection_id=HUBSPOT_CONNECTION_ID)
         assert wait_status(api, standin, slow)["job"]["status"] == "succeeded"
+        standin.set_durations(connection_id=HUBSPOT_CONNECTION_ID)
+        standin.set_durations(running_seconds=3600)  # reaches HubSpot's jobs again
+        again = start(api, standin, HUBSPOT_CONNECTION_ID)
+        wait_status(api, standin, again, "running")
+        standin.set_durations(running_seconds=0)
+        assert wait_status(api, standin, again)["job"]["status"] == "succeeded"
     finally:
-        standin.set_durations(
-            running_seconds=standin.config.running_seconds, connection_id=HUBSPOT_CONNECTION_ID
-        )
+        standin.set_durations(connection_id=HUBSPOT_CONNECTION_ID)  # the general setting again
+        standin.set_durations(running_seconds=standin.config.running_seconds)
 
 
 def test_bad_durations_are_refused(standin) -> None:
