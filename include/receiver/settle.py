@@ -40,7 +40,13 @@ from include.notifications import SyncMessage, channels_named
 from include.receiver.airflow_client import PAGE_SIZE, AirflowClient, AirflowUnavailable
 from include.receiver.ledger import SETTLED, Ledger
 from plugins.airbyte_client.client import AsyncAirbyteClient
-from plugins.airbyte_client.contracts import job_extra, names_job, sync_stats, table_extra
+from plugins.airbyte_client.contracts import (
+    TABLES_KEY,
+    job_extra,
+    names_job,
+    sync_stats,
+    table_extra,
+)
 from plugins.airbyte_client.errors import AirbyteConfigError, AirbyteError
 from plugins.airbyte_client.lineage import SyncLineage, sync_lineage
 from plugins.airbyte_client.models import AirbyteJob, ConnectionDetails, JobStatus, JobType
@@ -236,7 +242,7 @@ class JobSettler:
     ) -> Outcome:
         connection_uri = connection_asset(source).uri
         announced = await self._announcement(job, connection_uri)
-        if announced is not None and "tables" in (announced.get("extra") or {}):
+        if announced is not None and TABLES_KEY in (announced.get("extra") or {}):
             await asyncio.to_thread(self._ledger.mark, _sync_key(job), "announced")
             log.info("Airbyte job %s succeeded: a task announced it already", job.job_id)
             return Outcome("duplicate", "A task announced the job's asset events.", job.job_id)

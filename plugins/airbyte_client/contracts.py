@@ -23,6 +23,8 @@ if TYPE_CHECKING:  # DAG files load this module; lineage loads OpenLineage's nam
     from plugins.airbyte_client.lineage import LineageDataset, SyncLineage
 
 JOB_ID_KEY = "airbyte_job_id"
+#: The ``extra`` key of a connection event holding its tables' figures (by table Asset URI).
+TABLES_KEY = "tables"
 STATS_KEY = "airbyte_sync_stats"
 #: Who announced a job on an Asset event (``origin`` of its ``extra``).
 ORIGIN_TASK = "airflow_task"
@@ -92,7 +94,7 @@ def job_extra(
     figures per destination table too (keyed by the table Asset's URI)."""
     extra: dict[str, Any] = {JOB_ID_KEY: job.job_id, **_facts(job), "origin": origin}
     if lineage is not None:
-        extra["tables"] = {
+        extra[TABLES_KEY] = {
             out.uri: {"stream": out.stream, "records": out.records, "bytes": out.bytes}
             for out in lineage.outputs
         }
