@@ -159,11 +159,11 @@ class JobStore:
                 raise ValueError("for one connection, give running_seconds only")
             self.connections.get(connection_id)  # unknown: UnknownConnectionError
         with self.lock:
-            if connection_id is not None and running_seconds is None:
-                self.running_by_connection.pop(connection_id, None)
-                return
             if connection_id is not None:
-                self.running_by_connection[connection_id] = float(running_seconds)
+                if running_seconds is None:
+                    self.running_by_connection.pop(connection_id, None)
+                else:
+                    self.running_by_connection[connection_id] = float(running_seconds)
                 return
             if pending_seconds is not None:
                 self.pending_seconds = float(pending_seconds)
